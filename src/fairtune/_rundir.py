@@ -1,0 +1,91 @@
+"""The run directory is the data bus: one place that knows its layout and its guards."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fairtune._io import atomic_write_text, read_json
+from fairtune.config import FairtuneConfig, build_config, config_to_dict, diff_keys, read_yaml
+from fairtune.errors import RUN_DIR_MISSING, RUN_NOT_TRAINED, RUN_OTHER_CONFIG, RunError
+
+VERSIONED = ("fairtune", "torch", "transformers", "peft", "accelerate", "datasets", "tokenizers", "numpy")
+
+#: Keys whose change does not make a run directory "another config's" (where to write, how to log).
+NON_IDENTITY_KEYS = ("output_dir", "train.log_every", "train.save_every", "train.threads")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @classmethod
+    def for_config(cls, cfg: FairtuneConfig) -> RunDir:
+        return cls(Path(cfg.output_dir) / cfg.name)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    def require(self) -> RunDir:
+        if not self.root.is_dir():
+            raise RunError(RUN_DIR_MISSING.format(path=self.root))
+        return self
+
+    def require_model(self) -> Path:
+        self.require()
+        if not (self.model / "config.json").is_file():
+            raise RunError(RUN_NOT_TRAINED.format(path=self.root))
+        return self.model
+
+    def load_config(self) -> FairtuneConfig:
+        self.require()
+        return build_config(read_yaml(self.config))
+
+    def read_metrics(self) -> dict[str, Any]:
+        return read_json(self.metrics) if self.metrics.is_file() else {}
+
+    def write_config(self, cfg: FairtuneConfig) -> None:
+        doc = config_to_dict(cfg)
+        doc["versions"] = package_versions()
+        atomic_write_text(self.config, yaml.safe_dump(doc, sort_keys=False))
+
+    def check_same_config(self, cfg: FairtuneConfig) -> None:
+        """Refuse to reuse a run directory that was made with a different config."""
+        if not self.config.is_file():
+            return
+        old = {k: v for k, v in read_yaml(self.config).items() if k != "versions"}
+        diffs = [k for k in diff_keys(old, config_to_dict(cfg)) if k not in NON_IDENTITY_KEYS]
+        if diffs:
+            raise RunError(RUN_OTHER_CONFIG.format(path=self.root, keys=", ".join(diffs)))
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

@@ -1,0 +1,53 @@
+"""The `fairtune` command. One verb = one module; heavy imports happen inside each command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# verb -> (module, one-line help). Modules are imported only when their verb runs or --help lists them.
+COMMANDS = {
+    "train": ("fairtune.cli._train", "fine-tune a model from a config; writes runs/<name>/"),
+    "evaluate": ("fairtune.cli._evaluate", "evaluate a trained run (accuracy, F1, calibration)"),
+    "predict": ("fairtune.cli._predict", "predict labels for texts with a trained run"),
+    "validate": ("fairtune.cli._validate", "check a config and its data without training"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fairtune import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="fairtune",
+        description="Fine-tune text classifiers and ship them with evidence that they are fit to use.",
+    )
+    parser.add_argument("--version", action="version", version=f"fairtune {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        mod = importlib.import_module(module)
+        p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fairtune.errors import FairtuneError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except FairtuneError as exc:
+        print(f"error: {exc.render()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = ["COMMANDS", "build_parser", "main"]

@@ -1,0 +1,26 @@
+"""Argument helpers shared by the verbs (kept free of heavy imports)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="YAML config (see configs/)")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE",
+        help="override config values, e.g. train.lr=3e-5 data.max_train_rows=2000",
+    )
+
+
+def load(args: argparse.Namespace) -> Any:
+    from fairtune.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)

@@ -1,0 +1,138 @@
+"""Load a config: defaults < user YAML < `a.b=value` overrides; validate everything, then raise once."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from fairtune.config._schema import FairtuneConfig
+from fairtune.errors import (
+    BAD_OVERRIDE,
+    CONFIG_FILE_MISSING,
+    CONFIG_NOT_MAPPING,
+    CONFIG_NOT_YAML,
+    CONFIG_PROBLEMS,
+    DID_YOU_MEAN,
+    UNKNOWN_KEY,
+    WRONG_VALUE,
+    ConfigError,
+)
+
+#: Keys written next to the config in runs/<name>/config.yaml that are not settings.
+RECORD_KEYS = ("versions",)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Turn ['train.lr=3e-5', 'name=x'] into a nested dict; values are parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    for text in items:
+        key, sep, raw = text.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(BAD_OVERRIDE.format(text=text))
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(BAD_OVERRIDE.format(text=text))
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(CONFIG_FILE_MISSING.format(path=path))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(CONFIG_NOT_YAML.format(path=path, detail=str(exc).replace("\n", " "))) from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(CONFIG_NOT_MAPPING.format(path=path, kind=type(raw).__name__))
+    return raw
+
+
+def _section_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the field at `loc` (for listing valid keys)."""
+    model: type[BaseModel] = FairtuneConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        candidates = [ann, *getattr(ann, "__args__", ())]
+        nxt = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if nxt is None:
+            return None
+        model = nxt
+    return model
+
+
+def _describe(err: Any) -> str:
+    loc = tuple(err["loc"])
+    field = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        owner = _section_at(loc)
+        valid = sorted(owner.model_fields) if owner else []
+        guess = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+        suggestion = DID_YOU_MEAN.format(guess=guess[0]) if guess else ""
+        return UNKNOWN_KEY.format(field=field, suggestion=suggestion, valid=", ".join(valid))
+    owner = _section_at(loc)
+    info = owner.model_fields.get(str(loc[-1])) if owner else None
+    fix = f"Expected: {info.description}" if info and info.description else "Fix the value."
+    reason = err["msg"][0].lower() + err["msg"][1:]
+    return WRONG_VALUE.format(field=field, reason=reason, value=err.get("input"), fix=fix)
+
+
+def build_config(raw: dict[str, Any]) -> FairtuneConfig:
+    """Validate a raw mapping; every problem is collected into one `ConfigError`."""
+    raw = {k: v for k, v in raw.items() if k not in RECORD_KEYS}
+    try:
+        return FairtuneConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors()]
+        raise ConfigError(problems, header=CONFIG_PROBLEMS.format(n=len(problems))) from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> FairtuneConfig:
+    """Defaults < YAML at `path` < overrides, validated as a whole."""
+    raw = read_yaml(path) if path is not None else {}
+    raw = _merge(raw, parse_overrides(overrides or []))
+    return build_config(raw)
+
+
+def config_to_dict(cfg: FairtuneConfig) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")
+
+
+def diff_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts."""
+    keys: list[str] = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys.extend(diff_keys(va, vb, name + "."))
+        elif va != vb:
+            keys.append(name)
+    return keys

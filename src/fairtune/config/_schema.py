@@ -1,0 +1,119 @@
+"""Typed config sections. Each field has a help text; `fairtune validate` and the CLI read them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    """Where the labelled data comes from and which columns hold what."""
+
+    train: str | None = Field(None, description="Training file (.csv, .tsv, .jsonl, .json, .parquet).")
+    eval: str | None = Field(
+        None, description="Evaluation file. If unset, a seeded stratified split of train is used."
+    )
+    hf_dataset: str | None = Field(
+        None, description="Hugging Face datasets id or local dataset folder, used when data.train is unset."
+    )
+    hf_config: str | None = Field(None, description="Dataset configuration name for data.hf_dataset.")
+    hf_train_split: str = Field("train", description="Split of data.hf_dataset to train on.")
+    hf_eval_split: str | None = Field(
+        "validation", description="Split of data.hf_dataset to evaluate on (unset: split train)."
+    )
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet"] = Field(
+        "auto", description="File format; auto picks it from the file suffix."
+    )
+    text_column: str = Field("text", description="Column holding the input text.")
+    label_column: str = Field("label", description="Column holding the label (string or integer).")
+    group_column: str | None = Field(None, description="Optional column with a group (for group metrics).")
+    label_names: list[str] | None = Field(
+        None, description="Label names in id order. Integer labels index this list; default: sorted labels."
+    )
+    eval_fraction: float = Field(
+        0.1, gt=0.0, lt=1.0, description="Share of train held out for eval when data.eval is unset."
+    )
+    max_train_rows: int | None = Field(None, gt=0, description="Use only the first N training rows.")
+    max_eval_rows: int | None = Field(None, gt=0, description="Use only the first N eval rows.")
+    max_length: int = Field(128, gt=1, le=4096, description="Truncate inputs to this many tokens.")
+
+    @field_validator("label_names")
+    @classmethod
+    def _unique_names(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and (len(set(v)) != len(v) or len(v) < 2):
+            raise ValueError("must hold at least two distinct names")
+        return v
+
+
+class LoraConfig(Section):
+    """LoRA adapters through PEFT (Hu et al. 2021)."""
+
+    r: int = Field(8, gt=0, description="Rank of the low-rank update.")
+    alpha: int = Field(16, gt=0, description="Scaling numerator (lora_alpha).")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["query", "key", "value", "dense"],
+        description="Module names to adapt (BERT: query, key, value, dense).",
+    )
+
+
+class ModelConfig(Section):
+    """The foundation model to fine-tune."""
+
+    name: str = Field(
+        "minilm", description="'minilm' (packaged all-MiniLM-L6-v2), a local HF folder, or a hub id."
+    )
+    revision: str | None = Field(None, description="Hub revision (only for hub ids).")
+    dropout: float | None = Field(
+        None, ge=0.0, lt=1.0, description="Override hidden and classifier dropout (unset: model's own)."
+    )
+    lora: LoraConfig | None = Field(None, description="Train LoRA adapters instead of all weights.")
+
+
+class EarlyStoppingConfig(Section):
+    metric: Literal["accuracy", "macro_f1", "loss", "ece"] = Field(
+        "accuracy", description="Eval metric watched for early stopping and best-model selection."
+    )
+    patience: int = Field(3, ge=1, description="Stop after this many evaluations without improvement.")
+    min_delta: float = Field(0.0, ge=0.0, description="Smallest change that counts as an improvement.")
+
+
+class TrainConfig(Section):
+    """The fine-tuning loop."""
+
+    epochs: float = Field(1.0, gt=0, description="Passes over the training data (fractions allowed).")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    batch_size: int = Field(32, gt=0, description="Examples per optimizer step (per process).")
+    eval_batch_size: int = Field(128, gt=0, description="Examples per batch at evaluation.")
+    lr: float = Field(5e-5, gt=0, description="Peak learning rate of AdamW.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases or LayerNorm).")
+    warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warmup.")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Clip gradients to this norm (unset: off).")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto uses bf16 autocast only where the CPU/GPU runs bf16 natively."
+    )
+    deterministic: bool = Field(False, description="Use deterministic algorithms (slower).")
+    length_grouping: bool = Field(True, description="Batch texts of similar length to cut padding.")
+    eval_every: int | None = Field(None, gt=0, description="Evaluate every N steps (unset: each epoch).")
+    save_every: int = Field(500, gt=0, description="Write a resumable checkpoint every N steps.")
+    log_every: int = Field(20, gt=0, description="Log training scalars every N steps.")
+    early_stopping: EarlyStoppingConfig | None = Field(
+        None, description="Stop when the eval metric stops improving; keeps the best model."
+    )
+    threads: int | None = Field(None, gt=0, description="CPU threads for torch (unset: torch's default).")
+
+
+class FairtuneConfig(Section):
+    """A whole run: `fairtune train`, `fairtune run` and friends all read this."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Run name: runs/<name>/.")
+    output_dir: str = Field("runs", description="Folder that holds run directories.")
+    seed: int = Field(42, ge=0, description="Seed for data order, splits, init and dropout.")
+    data: DataConfig = Field(default_factory=DataConfig)  # type: ignore[arg-type]
+    model: ModelConfig = Field(default_factory=ModelConfig)  # type: ignore[arg-type]
+    train: TrainConfig = Field(default_factory=TrainConfig)  # type: ignore[arg-type]

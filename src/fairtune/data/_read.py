@@ -1,0 +1,109 @@
+"""Read tabular text data from CSV/TSV/JSONL/Parquet with errors that name the file and line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from fairtune.errors import (
+    DATA_FILE_MISSING,
+    DATA_NOT_UTF8,
+    DATA_UNREADABLE,
+    DATA_UNSUPPORTED_TYPE,
+    DataError,
+)
+
+SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+
+
+@dataclass
+class Table:
+    """A parsed file plus a function that turns a 0-based row index into 'line N' for messages."""
+
+    frame: pd.DataFrame
+    path: Path
+    where: Callable[[int], str]
+
+
+def detect_format(path: Path, fmt: str, field: str) -> str:
+    if fmt != "auto":
+        return fmt
+    found = SUFFIX_FORMATS.get(path.suffix.lower())
+    if found is None:
+        raise DataError(DATA_UNSUPPORTED_TYPE.format(field=field, suffix=path.suffix or "(none)", path=path))
+    return found
+
+
+def decode_utf8(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(
+            DATA_NOT_UTF8.format(path=path, line=line, byte=f"0x{raw[exc.start]:02x}", col=col)
+        ) from None
+
+
+def _read_jsonl(path: Path, text: str) -> Table:
+    stripped = text.lstrip()
+    if stripped.startswith("["):  # a JSON array of records
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(DATA_UNREADABLE.format(path=path, fmt="JSON", detail=exc)) from None
+        return Table(pd.DataFrame.from_records(records), path, lambda i: f"record {i + 1}")
+    records, lines = [], []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(DATA_UNREADABLE.format(path=path, fmt="JSONL", detail=f"line {lineno}: {exc}")) from None
+        if not isinstance(obj, dict):
+            raise DataError(
+                DATA_UNREADABLE.format(path=path, fmt="JSONL", detail=f"line {lineno} is not a JSON object")
+            )
+        records.append(obj)
+        lines.append(lineno)
+    return Table(pd.DataFrame.from_records(records), path, lambda i: f"line {lines[i]}")
+
+
+def _read_delimited(path: Path, text: str, fmt: str) -> Table:
+    # TSV files in the wild (GLUE) are unquoted and contain bare '"'; CSV follows RFC 4180 quoting.
+    sep, quoting = ("\t", csv.QUOTE_NONE) if fmt == "tsv" else (",", csv.QUOTE_MINIMAL)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=sep, quoting=quoting, dtype=str, keep_default_na=False, na_filter=False
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        raise DataError(DATA_UNREADABLE.format(path=path, fmt=fmt.upper(), detail=exc)) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return Table(frame, path, lambda i: f"line {i + 2}")
+
+
+def read_table(path: str | os.PathLike[str], fmt: str = "auto", field: str = "data.train") -> Table:
+    """Read a data file into a DataFrame of strings (CSV/TSV) or native JSON/Parquet values."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(DATA_FILE_MISSING.format(field=field, path=path, cwd=Path.cwd()))
+    fmt = detect_format(path, fmt, field)
+    if fmt == "parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise DataError(DATA_UNREADABLE.format(path=path, fmt="Parquet", detail=exc)) from None
+        return Table(frame, path, lambda i: f"row {i + 1}")
+    text = decode_utf8(path)
+    if fmt == "jsonl":
+        return _read_jsonl(path, text)
+    return _read_delimited(path, text, fmt)

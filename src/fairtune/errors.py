@@ -1,0 +1,115 @@
+"""Errors a user can act on, and the message templates the tests assert on.
+
+Every message names the field or file as the user types it, shows the bad value and says the fix.
+`UsageError` (and subclasses) map to exit code 2 in the CLI; nothing else does.
+"""
+
+from __future__ import annotations
+
+# --- config -------------------------------------------------------------------------------------
+CONFIG_FILE_MISSING = "config: file not found: {path}. Pass the path to a YAML config (see configs/)."
+CONFIG_NOT_YAML = "config: {path} is not valid YAML ({detail}). Fix the syntax at the line shown."
+CONFIG_NOT_MAPPING = "config: {path} must hold a mapping of sections (data:, model:, train:), not {kind}."
+UNKNOWN_KEY = "{field}: unknown key.{suggestion} Valid keys here: {valid}."
+DID_YOU_MEAN = " Did you mean '{guess}'?"
+WRONG_VALUE = "{field}: {reason} (got {value!r}). {fix}"
+BAD_OVERRIDE = "override {text!r}: expected KEY=VALUE with a dotted key, e.g. train.lr=3e-5."
+CONFIG_PROBLEMS = "{n} problem(s) in the config; nothing was run:"
+
+# --- data ---------------------------------------------------------------------------------------
+DATA_FILE_MISSING = "{field}: file not found: {path}. Check the path (relative paths start from {cwd})."
+DATA_UNSUPPORTED_TYPE = (
+    "{field}: unsupported file type {suffix!r} for {path}. Use .csv, .tsv, .jsonl, .json or .parquet, "
+    "or set data.format to one of csv|tsv|jsonl|parquet."
+)
+DATA_NOT_UTF8 = "{path}: line {line} is not valid UTF-8 (byte {byte} at column {col}). Re-save the file as UTF-8."
+DATA_UNREADABLE = "{path}: could not be parsed as {fmt} ({detail}). Check data.format and the file's contents."
+DATA_MISSING_COLUMN = "{field}: column {column!r} not in {path} (columns: {columns}). Set {field} to one of them."
+DATA_EMPTY_TEXT = (
+    "{path}: {n} empty text(s) in column {column!r} (first at {where}). Remove those rows or fill them in."
+)
+DATA_MISSING_LABEL = (
+    "{path}: {n} missing label(s) in column {column!r} (first at {where}). Every row needs a label."
+)
+DATA_UNSEEN_LABEL = (
+    "{path}: label(s) {labels} never appear in the training data (training labels: {train_labels}). "
+    "Fix those labels or add training examples for them."
+)
+DATA_LABEL_NOT_IN_NAMES = (
+    "{path}: label {label!r} (first at {where}) is not in data.label_names {names}. "
+    "Add it to data.label_names or fix the label."
+)
+DATA_INT_LABEL_RANGE = (
+    "{path}: integer label {label} (first at {where}) is outside 0..{top} for data.label_names {names}. "
+    "Integer labels index data.label_names."
+)
+DATA_EMPTY_FILE = "{path}: no rows. A {split} split needs at least one labelled row."
+DATA_ONE_CLASS = "{field}: the training data has a single label ({label!r}); a classifier needs at least two."
+DATA_NO_SOURCE = "data.train: not set. Give a file (data.train: path/to/train.csv) or a dataset (data.hf_dataset)."
+DATA_HF_FAILED = (
+    "data.hf_dataset: could not load {name!r} ({detail}). Without network access only local dataset "
+    "folders work; point data.train/data.eval at local files instead."
+)
+
+# --- model --------------------------------------------------------------------------------------
+MODEL_NO_CONFIG = (
+    "model.name: {path} has no config.json, so it is not a Hugging Face model directory. "
+    "Point model.name at a folder written by save_pretrained, or use 'minilm' for the packaged model."
+)
+MODEL_PATH_MISSING = (
+    "model.name: folder not found: {path}. Use 'minilm', a local Hugging Face model folder, or a hub id "
+    "like 'org/name'."
+)
+MODEL_HUB_FAILED = (
+    "model.name: could not load {name!r} from the Hugging Face hub ({detail}). This machine may be offline: "
+    "use 'minilm' (the packaged model) or a local model folder."
+)
+MODEL_NO_SAFETENSORS = (
+    "model.name: {path} has no model.safetensors; fairtune loads weights only as safetensors. Convert the "
+    "weights (save_pretrained(..., safe_serialization=True))."
+)
+
+# --- runs ---------------------------------------------------------------------------------------
+RUN_DIR_MISSING = "{path}: run directory not found. Train one first: fairtune train CONFIG."
+RUN_NOT_TRAINED = "{path}: no trained model in {path}/model. Train it first: fairtune train CONFIG."
+RUN_EXISTS = (
+    "{path}: this run already has {what}. Pass --resume to continue it, --overwrite to start again, "
+    "or set name=... to write a new run."
+)
+RUN_OTHER_CONFIG = (
+    "{path}: this run directory was made with a different config (differing keys: {keys}). Use a new "
+    "name=..., or pass --overwrite to discard it."
+)
+CORRUPT_JSON = "{path}: not valid JSON ({detail}). The file is damaged; delete it and rerun the stage that writes it."
+NO_CHECKPOINT = "{path}: --resume given but there is no checkpoint in {path}/checkpoints. Drop --resume."
+PREDICT_NO_TEXTS = "predict: no texts given. Pass texts as arguments or --file PATH."
+PREDICT_COLUMN = "--column: column {column!r} not in {path} (columns: {columns})."
+
+
+class FairtuneError(Exception):
+    """An error that is the user's to fix. Carries one or more problems; the CLI exits with `exit_code`."""
+
+    exit_code = 2
+
+    def __init__(self, problems: str | list[str], header: str | None = None) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.header = header
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        if len(self.problems) == 1 and not self.header:
+            return self.problems[0]
+        head = self.header or f"{len(self.problems)} problem(s):"
+        return head + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+class ConfigError(FairtuneError):
+    """The config (or the data or model it names) is invalid. Holds every problem found."""
+
+
+class DataError(FairtuneError):
+    """A data file is missing, unreadable or malformed."""
+
+
+class RunError(FairtuneError):
+    """A run directory is missing, incomplete, damaged or belongs to another config."""

@@ -1,0 +1,74 @@
+"""Build the classifier to fine-tune (full or LoRA) and save it in Hugging Face format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fairtune._io import atomic_write_dir
+from fairtune.config import ModelConfig
+from fairtune.models._resolve import load_pretrained
+
+
+def build_classifier(cfg: ModelConfig, label_names: list[str]) -> tuple[Any, Any]:
+    """A sequence classifier with a fresh head for `label_names`, wrapped with LoRA if configured."""
+    from transformers import AutoModelForSequenceClassification
+
+    extra: dict[str, Any] = {}
+    if cfg.dropout is not None:
+        extra.update(hidden_dropout_prob=cfg.dropout, classifier_dropout=cfg.dropout)
+    model, tokenizer = load_pretrained(
+        AutoModelForSequenceClassification,
+        cfg.name,
+        revision=cfg.revision,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)},
+        ignore_mismatched_sizes=True,
+        **extra,
+    )
+    if cfg.lora is not None:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        lora = LoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
+            target_modules=list(cfg.lora.target_modules),
+        )
+        model = get_peft_model(model, lora)
+    return model, tokenizer
+
+
+def is_peft(model: Any) -> bool:
+    return hasattr(model, "peft_config")
+
+
+def save_model(model: Any, tokenizer: Any, out_dir: str | Path) -> None:
+    """Write `out_dir` atomically: merged weights as safetensors, tokenizer, config with id2label.
+
+    A LoRA model also keeps its adapter in `out_dir/adapter/` so it can be reloaded with PEFT.
+    """
+
+    def write(tmp: Path) -> None:
+        if is_peft(model):
+            model.save_pretrained(tmp / "adapter", safe_serialization=True)
+            import copy
+
+            merged = copy.deepcopy(model).merge_and_unload()
+            merged.save_pretrained(tmp, safe_serialization=True)
+        else:
+            model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+    atomic_write_dir(out_dir, write)
+
+
+def load_trained(model_dir: str | Path) -> tuple[Any, Any]:
+    """Load a fine-tuned model folder written by `save_model` (or any HF classifier folder)."""
+    from transformers import AutoModelForSequenceClassification
+
+    model, tokenizer = load_pretrained(AutoModelForSequenceClassification, str(model_dir))
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,103 @@
+"""Resumable checkpoints: weights (safetensors), optimizer/scheduler/RNG state, loop position."""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fairtune._io import atomic_write_dir, atomic_write_json, read_json
+
+STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+@dataclass
+class TrainState:
+    """Where the loop is. Saved with every checkpoint; restoring it resumes exactly."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    samples: int = 0
+    train_seconds: float = 0.0
+    best_metric: float | None = None
+    best_step: int | None = None
+    bad_evals: int = 0
+    stopped_early: bool = False
+    last_eval_step: int = -1
+    history: list[dict[str, Any]] = field(default_factory=list)
+    evals: list[dict[str, Any]] = field(default_factory=list)
+
+
+def rng_state() -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def _trainable_state(model: Any) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def save_weights(model: Any, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file(_trainable_state(model), str(path))
+
+
+def load_weights(model: Any, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(path)))
+
+
+def save_checkpoint(
+    ckpt_root: Path, model: Any, optimizer: Any, scheduler: Any, state: TrainState, keep: int = 2
+) -> Path:
+    """Write checkpoints/step-N/ atomically and keep only the newest `keep` of them."""
+    target = ckpt_root / f"step-{state.step:07d}"
+
+    def write(tmp: Path) -> None:
+        save_weights(model, tmp / "model.safetensors")
+        torch.save(
+            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
+            tmp / "optimizer.pt",
+        )
+        atomic_write_json(tmp / "trainer_state.json", asdict(state))
+
+    atomic_write_dir(target, write)
+    steps = sorted(p for p in ckpt_root.iterdir() if STEP_DIR.match(p.name))
+    for old in steps[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def latest_checkpoint(ckpt_root: Path) -> Path | None:
+    if not ckpt_root.is_dir():
+        return None
+    steps = sorted(p for p in ckpt_root.iterdir() if STEP_DIR.match(p.name) and (p / "trainer_state.json").is_file())
+    return steps[-1] if steps else None
+
+
+def load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> TrainState:
+    load_weights(model, path / "model.safetensors")
+    blob = torch.load(path / "optimizer.pt", weights_only=False)
+    optimizer.load_state_dict(blob["optimizer"])
+    scheduler.load_state_dict(blob["scheduler"])
+    set_rng_state(blob["rng"])
+    raw = read_json(path / "trainer_state.json")
+    return TrainState(**raw)

@@ -1,0 +1,239 @@
+"""The fine-tuning loop: AdamW + linear warmup/decay, clipping, early stopping, checkpoints, resume.
+
+Device placement, DDP and autocast go through Hugging Face Accelerate, so the same code runs
+under `accelerate launch` / `torchrun`. Batches are a pure function of (seed, epoch), so a resumed
+run skips exactly the batches it already saw and ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fairtune.config import TrainConfig
+from fairtune.data import TaskData
+from fairtune.evaluation import classification_metrics, cross_entropy
+from fairtune.training._batching import collate, epoch_batches, tokenize
+from fairtune.training._checkpoint import (
+    TrainState,
+    latest_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+)
+from fairtune.training._precision import resolve_precision
+
+LOWER_IS_BETTER = {"loss", "ece"}
+
+
+@dataclass
+class FitResult:
+    state: TrainState
+    eval_metrics: dict[str, Any]
+    precision: str
+    world_size: int
+
+
+def make_optimizer(model: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with no weight decay on biases and LayerNorm weights (as BERT was trained)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, foreach=True)
+
+
+def evaluate_model(
+    model: Any, tokenizer: Any, texts: list[str], labels: np.ndarray, label_names: list[str], *,
+    batch_size: int, max_length: int, precision: str,
+) -> dict[str, Any]:
+    from fairtune.models import TorchClassifier
+
+    clf = TorchClassifier(model, tokenizer, batch_size=batch_size, max_length=max_length, precision=precision)
+    logits = clf.logits(texts)
+    z = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    return classification_metrics(labels, probs, label_names, loss=cross_entropy(labels, logits))
+
+
+class Trainer:
+    """Owns one fine-tuning run in `run_dir` (checkpoints/, events/)."""
+
+    def __init__(self, model: Any, tokenizer: Any, data: TaskData, cfg: TrainConfig, *,
+                 run_dir: Path, seed: int, max_length: int, show_progress: bool = True) -> None:
+        from accelerate import Accelerator
+
+        self.cfg, self.data, self.seed, self.max_length = cfg, data, seed, max_length
+        self.run_dir = run_dir
+        self.ckpt_root = run_dir / "checkpoints"
+        self.precision = resolve_precision(cfg.precision)
+        cpu = not torch.cuda.is_available()
+        self.acc = Accelerator(cpu=cpu, mixed_precision="bf16" if self.precision == "bf16" else "no")
+        self.tokenizer = tokenizer
+        self.pad_id = tokenizer.pad_token_id or 0
+        self.encoded = tokenize(tokenizer, data.train.texts, max_length)
+        self.lengths = [len(e) for e in self.encoded]
+        world = self.acc.num_processes
+        n_batches = math.ceil(len(self.encoded) / cfg.batch_size)
+        self.steps_per_epoch = max(1, n_batches // world)
+        total = math.ceil(cfg.epochs * self.steps_per_epoch)
+        self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
+        self.model_raw = model
+        optimizer = make_optimizer(model, cfg)
+        from transformers import get_linear_schedule_with_warmup
+
+        self.scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
+        )
+        self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.show_progress = show_progress and self.acc.is_main_process
+        self.state = TrainState()
+        self.writer: Any = None
+
+    # -- pieces -------------------------------------------------------------------------------
+    def _my_batches(self, epoch: int) -> list[list[int]]:
+        batches = epoch_batches(
+            self.lengths, self.cfg.batch_size, seed=self.seed, epoch=epoch,
+            group_by_length=self.cfg.length_grouping,
+        )
+        world, rank = self.acc.num_processes, self.acc.process_index
+        return batches[rank::world][: self.steps_per_epoch]
+
+    def _train_step(self, idx: list[int]) -> float:
+        batch = collate(self.encoded, idx, self.data.train.labels, self.pad_id)
+        batch = {k: v.to(self.acc.device) for k, v in batch.items()}
+        with self.acc.autocast():
+            loss = self.model(**batch).loss
+        self.acc.backward(loss)
+        if self.cfg.max_grad_norm:
+            self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def evaluate(self) -> dict[str, Any]:
+        ev = self.data.eval
+        return evaluate_model(
+            self.acc.unwrap_model(self.model), self.tokenizer, ev.texts, ev.labels, self.data.label_names,
+            batch_size=self.cfg.eval_batch_size, max_length=self.max_length, precision=self.precision,
+        )
+
+    def _improved(self, value: float) -> bool:
+        es = self.cfg.early_stopping
+        metric = es.metric if es else "accuracy"
+        best = self.state.best_metric
+        if best is None:
+            return True
+        delta = es.min_delta if es else 0.0
+        return value < best - delta if metric in LOWER_IS_BETTER else value > best + delta
+
+    def _eval_and_track(self) -> dict[str, Any]:
+        metrics = self.evaluate()
+        st = self.state
+        st.last_eval_step = st.step
+        summary = {k: metrics[k] for k in ("accuracy", "macro_f1", "ece", "loss")}
+        st.evals.append({"step": st.step, "epoch": st.epoch, "samples": st.samples, **summary})
+        self._scalars("eval", summary)
+        es = self.cfg.early_stopping
+        value = summary[es.metric if es else "accuracy"]
+        if self._improved(value):
+            st.best_metric, st.best_step, st.bad_evals = value, st.step, 0
+            if es is not None and self.acc.is_main_process:
+                (self.ckpt_root / "best").mkdir(parents=True, exist_ok=True)
+                save_weights(self.acc.unwrap_model(self.model), self.ckpt_root / "best" / "model.safetensors")
+        else:
+            st.bad_evals += 1
+            if es is not None and st.bad_evals >= es.patience:
+                st.stopped_early = True
+        return metrics
+
+    def _scalars(self, prefix: str, values: dict[str, float]) -> None:
+        if self.writer is not None:
+            for key, val in values.items():
+                self.writer.add_scalar(f"{prefix}/{key}", val, self.state.step)
+
+    def _resume(self) -> None:
+        ckpt = latest_checkpoint(self.ckpt_root)
+        if ckpt is None:
+            return
+        self.state = load_checkpoint(ckpt, self.acc.unwrap_model(self.model), self.optimizer, self.scheduler)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> FitResult:
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm.auto import tqdm
+
+        if resume:
+            self._resume()
+        st, cfg = self.state, self.cfg
+        if self.acc.is_main_process:
+            self.writer = SummaryWriter(log_dir=str(self.run_dir / "events"), purge_step=st.step or None)
+        bar = tqdm(total=self.total_steps, initial=st.step, disable=not self.show_progress,
+                   unit="step", desc="train", dynamic_ncols=True)
+        last_metrics: dict[str, Any] | None = None
+        window_loss, window_n, window_t = 0.0, 0, time.perf_counter()
+        while st.step < self.total_steps and not st.stopped_early:
+            batches = self._my_batches(st.epoch)
+            for idx in batches[st.batch_in_epoch :]:
+                t0 = time.perf_counter()
+                loss = self._train_step(idx)
+                st.train_seconds += time.perf_counter() - t0
+                st.step += 1
+                st.batch_in_epoch += 1
+                st.samples += len(idx) * self.acc.num_processes
+                window_loss, window_n = window_loss + loss, window_n + 1
+                bar.update(1)
+                if st.step % cfg.log_every == 0 or st.step == self.total_steps:
+                    now = time.perf_counter()
+                    rate = window_n * cfg.batch_size * self.acc.num_processes / max(now - window_t, 1e-9)
+                    rec = {"step": st.step, "epoch": st.epoch, "samples": st.samples,
+                           "loss": window_loss / window_n, "lr": self.scheduler.get_last_lr()[0],
+                           "samples_per_s": rate}
+                    st.history.append(rec)
+                    self._scalars("train", {k: rec[k] for k in ("loss", "lr", "samples_per_s")})
+                    bar.set_postfix(loss=f"{rec['loss']:.4f}", samples_s=f"{rate:.0f}")
+                    window_loss, window_n, window_t = 0.0, 0, now
+                if cfg.eval_every and st.step % cfg.eval_every == 0:
+                    last_metrics = self._eval_and_track()
+                if st.step % cfg.save_every == 0 and st.step < self.total_steps and not st.stopped_early:
+                    self._checkpoint()
+                if st.step >= self.total_steps or st.stopped_early:
+                    break
+            else:
+                st.epoch += 1
+                st.batch_in_epoch = 0
+                if not cfg.eval_every:
+                    last_metrics = self._eval_and_track()
+                if st.step < self.total_steps and not st.stopped_early:
+                    self._checkpoint()
+                continue
+            break
+        bar.close()
+        if last_metrics is None or st.last_eval_step != st.step:
+            last_metrics = self._eval_and_track()
+        if cfg.early_stopping is not None and st.best_step is not None and st.best_step != st.step:
+            load_weights(self.acc.unwrap_model(self.model), self.ckpt_root / "best" / "model.safetensors")
+            last_metrics = self.evaluate()
+        if self.writer is not None:
+            self.writer.close()
+        return FitResult(st, last_metrics, self.precision, self.acc.num_processes)
+
+    def _checkpoint(self) -> None:
+        self.acc.wait_for_everyone()
+        if self.acc.is_main_process:
+            save_checkpoint(self.ckpt_root, self.acc.unwrap_model(self.model), self.optimizer,
+                            self.scheduler, self.state)
+        self.acc.wait_for_everyone()
+
+    def unwrapped(self) -> Any:
+        return self.acc.unwrap_model(self.model)

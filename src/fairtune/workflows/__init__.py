@@ -1,0 +1,1 @@
+"""Workflows: thin, linear scripts that wire components together. One per CLI verb."""

@@ -1,0 +1,80 @@
+"""`fairtune train`: config -> data -> model -> fit -> runs/<name>/{model,metrics.json,config.yaml}."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from typing import Any
+
+from fairtune._io import atomic_write_json
+from fairtune._rundir import RunDir
+from fairtune.config import FairtuneConfig
+from fairtune.errors import NO_CHECKPOINT, RUN_EXISTS, RunError
+
+
+def prepare_run_dir(cfg: FairtuneConfig, *, resume: bool, overwrite: bool) -> RunDir:
+    run = RunDir.for_config(cfg)
+    if overwrite and run.root.exists():
+        shutil.rmtree(run.root)
+    has_ckpt = run.checkpoints.is_dir() and any(run.checkpoints.glob("step-*"))
+    if resume:
+        run.check_same_config(cfg)
+        if not has_ckpt:
+            raise RunError(NO_CHECKPOINT.format(path=run.root))
+    elif run.model.exists() or has_ckpt:
+        raise RunError(RUN_EXISTS.format(path=run.root, what="a model" if run.model.exists() else "checkpoints"))
+    run.root.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def train(cfg: FairtuneConfig, *, resume: bool = False, overwrite: bool = False,
+          show_progress: bool = True) -> dict[str, Any]:
+    """Fine-tune per `cfg`; returns the metrics written to metrics.json."""
+    import torch
+    from accelerate.utils import set_seed
+
+    from fairtune.data import load_task_data
+    from fairtune.models import build_classifier, save_model
+    from fairtune.training import Trainer
+
+    data = load_task_data(cfg.data, cfg.seed)
+    run = prepare_run_dir(cfg, resume=resume, overwrite=overwrite)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    set_seed(cfg.seed, deterministic=cfg.train.deterministic)
+    model, tokenizer = build_classifier(cfg.model, data.label_names)
+    trainer = Trainer(model, tokenizer, data, cfg.train, run_dir=run.root, seed=cfg.seed,
+                      max_length=cfg.data.max_length, show_progress=show_progress)
+    if trainer.acc.is_main_process:
+        run.write_config(cfg)
+    t0 = time.perf_counter()
+    result = trainer.fit(resume=resume)
+    wall = time.perf_counter() - t0
+    metrics: dict[str, Any] = {}
+    if trainer.acc.is_main_process:
+        save_model(trainer.unwrapped(), tokenizer, run.model)
+        st = result.state
+        metrics = {
+            "schema": "fairtune/metrics/v1",
+            "eval": {**result.eval_metrics, "split": "eval", "source": data.eval.source},
+            "train": {
+                "steps": st.step,
+                "epochs_completed": st.epoch,
+                "samples": st.samples,
+                "train_seconds": st.train_seconds,
+                "wall_seconds_this_session": wall,
+                "samples_per_second": st.samples / st.train_seconds if st.train_seconds else None,
+                "precision": result.precision,
+                "world_size": result.world_size,
+                "best_step": st.best_step,
+                "stopped_early": st.stopped_early,
+                "n_train": len(data.train),
+                "n_eval": len(data.eval),
+                "history": st.history,
+                "evals": st.evals,
+            },
+            "labels": data.label_names,
+        }
+        atomic_write_json(run.metrics, metrics)
+    trainer.acc.wait_for_everyone()
+    return metrics

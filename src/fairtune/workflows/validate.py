@@ -1,0 +1,36 @@
+"""`fairtune validate`: check the config, the data and the model path without training."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from fairtune.config import FairtuneConfig
+from fairtune.errors import ConfigError, FairtuneError
+
+
+def validate(cfg: FairtuneConfig) -> dict[str, Any]:
+    """Return a summary; raise one `ConfigError` that lists every problem found."""
+    from fairtune.data import load_task_data
+    from fairtune.models import resolve_model
+
+    problems: list[str] = []
+    summary: dict[str, Any] = {"name": cfg.name}
+    try:
+        data = load_task_data(cfg.data, cfg.seed)
+        summary.update(
+            train_rows=len(data.train),
+            eval_rows=len(data.eval),
+            labels=data.label_names,
+            train_label_counts={data.label_names[k]: v for k, v in sorted(Counter(data.train.labels.tolist()).items())},
+            eval_is_split=data.eval_is_split,
+        )
+    except FairtuneError as exc:
+        problems.extend(exc.problems)
+    try:
+        summary["model"] = resolve_model(cfg.model.name)[0]
+    except FairtuneError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems, header=f"{len(problems)} problem(s) found; nothing was run:")
+    return summary
