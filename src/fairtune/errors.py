@@ -22,9 +22,15 @@ DATA_UNSUPPORTED_TYPE = (
     "{field}: unsupported file type {suffix!r} for {path}. Use .csv, .tsv, .jsonl, .json or .parquet, "
     "or set data.format to one of csv|tsv|jsonl|parquet."
 )
-DATA_NOT_UTF8 = "{path}: line {line} is not valid UTF-8 (byte {byte} at column {col}). Re-save the file as UTF-8."
-DATA_UNREADABLE = "{path}: could not be parsed as {fmt} ({detail}). Check data.format and the file's contents."
-DATA_MISSING_COLUMN = "{field}: column {column!r} not in {path} (columns: {columns}). Set {field} to one of them."
+DATA_NOT_UTF8 = (
+    "{path}: line {line} is not valid UTF-8 (byte {byte} at column {col}). Re-save the file as UTF-8."
+)
+DATA_UNREADABLE = (
+    "{path}: could not be parsed as {fmt} ({detail}). Check data.format and the file's contents."
+)
+DATA_MISSING_COLUMN = (
+    "{field}: column {column!r} not in {path} (columns: {columns}). Set {field} to one of them."
+)
 DATA_EMPTY_TEXT = (
     "{path}: {n} empty text(s) in column {column!r} (first at {where}). Remove those rows or fill them in."
 )
@@ -45,7 +51,9 @@ DATA_INT_LABEL_RANGE = (
 )
 DATA_EMPTY_FILE = "{path}: no rows. A {split} split needs at least one labelled row."
 DATA_ONE_CLASS = "{field}: the training data has a single label ({label!r}); a classifier needs at least two."
-DATA_NO_SOURCE = "data.train: not set. Give a file (data.train: path/to/train.csv) or a dataset (data.hf_dataset)."
+DATA_NO_SOURCE = (
+    "data.train: not set. Give a file (data.train: path/to/train.csv) or a dataset (data.hf_dataset)."
+)
 DATA_HF_FAILED = (
     "data.hf_dataset: could not load {name!r} ({detail}). Without network access only local dataset "
     "folders work; point data.train/data.eval at local files instead."
@@ -80,10 +88,12 @@ RUN_OTHER_CONFIG = (
     "{path}: this run directory was made with a different config (differing keys: {keys}). Use a new "
     "name=..., or pass --overwrite to discard it."
 )
-CORRUPT_JSON = "{path}: not valid JSON ({detail}). The file is damaged; delete it and rerun the stage that writes it."
+CORRUPT_JSON = (
+    "{path}: not valid JSON ({detail}). The file is damaged; delete it and rerun the stage that writes it."
+)
 NO_CHECKPOINT = "{path}: --resume given but there is no checkpoint in {path}/checkpoints. Drop --resume."
 PREDICT_NO_TEXTS = "predict: no texts given. Pass texts as arguments or --file PATH."
-PREDICT_COLUMN = "--column: column {column!r} not in {path} (columns: {columns})."
+PREDICT_COLUMN = "--column: column {column!r} not in {path} (columns: {columns}). Pass --column NAME."
 
 
 class FairtuneError(Exception):

@@ -9,7 +9,9 @@ from typing import Any
 def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML config (see configs/)")
     p.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE",
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
         help="override config values, e.g. train.lr=3e-5 data.max_train_rows=2000",
     )
 

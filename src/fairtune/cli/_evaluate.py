@@ -28,7 +28,9 @@ def print_metrics(m: dict[str, Any], title: str = "eval") -> None:
     for col in ("label", "precision", "recall", "f1", "support"):
         per.add_column(col, justify="right" if col != "label" else "left")
     for name, row in m["per_class"].items():
-        per.add_row(name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(row["support"]))
+        per.add_row(
+            name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(row["support"])
+        )
     out.print(per)
     cm = Table(title="confusion matrix (rows: true, columns: predicted)")
     cm.add_column("")

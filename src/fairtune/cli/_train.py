@@ -10,7 +10,9 @@ from fairtune.cli._common import add_config_args, console, load
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_args(p)
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of this run")
-    p.add_argument("--overwrite", action="store_true", help="delete an existing run directory of this name first")
+    p.add_argument(
+        "--overwrite", action="store_true", help="delete an existing run directory of this name first"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

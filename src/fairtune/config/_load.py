@@ -116,8 +116,9 @@ def build_config(raw: dict[str, Any]) -> FairtuneConfig:
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> FairtuneConfig:
     """Defaults < YAML at `path` < overrides, validated as a whole."""
+    extra = parse_overrides(overrides or [])
     raw = read_yaml(path) if path is not None else {}
-    raw = _merge(raw, parse_overrides(overrides or []))
+    raw = _merge(raw, extra)
     return build_config(raw)
 
 

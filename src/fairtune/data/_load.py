@@ -120,7 +120,9 @@ def _extract(table: Table, cfg: DataConfig, split: str, problems: list[str]) -> 
     empty = [i for i, t in enumerate(texts_raw) if _is_missing(t)]
     if empty:
         problems.append(
-            DATA_EMPTY_TEXT.format(path=table.path, n=len(empty), column=cfg.text_column, where=table.where(empty[0]))
+            DATA_EMPTY_TEXT.format(
+                path=table.path, n=len(empty), column=cfg.text_column, where=table.where(empty[0])
+            )
         )
     missing = [i for i, v in enumerate(labels) if _is_missing(v)]
     if missing:
@@ -151,7 +153,12 @@ def _label_space(train: _RawSplit, cfg: DataConfig, problems: list[str]) -> tupl
 
 
 def _encode(
-    raw: _RawSplit, names: list[str], mapping: dict[Any, int], cfg: DataConfig, is_train: bool, problems: list[str]
+    raw: _RawSplit,
+    names: list[str],
+    mapping: dict[Any, int],
+    cfg: DataConfig,
+    is_train: bool,
+    problems: list[str],
 ) -> np.ndarray:
     int_keys = all(isinstance(k, int) for k in mapping)
     ids = np.full(len(raw.labels), -1, dtype=np.int64)
@@ -169,8 +176,11 @@ def _encode(
         if cfg.label_names is not None and int_keys and _as_int(first_label) is not None:
             problems.append(
                 DATA_INT_LABEL_RANGE.format(
-                    path=raw.table.path, label=first_label, where=raw.table.where(first_row),
-                    top=len(names) - 1, names=names,
+                    path=raw.table.path,
+                    label=first_label,
+                    where=raw.table.where(first_row),
+                    top=len(names) - 1,
+                    names=names,
                 )
             )
         elif cfg.label_names is not None:
@@ -196,7 +206,9 @@ def _load_hf(cfg: DataConfig, split: str) -> Table:
     try:
         ds = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split=split)
     except Exception as exc:  # network, missing split, bad id: all become one actionable error
-        raise DataError(DATA_HF_FAILED.format(name=cfg.hf_dataset, detail=f"{type(exc).__name__}: {exc}")) from None
+        raise DataError(
+            DATA_HF_FAILED.format(name=cfg.hf_dataset, detail=f"{type(exc).__name__}: {exc}")
+        ) from None
     frame = ds.to_pandas()
     assert isinstance(frame, pd.DataFrame)
     return Table(frame, Path(f"{cfg.hf_dataset}[{split}]"), lambda i: f"row {i}")
@@ -271,8 +283,8 @@ def read_texts(path: str | Path, column: str | None = None) -> list[str]:
             raise DataError(DATA_FILE_MISSING.format(field="--file", path=path, cwd=Path.cwd()))
         return [line for line in decode_utf8(path).splitlines() if line.strip()]
     table = read_table(path, field="--file")
-    col = column or ("text" if "text" in table.frame.columns else None)
-    if col is None or col not in table.frame.columns:
+    col = column or "text"
+    if col not in table.frame.columns:
         raise DataError(
             PREDICT_COLUMN.format(column=col, path=path, columns=", ".join(map(str, table.frame.columns)))
         )

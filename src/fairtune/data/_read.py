@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -68,7 +69,9 @@ def _read_jsonl(path: Path, text: str) -> Table:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(DATA_UNREADABLE.format(path=path, fmt="JSONL", detail=f"line {lineno}: {exc}")) from None
+            raise DataError(
+                DATA_UNREADABLE.format(path=path, fmt="JSONL", detail=f"line {lineno}: {exc}")
+            ) from None
         if not isinstance(obj, dict):
             raise DataError(
                 DATA_UNREADABLE.format(path=path, fmt="JSONL", detail=f"line {lineno} is not a JSON object")
@@ -80,7 +83,8 @@ def _read_jsonl(path: Path, text: str) -> Table:
 
 def _read_delimited(path: Path, text: str, fmt: str) -> Table:
     # TSV files in the wild (GLUE) are unquoted and contain bare '"'; CSV follows RFC 4180 quoting.
-    sep, quoting = ("\t", csv.QUOTE_NONE) if fmt == "tsv" else (",", csv.QUOTE_MINIMAL)
+    sep = "\t" if fmt == "tsv" else ","
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
     try:
         frame = pd.read_csv(
             io.StringIO(text), sep=sep, quoting=quoting, dtype=str, keep_default_na=False, na_filter=False

@@ -21,7 +21,9 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, *, n_bins:
     return float(ece)
 
 
-def reliability_bins(y_true: np.ndarray, probs: np.ndarray, *, n_bins: int = 15) -> list[dict[str, float]]:
+def reliability_bins(
+    y_true: np.ndarray, probs: np.ndarray, *, n_bins: int = 15
+) -> list[dict[str, float | None]]:
     """Per-bin confidence, accuracy and count, for a reliability diagram."""
     conf = probs.max(axis=1)
     correct = (probs.argmax(axis=1) == y_true).astype(float)
@@ -51,9 +53,7 @@ def classification_metrics(
     y_true = np.asarray(y_true)
     y_pred = probs.argmax(axis=1)
     labels = list(range(len(label_names)))
-    prec, rec, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    prec, rec, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     per_class = {
         name: {
             "precision": float(prec[i]),
@@ -64,7 +64,7 @@ def classification_metrics(
         for i, name in enumerate(label_names)
     }
     out: dict[str, Any] = {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": float((y_pred == y_true).mean()),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "ece": expected_calibration_error(y_true, probs, n_bins=15),

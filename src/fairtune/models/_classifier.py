@@ -59,8 +59,9 @@ class TorchClassifier:
         self.model.eval()
         pad = self.tokenizer.pad_token_id or 0
         try:
-            with torch.inference_mode(), torch.autocast(
-                device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+            with (
+                torch.inference_mode(),
+                torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"),
             ):
                 for start in range(0, len(texts), self.batch_size):
                     idx = order[start : start + self.batch_size]

@@ -45,9 +45,7 @@ def resolve_model(name: str) -> tuple[str, bool]:
     return name, False
 
 
-def load_pretrained(
-    cls: Any, name: str, *, revision: str | None = None, **kwargs: Any
-) -> tuple[Any, Any]:
+def load_pretrained(cls: Any, name: str, *, revision: str | None = None, **kwargs: Any) -> tuple[Any, Any]:
     """Load (model, tokenizer) through `cls.from_pretrained`. Hub failures become a `ConfigError`."""
     from transformers import AutoTokenizer
 

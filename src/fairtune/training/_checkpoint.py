@@ -89,7 +89,9 @@ def save_checkpoint(
 def latest_checkpoint(ckpt_root: Path) -> Path | None:
     if not ckpt_root.is_dir():
         return None
-    steps = sorted(p for p in ckpt_root.iterdir() if STEP_DIR.match(p.name) and (p / "trainer_state.json").is_file())
+    steps = sorted(
+        p for p in ckpt_root.iterdir() if STEP_DIR.match(p.name) and (p / "trainer_state.json").is_file()
+    )
     return steps[-1] if steps else None
 
 

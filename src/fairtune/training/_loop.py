@@ -43,7 +43,8 @@ class FitResult:
 
 def make_optimizer(model: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
     """AdamW with no weight decay on biases and LayerNorm weights (as BERT was trained)."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -53,8 +54,15 @@ def make_optimizer(model: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def evaluate_model(
-    model: Any, tokenizer: Any, texts: list[str], labels: np.ndarray, label_names: list[str], *,
-    batch_size: int, max_length: int, precision: str,
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    labels: np.ndarray,
+    label_names: list[str],
+    *,
+    batch_size: int,
+    max_length: int,
+    precision: str,
 ) -> dict[str, Any]:
     from fairtune.models import TorchClassifier
 
@@ -68,8 +76,18 @@ def evaluate_model(
 class Trainer:
     """Owns one fine-tuning run in `run_dir` (checkpoints/, events/)."""
 
-    def __init__(self, model: Any, tokenizer: Any, data: TaskData, cfg: TrainConfig, *,
-                 run_dir: Path, seed: int, max_length: int, show_progress: bool = True) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        data: TaskData,
+        cfg: TrainConfig,
+        *,
+        run_dir: Path,
+        seed: int,
+        max_length: int,
+        show_progress: bool = True,
+    ) -> None:
         from accelerate import Accelerator
 
         self.cfg, self.data, self.seed, self.max_length = cfg, data, seed, max_length
@@ -102,7 +120,10 @@ class Trainer:
     # -- pieces -------------------------------------------------------------------------------
     def _my_batches(self, epoch: int) -> list[list[int]]:
         batches = epoch_batches(
-            self.lengths, self.cfg.batch_size, seed=self.seed, epoch=epoch,
+            self.lengths,
+            self.cfg.batch_size,
+            seed=self.seed,
+            epoch=epoch,
             group_by_length=self.cfg.length_grouping,
         )
         world, rank = self.acc.num_processes, self.acc.process_index
@@ -124,8 +145,14 @@ class Trainer:
     def evaluate(self) -> dict[str, Any]:
         ev = self.data.eval
         return evaluate_model(
-            self.acc.unwrap_model(self.model), self.tokenizer, ev.texts, ev.labels, self.data.label_names,
-            batch_size=self.cfg.eval_batch_size, max_length=self.max_length, precision=self.precision,
+            self.acc.unwrap_model(self.model),
+            self.tokenizer,
+            ev.texts,
+            ev.labels,
+            self.data.label_names,
+            batch_size=self.cfg.eval_batch_size,
+            max_length=self.max_length,
+            precision=self.precision,
         )
 
     def _improved(self, value: float) -> bool:
@@ -144,6 +171,12 @@ class Trainer:
         summary = {k: metrics[k] for k in ("accuracy", "macro_f1", "ece", "loss")}
         st.evals.append({"step": st.step, "epoch": st.epoch, "samples": st.samples, **summary})
         self._scalars("eval", summary)
+        if not self.show_progress and self.acc.is_main_process:
+            print(
+                f"step {st.step}/{self.total_steps}: "
+                + " ".join(f"eval_{k}={v:.4f}" for k, v in summary.items()),
+                flush=True,
+            )
         es = self.cfg.early_stopping
         value = summary[es.metric if es else "accuracy"]
         if self._improved(value):
@@ -175,11 +208,18 @@ class Trainer:
 
         if resume:
             self._resume()
+        self.model.train()  # from_pretrained returns eval mode; dropout belongs in training
         st, cfg = self.state, self.cfg
         if self.acc.is_main_process:
             self.writer = SummaryWriter(log_dir=str(self.run_dir / "events"), purge_step=st.step or None)
-        bar = tqdm(total=self.total_steps, initial=st.step, disable=not self.show_progress,
-                   unit="step", desc="train", dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=st.step,
+            disable=not self.show_progress,
+            unit="step",
+            desc="train",
+            dynamic_ncols=True,
+        )
         last_metrics: dict[str, Any] | None = None
         window_loss, window_n, window_t = 0.0, 0, time.perf_counter()
         while st.step < self.total_steps and not st.stopped_early:
@@ -196,9 +236,14 @@ class Trainer:
                 if st.step % cfg.log_every == 0 or st.step == self.total_steps:
                     now = time.perf_counter()
                     rate = window_n * cfg.batch_size * self.acc.num_processes / max(now - window_t, 1e-9)
-                    rec = {"step": st.step, "epoch": st.epoch, "samples": st.samples,
-                           "loss": window_loss / window_n, "lr": self.scheduler.get_last_lr()[0],
-                           "samples_per_s": rate}
+                    rec = {
+                        "step": st.step,
+                        "epoch": st.epoch,
+                        "samples": st.samples,
+                        "loss": window_loss / window_n,
+                        "lr": self.scheduler.get_last_lr()[0],
+                        "samples_per_s": rate,
+                    }
                     st.history.append(rec)
                     self._scalars("train", {k: rec[k] for k in ("loss", "lr", "samples_per_s")})
                     bar.set_postfix(loss=f"{rec['loss']:.4f}", samples_s=f"{rate:.0f}")
@@ -231,8 +276,9 @@ class Trainer:
     def _checkpoint(self) -> None:
         self.acc.wait_for_everyone()
         if self.acc.is_main_process:
-            save_checkpoint(self.ckpt_root, self.acc.unwrap_model(self.model), self.optimizer,
-                            self.scheduler, self.state)
+            save_checkpoint(
+                self.ckpt_root, self.acc.unwrap_model(self.model), self.optimizer, self.scheduler, self.state
+            )
         self.acc.wait_for_everyone()
 
     def unwrapped(self) -> Any:

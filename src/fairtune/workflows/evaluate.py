@@ -27,8 +27,14 @@ def evaluate(run_dir: str | Path, data_file: str | None = None) -> dict[str, Any
         data_cfg = data_cfg.model_copy(update={"eval": data_file, "max_eval_rows": None})
     split = load_task_data(data_cfg, cfg.seed).eval
     result = evaluate_model(
-        model, tokenizer, split.texts, split.labels, labels,
-        batch_size=cfg.train.eval_batch_size, max_length=cfg.data.max_length, precision=cfg.train.precision,
+        model,
+        tokenizer,
+        split.texts,
+        split.labels,
+        labels,
+        batch_size=cfg.train.eval_batch_size,
+        max_length=cfg.data.max_length,
+        precision=cfg.train.precision,
     )
     result["source"] = split.source
     metrics_doc.setdefault("schema", "fairtune/metrics/v1")

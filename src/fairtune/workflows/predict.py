@@ -15,7 +15,9 @@ def predict(run_dir: str | Path, texts: list[str]) -> list[dict[str, Any]]:
     model_dir = run.require_model()
     cfg = run.load_config()
     clf = TorchClassifier.from_dir(
-        model_dir, batch_size=cfg.train.eval_batch_size, max_length=cfg.data.max_length,
+        model_dir,
+        batch_size=cfg.train.eval_batch_size,
+        max_length=cfg.data.max_length,
         precision=cfg.train.precision,
     )
     probs = clf.predict_proba(texts)

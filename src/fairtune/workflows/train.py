@@ -22,13 +22,16 @@ def prepare_run_dir(cfg: FairtuneConfig, *, resume: bool, overwrite: bool) -> Ru
         if not has_ckpt:
             raise RunError(NO_CHECKPOINT.format(path=run.root))
     elif run.model.exists() or has_ckpt:
-        raise RunError(RUN_EXISTS.format(path=run.root, what="a model" if run.model.exists() else "checkpoints"))
+        raise RunError(
+            RUN_EXISTS.format(path=run.root, what="a model" if run.model.exists() else "checkpoints")
+        )
     run.root.mkdir(parents=True, exist_ok=True)
     return run
 
 
-def train(cfg: FairtuneConfig, *, resume: bool = False, overwrite: bool = False,
-          show_progress: bool = True) -> dict[str, Any]:
+def train(
+    cfg: FairtuneConfig, *, resume: bool = False, overwrite: bool = False, show_progress: bool = True
+) -> dict[str, Any]:
     """Fine-tune per `cfg`; returns the metrics written to metrics.json."""
     import torch
     from accelerate.utils import set_seed
@@ -43,8 +46,16 @@ def train(cfg: FairtuneConfig, *, resume: bool = False, overwrite: bool = False,
         torch.set_num_threads(cfg.train.threads)
     set_seed(cfg.seed, deterministic=cfg.train.deterministic)
     model, tokenizer = build_classifier(cfg.model, data.label_names)
-    trainer = Trainer(model, tokenizer, data, cfg.train, run_dir=run.root, seed=cfg.seed,
-                      max_length=cfg.data.max_length, show_progress=show_progress)
+    trainer = Trainer(
+        model,
+        tokenizer,
+        data,
+        cfg.train,
+        run_dir=run.root,
+        seed=cfg.seed,
+        max_length=cfg.data.max_length,
+        show_progress=show_progress,
+    )
     if trainer.acc.is_main_process:
         run.write_config(cfg)
     t0 = time.perf_counter()

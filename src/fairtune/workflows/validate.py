@@ -22,7 +22,9 @@ def validate(cfg: FairtuneConfig) -> dict[str, Any]:
             train_rows=len(data.train),
             eval_rows=len(data.eval),
             labels=data.label_names,
-            train_label_counts={data.label_names[k]: v for k, v in sorted(Counter(data.train.labels.tolist()).items())},
+            train_label_counts={
+                data.label_names[k]: v for k, v in sorted(Counter(data.train.labels.tolist()).items())
+            },
             eval_is_split=data.eval_is_split,
         )
     except FairtuneError as exc:

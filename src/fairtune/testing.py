@@ -1,0 +1,63 @@
+"""Tiny models and data built in code, so tests and examples run the real entry points in seconds."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+POSITIVE = ["good", "great", "fine", "lovely", "superb", "happy", "brilliant", "fun"]
+NEGATIVE = ["bad", "awful", "poor", "boring", "terrible", "sad", "dull", "ugly"]
+FILLER = ["the", "movie", "film", "plot", "was", "is", "a", "very", "acting", "story", "and", "it"]
+
+
+def make_tiny_bert(path: str | Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """Write a randomly initialised 2-layer BERT (hidden 32) plus a word-level tokenizer to `path`.
+
+    The folder is a valid Hugging Face model directory (config.json, model.safetensors, tokenizer
+    files), so it exercises the same loading code as a real foundation model.
+    """
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(POSITIVE + NEGATIVE + FILLER))]
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
+        type_vocab_size=2,
+    )
+    BertModel(config).save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def tiny_sentiment_rows(n: int, *, seed: int = 0) -> list[tuple[str, str]]:
+    """`n` short (text, label) rows whose label is decided by one sentiment word: learnable fast."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "positive" if i % 2 == 0 else "negative"
+        word = rng.choice(POSITIVE if label == "positive" else NEGATIVE)
+        words = rng.sample(FILLER, rng.randint(2, 6))
+        words.insert(rng.randint(0, len(words)), word)
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def write_csv(
+    path: str | Path, rows: list[tuple[object, ...]], header: tuple[str, ...] = ("text", "label")
+) -> Path:
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path

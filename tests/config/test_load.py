@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fairtune.config import load_config, parse_overrides
+from fairtune.errors import BAD_OVERRIDE, CONFIG_FILE_MISSING, ConfigError
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("path", sorted((PROJECT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_says_how_to_run_it(path: Path) -> None:
+    cfg = load_config(path)
+    assert cfg.name == path.stem
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("#")
+    assert "fairtune" in path.read_text().split("\n\n")[0] and f"configs/{path.name}" in path.read_text()
+
+
+def test_shipped_configs_differ_only_by_lora() -> None:
+    full = load_config(PROJECT / "configs/sst2-minilm.yaml")
+    lora = load_config(PROJECT / "configs/sst2-minilm-lora.yaml")
+    assert full.model.lora is None and lora.model.lora is not None
+    assert full.data == lora.data
+
+
+def _write(tmp_path: Path, doc: dict) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    return p
+
+
+def test_precedence_defaults_yaml_overrides(tmp_path: Path) -> None:
+    p = _write(tmp_path, {"train": {"lr": 1e-3, "batch_size": 4}})
+    cfg = load_config(p, ["train.lr=2e-5", "data.label_names=[a, b]"])
+    assert cfg.train.lr == 2e-5  # override beats YAML
+    assert cfg.train.batch_size == 4  # YAML beats default
+    assert cfg.train.epochs == 1.0  # default
+    assert cfg.data.label_names == ["a", "b"]
+
+
+def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, {"train": {"learning_rate": 1e-3, "batchsize": 3}}))
+    msg = info.value.render()
+    assert "train.batchsize: unknown key. Did you mean 'batch_size'?" in msg
+    assert "train.learning_rate: unknown key." in msg
+    assert len(info.value.problems) == 2  # every problem at once
+
+
+def test_wrong_type_names_field_value_and_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            _write(tmp_path, {"train": {"batch_size": "big", "lr": -1}, "data": {"eval_fraction": 2}})
+        )
+    problems = info.value.problems
+    assert len(problems) == 3
+    bs = next(p for p in problems if p.startswith("train.batch_size:"))
+    assert "'big'" in bs and "Examples per optimizer step" in bs
+    assert any(p.startswith("train.lr:") and "greater than 0" in p for p in problems)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml")
+    assert info.value.render() == CONFIG_FILE_MISSING.format(path=tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("bad", ["train.lr", "=3", "train..lr=3"])
+def test_bad_override(bad: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_overrides([bad])
+    assert info.value.render() == BAD_OVERRIDE.format(text=bad)
+
+
+def test_override_values_are_typed() -> None:
+    assert parse_overrides(["a.b=3", "a.c=null", "d=x y"]) == {"a": {"b": 3, "c": None}, "d": "x y"}

@@ -1,0 +1,158 @@
+"""The fine-tuning loop on a tiny BERT: it learns, resumes exactly, stops early, trains LoRA."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fairtune.config import build_config
+from fairtune.errors import NO_CHECKPOINT, RUN_EXISTS, RunError
+from fairtune.models import TorchClassifier
+from fairtune.training import Trainer
+from fairtune.workflows.train import train
+
+
+def _run(raw: dict, **kw) -> dict:
+    return train(build_config(raw), show_progress=False, **kw)
+
+
+def test_tiny_model_learns_and_writes_the_run_layout(tiny_config: dict) -> None:
+    metrics = _run(tiny_config)
+    run = Path(tiny_config["output_dir"]) / "tiny"
+    assert metrics["eval"]["accuracy"] >= 0.9
+    assert metrics["train"]["history"][0]["loss"] > metrics["train"]["history"][-1]["loss"]
+    for rel in (
+        "model/config.json",
+        "model/model.safetensors",
+        "model/tokenizer.json",
+        "config.yaml",
+        "metrics.json",
+    ):
+        assert (run / rel).is_file(), rel
+    assert list((run / "events").glob("events.out.tfevents.*"))
+    assert list((run / "checkpoints").glob("step-*"))
+    assert not list((run / "model").glob("*.bin"))
+    cfg = json.loads((run / "model/config.json").read_text())
+    assert cfg["id2label"] == {"0": "negative", "1": "positive"}
+    saved = (run / "config.yaml").read_text()
+    assert "versions:" in saved and "torch:" in saved and "lr: 0.01" in saved
+    on_disk = json.loads((run / "metrics.json").read_text())
+    assert (
+        on_disk["schema"] == "fairtune/metrics/v1"
+        and on_disk["eval"]["accuracy"] == metrics["eval"]["accuracy"]
+    )
+
+
+def test_same_seed_same_result(tiny_config: dict, tmp_path: Path) -> None:
+    a = _run(tiny_config)
+    b = _run({**tiny_config, "output_dir": str(tmp_path / "other")})
+    assert a["eval"]["loss"] == b["eval"]["loss"]
+    assert [h["loss"] for h in a["train"]["history"]] == [h["loss"] for h in b["train"]["history"]]
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(
+    tiny_config: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = _run({**tiny_config, "output_dir": str(tmp_path / "full")})
+    raw = {**tiny_config, "output_dir": str(tmp_path / "cut")}
+    real_step = Trainer._train_step
+    calls = {"n": 0}
+
+    def dying_step(self: Trainer, idx: list[int]) -> float:
+        calls["n"] += 1
+        if calls["n"] == 25:  # after the checkpoint at step 20, mid-epoch
+            raise KeyboardInterrupt
+        return real_step(self, idx)
+
+    monkeypatch.setattr(Trainer, "_train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        _run(raw)
+    monkeypatch.setattr(Trainer, "_train_step", real_step)
+    with pytest.raises(RunError, match="Pass --resume"):
+        _run(raw)
+    resumed = _run(raw, resume=True)
+    assert resumed["eval"]["loss"] == full["eval"]["loss"]
+    assert resumed["eval"]["accuracy"] == full["eval"]["accuracy"]
+    assert resumed["train"]["steps"] == full["train"]["steps"]
+    a = TorchClassifier.from_dir(tmp_path / "full/tiny/model").predict_proba(["good film", "bad plot"])
+    b = TorchClassifier.from_dir(tmp_path / "cut/tiny/model").predict_proba(["good film", "bad plot"])
+    np.testing.assert_array_equal(a, b)
+
+
+def test_resume_without_checkpoint_is_refused(tiny_config: dict) -> None:
+    with pytest.raises(RunError) as info:
+        _run(tiny_config, resume=True)
+    run = Path(tiny_config["output_dir"]) / "tiny"
+    assert info.value.render() == NO_CHECKPOINT.format(path=run)
+
+
+def test_existing_run_is_not_overwritten_silently(tiny_config: dict) -> None:
+    _run({**tiny_config, "train": {**tiny_config["train"], "epochs": 1}})
+    with pytest.raises(RunError) as info:
+        _run(tiny_config)
+    assert info.value.render() == RUN_EXISTS.format(
+        path=Path(tiny_config["output_dir"]) / "tiny", what="a model"
+    )
+    assert _run(tiny_config, overwrite=True)["train"]["steps"] == 120
+
+
+def test_early_stopping_keeps_the_best_model(tiny_config: dict) -> None:
+    raw = {**tiny_config}
+    raw["train"] = {
+        **tiny_config["train"],
+        "epochs": 30,
+        "eval_every": 4,
+        "early_stopping": {"metric": "loss", "patience": 2},
+    }
+    metrics = _run(raw)
+    t = metrics["train"]
+    assert t["stopped_early"] and t["steps"] < 30 * 12
+    best = min(e["loss"] for e in t["evals"])
+    assert metrics["eval"]["loss"] == pytest.approx(best, rel=1e-5)
+    assert t["best_step"] == min(t["evals"], key=lambda e: e["loss"])["step"]
+
+
+def test_lora_saves_adapter_plus_merged_model_that_agree(tiny_config: dict, tiny_model_dir: Path) -> None:
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification
+
+    raw = {**tiny_config, "model": {**tiny_config["model"], "lora": {"r": 4, "alpha": 8}}}
+    metrics = _run(raw)
+    run = Path(tiny_config["output_dir"]) / "tiny"
+    adapter = run / "model/adapter"
+    assert (adapter / "adapter_config.json").is_file()
+    lora_b = [v for k, v in load_file(adapter / "adapter_model.safetensors").items() if "lora_B" in k]
+    assert lora_b and any(v.abs().sum() > 0 for v in lora_b)  # adapters moved away from their zero init
+    merged = TorchClassifier.from_dir(run / "model")
+    assert not any("lora" in n for n, _ in merged.model.named_parameters())
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    reloaded = TorchClassifier(PeftModel.from_pretrained(base, adapter), merged.tokenizer)
+    texts = ["the movie was good", "a dull plot", "great acting and a very sad story"]
+    np.testing.assert_allclose(merged.predict_proba(texts), reloaded.predict_proba(texts), atol=1e-5)
+    # the base weights were frozen: the merged model differs from the base only by the LoRA update
+    assert metrics["train"]["steps"] == 120
+
+
+def test_lora_freezes_base_weights(tiny_config: dict) -> None:
+    from fairtune.models import build_classifier
+
+    cfg = build_config({**tiny_config, "model": {**tiny_config["model"], "lora": {"r": 2}}})
+    model, _ = build_classifier(cfg.model, ["a", "b"])
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n or "classifier" in n for n in trainable)
+
+
+def test_precision_auto_follows_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fairtune.training import _precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(_precision, "cpu_has_native_bf16", lambda: True)
+    assert _precision.resolve_precision("auto") == "bf16"
+    monkeypatch.setattr(_precision, "cpu_has_native_bf16", lambda: False)
+    assert _precision.resolve_precision("auto") == "fp32"
+    assert _precision.resolve_precision("bf16") == "bf16"
