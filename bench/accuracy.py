@@ -1,0 +1,113 @@
+"""SST-2 dev accuracy of the shipped configs, with wall time and peak memory.
+
+Run from the project root (about 25 minutes on 2 cores):
+
+    .venv/bin/python bench/accuracy.py [--only sst2_minilm|sst2_minilm_lora]
+
+Each shipped config is trained in its own `fairtune train` subprocess on the full GLUE SST-2 train
+split (67,349 phrases) and evaluated on its dev split (872 sentences). Peak RSS is that subprocess's
+own (`os.wait4`). Results are printed and written to bench/results/accuracy.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "accuracy.json"
+CONFIGS = {"sst2_minilm": "configs/sst2-minilm.yaml", "sst2_minilm_lora": "configs/sst2-minilm-lora.yaml"}
+
+
+def train_one(config: str, out_dir: str) -> dict[str, Any]:
+    """Run `fairtune train` on one config; return accuracy, wall seconds and peak RSS of the child."""
+    name = Path(config).stem
+    cmd = [
+        sys.executable,
+        "-m",
+        "fairtune",
+        "train",
+        config,
+        "--no-progress",
+        "--overwrite",
+        f"output_dir={out_dir}",
+    ]
+    env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{shlex.join(cmd)} failed with exit code {os.waitstatus_to_exitcode(status)}")
+    metrics = json.loads((Path(out_dir) / name / "metrics.json").read_text())
+    ev, tr = metrics["eval"], metrics["train"]
+    return {
+        "config": config,
+        "dev_accuracy": ev["accuracy"],
+        "dev_macro_f1": ev["macro_f1"],
+        "dev_ece": ev["ece"],
+        "wall_seconds": wall,
+        "train_seconds": tr["train_seconds"],
+        "samples_per_second": tr["samples_per_second"],
+        "steps": tr["steps"],
+        "precision": tr["precision"],
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "command": f"fairtune train {config}",
+        "evals": tr["evals"],
+    }
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(CONFIGS), action="append")
+    args = parser.parse_args()
+    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results = {k: v for k, v in old.items() if k in CONFIGS}
+    with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as out:
+        for key in args.only or list(CONFIGS):
+            results[key] = train_one(CONFIGS[key], out)
+            r = results[key]
+            print(
+                f"{key}: dev accuracy {r['dev_accuracy']:.4f}, wall {r['wall_seconds']:.0f}s, "
+                f"peak RSS {r['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
+    doc = {**results, "machine": machine(), "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
+    tmp = RESULTS.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, RESULTS)
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
