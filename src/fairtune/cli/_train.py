@@ -11,7 +11,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_args(p)
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of this run")
     p.add_argument(
-        "--overwrite", action="store_true", help="delete an existing run directory of this name first"
+        "--overwrite",
+        action="store_true",
+        help="discard this run's model, checkpoints and later outputs first",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

@@ -8,22 +8,31 @@ from fairtune.config._load import (
     parse_overrides,
     read_yaml,
 )
+from fairtune.config._metrics import KNOWN_METRICS, all_metric_names
 from fairtune.config._schema import (
+    CardConfig,
+    DataCardConfig,
     DataConfig,
     EarlyStoppingConfig,
     FairtuneConfig,
+    GateConfig,
     LoraConfig,
     ModelConfig,
     TrainConfig,
 )
 
 __all__ = [
+    "KNOWN_METRICS",
+    "CardConfig",
+    "DataCardConfig",
     "DataConfig",
     "EarlyStoppingConfig",
     "FairtuneConfig",
+    "GateConfig",
     "LoraConfig",
     "ModelConfig",
     "TrainConfig",
+    "all_metric_names",
     "build_config",
     "config_to_dict",
     "diff_keys",

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from fairtune.config._metrics import unknown_metric_message
 from fairtune.config._schema import FairtuneConfig
 from fairtune.errors import (
     BAD_OVERRIDE,
@@ -39,6 +40,8 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             value = raw
         node = out
         parts = key.split(".")
+        if parts[0] == "gates" and len(parts) >= 3:  # gate names hold dots: gates.eval.accuracy.min=0.9
+            parts = ["gates", ".".join(parts[1:-1]), parts[-1]]
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
@@ -107,11 +110,19 @@ def _describe(err: Any) -> str:
 def build_config(raw: dict[str, Any]) -> FairtuneConfig:
     """Validate a raw mapping; every problem is collected into one `ConfigError`."""
     raw = {k: v for k, v in raw.items() if k not in RECORD_KEYS}
+    gates = raw.get("gates")
+    problems = (
+        [f"gates.{name}: {msg}" for name in gates if (msg := unknown_metric_message(str(name)))]
+        if isinstance(gates, dict)
+        else []
+    )
     try:
-        return FairtuneConfig.model_validate(raw)
+        cfg = FairtuneConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = [_describe(e) for e in exc.errors()]
+        problems += [_describe(e) for e in exc.errors()]
+    if problems:
         raise ConfigError(problems, header=CONFIG_PROBLEMS.format(n=len(problems))) from None
+    return cfg
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> FairtuneConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -108,6 +108,39 @@ class TrainConfig(Section):
     threads: int | None = Field(None, gt=0, description="CPU threads for torch (unset: torch's default).")
 
 
+class GateConfig(Section):
+    """A responsibility threshold on one metric; `fairtune run` exits with 3 when it is missed."""
+
+    min: float | None = Field(None, description="The metric must be at least this.")
+    max: float | None = Field(None, description="The metric must be at most this.")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> GateConfig:
+        if self.min is None and self.max is None:
+            raise ValueError("a gate needs min or max, e.g. {min: 0.9}")
+        return self
+
+
+class CardConfig(Section):
+    """Facts about the model that only its owner knows; they go into the model card as written."""
+
+    intended_use: str | None = Field(None, description="What the model is for, and for whom.")
+    out_of_scope: str | None = Field(None, description="Uses the model is not meant or not tested for.")
+    language: str = Field("en", description="Language code of the texts.")
+    license: str | None = Field(None, description="License of the fine-tuned model (SPDX id).")
+
+
+class DataCardConfig(Section):
+    """Thresholds for the data card's findings."""
+
+    long_text_tokens: int | None = Field(
+        None, gt=0, description="Texts longer than this many tokens are flagged (unset: data.max_length)."
+    )
+    min_label_share: float = Field(
+        0.1, ge=0, le=0.5, description="A label with a smaller share of train than this is flagged."
+    )
+
+
 class FairtuneConfig(Section):
     """A whole run: `fairtune train`, `fairtune run` and friends all read this."""
 
@@ -117,3 +150,8 @@ class FairtuneConfig(Section):
     data: DataConfig = Field(default_factory=DataConfig)  # type: ignore[arg-type]
     model: ModelConfig = Field(default_factory=ModelConfig)  # type: ignore[arg-type]
     train: TrainConfig = Field(default_factory=TrainConfig)  # type: ignore[arg-type]
+    data_card: DataCardConfig = Field(default_factory=DataCardConfig)  # type: ignore[arg-type]
+    card: CardConfig = Field(default_factory=CardConfig)  # type: ignore[arg-type]
+    gates: dict[str, GateConfig] = Field(
+        default_factory=dict, description="Thresholds: {metric: {min: x} | {max: y}}, e.g. eval.accuracy."
+    )

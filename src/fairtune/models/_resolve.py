@@ -48,7 +48,10 @@ def resolve_model(name: str) -> tuple[str, bool]:
 def load_pretrained(cls: Any, name: str, *, revision: str | None = None, **kwargs: Any) -> tuple[Any, Any]:
     """Load (model, tokenizer) through `cls.from_pretrained`. Hub failures become a `ConfigError`."""
     from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # our own progress bars are the ones that matter
+    hf_logging.set_verbosity_error()  # the new classification head is expected, not news
     target, local = resolve_model(name)
     common: dict[str, Any] = {"trust_remote_code": False}
     if not local:

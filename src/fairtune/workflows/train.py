@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import Any
 
@@ -14,8 +13,8 @@ from fairtune.errors import NO_CHECKPOINT, RUN_EXISTS, RunError
 
 def prepare_run_dir(cfg: FairtuneConfig, *, resume: bool, overwrite: bool) -> RunDir:
     run = RunDir.for_config(cfg)
-    if overwrite and run.root.exists():
-        shutil.rmtree(run.root)
+    if overwrite:
+        run.clear_training_outputs()
     has_ckpt = run.checkpoints.is_dir() and any(run.checkpoints.glob("step-*"))
     if resume:
         run.check_same_config(cfg)

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Run every benchmark in sequence (they share 2 cores; parallel runs would distort each other).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/python bench/accuracy.py
+.venv/bin/python bench/train_speed.py

@@ -1,0 +1,32 @@
+"""The metric names a gate may use. An auditor adds its names here when it lands."""
+
+from __future__ import annotations
+
+import difflib
+
+#: source -> metric names that source writes. `eval.*` come from metrics.json, `data.*` from the
+#: data card, `train.*` from training; each auditor `<name>` writes audit/<name>.json["metrics"].
+KNOWN_METRICS: dict[str, tuple[str, ...]] = {
+    "eval": ("accuracy", "macro_f1", "ece", "loss"),
+    "train": ("samples_per_second", "train_seconds"),
+    "data": ("train_eval_overlap", "train_exact_duplicates", "train_near_duplicates", "long_texts"),
+}
+
+
+def all_metric_names() -> list[str]:
+    return [f"{src}.{m}" for src, names in KNOWN_METRICS.items() for m in names]
+
+
+def unknown_metric_message(name: str) -> str | None:
+    """None if `name` is a known metric; otherwise what is wrong and what would be right."""
+    if name in all_metric_names():
+        return None
+    guess = difflib.get_close_matches(name, all_metric_names(), n=1, cutoff=0.6)
+    hint = f" Did you mean '{guess[0]}'?" if guess else ""
+    src = name.split(".", 1)[0]
+    if src not in KNOWN_METRICS:
+        return (
+            f"unknown metric source '{src}' in gate '{name}': no stage or auditor of this version writes it."
+            f"{hint} Known metrics: {', '.join(all_metric_names())}"
+        )
+    return f"unknown metric '{name}'.{hint} Known metrics: {', '.join(all_metric_names())}"

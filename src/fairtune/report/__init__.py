@@ -1,0 +1,15 @@
+"""Report: gates, plots, the self-contained HTML report, Markdown, summary and the model card."""
+
+from fairtune.report._gates import check_gates, collect_metrics, describe_failure
+from fairtune.report._model_card import render_model_card, write_model_card
+from fairtune.report._render import gather, write_report
+
+__all__ = [
+    "check_gates",
+    "collect_metrics",
+    "describe_failure",
+    "gather",
+    "render_model_card",
+    "write_model_card",
+    "write_report",
+]

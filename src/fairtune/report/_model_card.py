@@ -1,0 +1,170 @@
+"""model/README.md: a Hugging Face model card (YAML metadata + Mitchell et al. 2019 sections).
+
+Facts come from the run. Where the run holds no fact yet, the card says so plainly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fairtune._io import atomic_write_text
+from fairtune.config import FairtuneConfig
+
+BASE_MODELS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
+NOT_STATED = "Not stated: the run's config leaves `card.{field}` empty, so this card makes no claim."
+
+
+def _metadata(cfg: FairtuneConfig, ev: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "language": [cfg.card.language],
+        "library_name": "transformers",
+        "pipeline_tag": "text-classification",
+        "tags": ["fairtune", "text-classification"] + (["lora", "peft"] if cfg.model.lora else []),
+        "base_model": BASE_MODELS.get(cfg.model.name, cfg.model.name),
+        "model-index": [
+            {
+                "name": cfg.name,
+                "results": [
+                    {
+                        "task": {"type": "text-classification", "name": "Text Classification"},
+                        "dataset": {"name": ev["source"], "type": "text-classification", "split": "eval"},
+                        "metrics": [
+                            {"type": "accuracy", "value": round(ev["accuracy"], 4), "name": "Accuracy"},
+                            {
+                                "type": "f1",
+                                "value": round(ev["macro_f1"], 4),
+                                "name": "Macro F1",
+                                "args": {"average": "macro"},
+                            },
+                            {
+                                "type": "ece",
+                                "value": round(ev["ece"], 4),
+                                "name": "Expected calibration error (15 bins)",
+                            },
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    if cfg.card.license:
+        meta["license"] = cfg.card.license
+    return meta
+
+
+def _training_section(cfg: FairtuneConfig, ctx: dict[str, Any]) -> list[str]:
+    tr, card = ctx["train"], ctx["data_card"]
+    lines = [
+        f"- Source: `{cfg.data.train or cfg.data.hf_dataset}` (text column `{cfg.data.text_column}`, "
+        f"label column `{cfg.data.label_column}`); {tr.get('n_train', '?')} rows used."
+    ]
+    if card:
+        bal = ", ".join(f"{k} {v['share']:.1%}" for k, v in card["label_balance"]["train"].items())
+        lines.append(f"- Label balance: {bal}.")
+        lines += [
+            f"- Data card ({f['severity']}): {f['message']}"
+            for f in card["findings"]
+            if f["severity"] != "info"
+        ]
+    else:
+        lines.append(
+            "- No data card was written for this run (`fairtune data CONFIG`), so duplicates, leakage "
+            "and lengths were not checked."
+        )
+    lora = cfg.model.lora
+    how = (
+        f"LoRA (r={lora.r}, alpha={lora.alpha}, modules {', '.join(lora.target_modules)})"
+        if lora
+        else "all weights"
+    )
+    lines.append(
+        f"- Procedure: fine-tuned {how} with AdamW, lr {cfg.train.lr}, batch {cfg.train.batch_size}, "
+        f"{tr.get('steps', '?')} steps, {tr.get('precision', '?')}, seed {cfg.seed}."
+    )
+    return lines
+
+
+def _ethics_section(ctx: dict[str, Any]) -> list[str]:
+    audits = {a["name"]: a for a in ctx["audits"]}
+    lines = []
+    for name, what in (
+        ("fairness", "fairness-related harms across identity groups"),
+        ("robustness", "robustness to perturbations and adversarial substitutions"),
+        ("explain", "faithfulness of token explanations"),
+        ("privacy", "leakage of training data"),
+    ):
+        if name in audits:
+            shown = ", ".join(
+                f"{k} = {v:.4g}" for k, v in audits[name]["metrics"].items() if isinstance(v, int | float)
+            )
+            lines.append(f"- {what.capitalize()}: assessed; {shown}. See report.html.")
+        else:
+            lines.append(f"- {what.capitalize()}: not assessed for this model yet.")
+    return lines
+
+
+def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
+    ev = ctx["eval"]
+    front = yaml.safe_dump(_metadata(cfg, ev), sort_keys=False, allow_unicode=True)
+    per_class = "\n".join(
+        f"| {n} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
+        for n, r in ev["per_class"].items()
+    )
+    gates = ctx["gates"]["gates"]
+    gate_lines = [
+        f"- `{g['metric']}`: {'pass' if g['passed'] else 'FAIL'} (value "
+        f"{g['value'] if g['value'] is None else round(g['value'], 4)})"
+        for g in gates
+    ]
+    sections = [
+        f"# {cfg.name}",
+        "",
+        f"A text classifier with labels {', '.join(f'`{n}`' for n in ev['labels'])}, fine-tuned by fairtune "
+        f"from `{BASE_MODELS.get(cfg.model.name, cfg.model.name)}`.",
+        "",
+        "## Intended use",
+        "",
+        cfg.card.intended_use or NOT_STATED.format(field="intended_use"),
+        "",
+        "## Out-of-scope use",
+        "",
+        cfg.card.out_of_scope or NOT_STATED.format(field="out_of_scope"),
+        "",
+        "## Training data",
+        "",
+        *_training_section(cfg, ctx),
+        "",
+        "## Evaluation data",
+        "",
+        f"- {ev['source']}: {ev['n']} labelled texts.",
+        "",
+        "## Metrics",
+        "",
+        f"Accuracy {ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f}, expected calibration error "
+        f"{ev['ece']:.4f} (15 equal-width bins).",
+        "",
+        "| label | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+        per_class,
+        "",
+        *(["Gates:", "", *gate_lines, ""] if gate_lines else []),
+        "## Ethical considerations",
+        "",
+        *_ethics_section(ctx),
+        "",
+        "## Caveats and recommendations",
+        "",
+        f"- The numbers above come from one eval set ({ev['source']}); they say nothing about other domains.",
+        "- Probabilities are only as calibrated as the ECE above shows; check calibration on your own data.",
+        "",
+    ]
+    return f"---\n{front}---\n\n" + "\n".join(sections)
+
+
+def write_model_card(model_dir: Path, cfg: FairtuneConfig, ctx: dict[str, Any]) -> Path:
+    path = model_dir / "README.md"
+    atomic_write_text(path, render_model_card(cfg, ctx))
+    return path

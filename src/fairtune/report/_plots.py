@@ -1,0 +1,121 @@
+"""Plots for the report, rendered by matplotlib to SVG and embedded as data URIs (no external files)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Plot:
+    title: str
+    alt: str
+    data_uri: str
+
+
+def _to_uri(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    svg = buf.getvalue().encode("utf-8")
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+
+
+def _figure(w: float = 5.0, h: float = 3.2) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "fairtune"  # stable ids: the same run renders the same SVG
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(w, h))
+
+
+def training_curves(history: list[dict[str, Any]], evals: list[dict[str, Any]]) -> Plot | None:
+    if not history and not evals:
+        return None
+    fig, ax = _figure(6.0, 3.2)
+    if history:
+        ax.plot(
+            [h["step"] for h in history], [h["loss"] for h in history], color="#4063d8", label="train loss"
+        )
+    if evals:
+        ax.plot(
+            [e["step"] for e in evals], [e["loss"] for e in evals], "o-", color="#d9534f", label="eval loss"
+        )
+        ax2 = ax.twinx()
+        ax2.plot(
+            [e["step"] for e in evals],
+            [e["accuracy"] for e in evals],
+            "s--",
+            color="#389826",
+            label="eval accuracy",
+        )
+        ax2.set_ylabel("eval accuracy")
+        ax2.legend(loc="center right", fontsize=8)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy loss")
+    ax.legend(loc="upper right", fontsize=8)
+    last = evals[-1] if evals else None
+    alt = f"Training loss over {history[-1]['step'] if history else 0} steps" + (
+        f"; eval accuracy {last['accuracy']:.3f} and eval loss {last['loss']:.3f} at step {last['step']}."
+        if last
+        else "."
+    )
+    return Plot("Training and evaluation curves", alt, _to_uri(fig))
+
+
+def confusion_matrix(cm: list[list[int]], labels: list[str]) -> Plot:
+    arr = np.asarray(cm)
+    fig, ax = _figure(1.6 + 0.7 * len(labels), 1.2 + 0.7 * len(labels))
+    ax.imshow(arr, cmap="Blues")
+    for i in range(arr.shape[0]):
+        for j in range(arr.shape[1]):
+            color = "white" if arr[i, j] > arr.max() / 2 else "black"
+            ax.text(j, i, str(arr[i, j]), ha="center", va="center", color=color)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    cells = "; ".join(
+        f"true {labels[i]} predicted {labels[j]}: {arr[i, j]}"
+        for i in range(len(labels))
+        for j in range(len(labels))
+    )
+    return Plot("Confusion matrix", f"Confusion matrix. {cells}.", _to_uri(fig))
+
+
+def reliability_diagram(bins: list[dict[str, Any]], ece: float) -> Plot:
+    fig, ax = _figure(4.2, 3.6)
+    used = [b for b in bins if b["count"]]
+    centers = [(b["lo"] + b["hi"]) / 2 for b in used]
+    width = bins[0]["hi"] - bins[0]["lo"] if bins else 0.1
+    ax.bar(
+        centers,
+        [b["accuracy"] for b in used],
+        width=width * 0.9,
+        color="#4063d8",
+        alpha=0.8,
+        label="accuracy in bin",
+    )
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (max probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"ECE = {ece:.4f}", fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    worst = max(used, key=lambda b: abs(b["accuracy"] - b["confidence"]), default=None)
+    alt = f"Reliability diagram over {len(bins)} confidence bins; expected calibration error {ece:.4f}."
+    if worst:
+        alt += (
+            f" Largest gap in bin {worst['lo']:.2f}-{worst['hi']:.2f}: confidence {worst['confidence']:.3f}, "
+            f"accuracy {worst['accuracy']:.3f} over {worst['count']} texts."
+        )
+    return Plot("Calibration (reliability diagram)", alt, _to_uri(fig))

@@ -1,0 +1,141 @@
+"""Build report.html (self-contained), report.md and summary.json from a run directory."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fairtune._io import atomic_write_json, atomic_write_text, read_json
+from fairtune.config import FairtuneConfig, config_to_dict
+from fairtune.report._plots import Plot, confusion_matrix, reliability_diagram, training_curves
+
+
+def _audits(run_root: Path) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted((run_root / "audit").glob("*.json")):
+        doc = read_json(path)
+        out.append(
+            {
+                "name": path.stem,
+                "metrics": doc.get("metrics", {}),
+                "findings": doc.get("findings", []),
+                "seconds": doc.get("seconds"),
+            }
+        )
+    return out
+
+
+def gather(run_root: Path, cfg: FairtuneConfig, gates: dict[str, Any]) -> dict[str, Any]:
+    """Everything the report shows, as one dict (also the source of summary.json)."""
+    metrics = read_json(run_root / "metrics.json")
+    card_path = run_root / "data" / "card.json"
+    raw_cfg = yaml.safe_load((run_root / "config.yaml").read_text(encoding="utf-8"))
+    return {
+        "name": cfg.name,
+        "run_dir": str(run_root),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "versions": raw_cfg.get("versions", {}),
+        "model_name": cfg.model.name,
+        "lora": cfg.model.lora.model_dump() if cfg.model.lora else None,
+        "eval": metrics["eval"],
+        "train": metrics.get("train", {}),
+        "data_card": read_json(card_path) if card_path.is_file() else None,
+        "audits": _audits(run_root),
+        "gates": gates,
+        "config_yaml": yaml.safe_dump(config_to_dict(cfg), sort_keys=False),
+    }
+
+
+def make_plots(ctx: dict[str, Any]) -> list[Plot]:
+    ev, tr = ctx["eval"], ctx["train"]
+    plots = [
+        training_curves(tr.get("history", []), tr.get("evals", [])),
+        confusion_matrix(ev["confusion_matrix"], ev["labels"]),
+        reliability_diagram(ev["reliability"], ev["ece"]),
+    ]
+    return [p for p in plots if p is not None]
+
+
+def render_html(ctx: dict[str, Any], plots: list[Plot]) -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("fairtune.report", "templates"), autoescape=select_autoescape())
+    return env.get_template("report.html.j2").render(**ctx, plots=plots)
+
+
+def render_markdown(ctx: dict[str, Any]) -> str:
+    ev = ctx["eval"]
+    lines = [
+        f"# {ctx['name']}",
+        "",
+        f"Generated {ctx['generated']}.",
+        "",
+        "## Evaluation",
+        "",
+        f"Eval data: {ev['source']} ({ev['n']} texts).",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {ev[k]:.4f} |" for k in ("accuracy", "macro_f1", "ece", "loss") if k in ev]
+    lines += ["", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {n} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
+        for n, r in ev["per_class"].items()
+    ]
+    lines += ["", "## Gates", ""]
+    if ctx["gates"]["gates"]:
+        lines += ["| metric | value | bound | result |", "|---|---|---|---|"]
+        for g in ctx["gates"]["gates"]:
+            bound = " ".join(
+                x
+                for x in (f">= {g['min']}" if "min" in g else "", f"<= {g['max']}" if "max" in g else "")
+                if x
+            )
+            value = f"{g['value']:.4f}" if g["value"] is not None else "not measured"
+            lines.append(f"| {g['metric']} | {value} | {bound} | {'pass' if g['passed'] else 'FAIL'} |")
+    else:
+        lines.append("No gates configured.")
+    lines += ["", "## Data card", ""]
+    card = ctx["data_card"]
+    if card:
+        lines += [f"- **{f['severity']}** {f['check']}: {f['message']}" for f in card["findings"]]
+    else:
+        lines.append("No data card yet (run `fairtune data CONFIG`).")
+    lines += ["", "## Audits", ""]
+    for audit in ctx["audits"]:
+        lines += [f"### {audit['name']}", ""] + [
+            f"- {audit['name']}.{k}: {v}" for k, v in audit["metrics"].items()
+        ]
+    if not ctx["audits"]:
+        lines.append("No audit has been run on this model yet.")
+    return "\n".join(lines) + "\n"
+
+
+def summary(ctx: dict[str, Any], values: dict[str, float]) -> dict[str, Any]:
+    return {
+        "schema": "fairtune/summary/v1",
+        "name": ctx["name"],
+        "generated": ctx["generated"],
+        "metrics": values,
+        "gates": ctx["gates"],
+        "audits": [a["name"] for a in ctx["audits"]],
+        "data_findings": [
+            {k: f[k] for k in ("check", "severity", "count")}
+            for f in (ctx["data_card"] or {}).get("findings", [])
+        ],
+    }
+
+
+def write_report(
+    run_root: Path, cfg: FairtuneConfig, gates: dict[str, Any], values: dict[str, float]
+) -> Path:
+    ctx = gather(run_root, cfg, gates)
+    plots = make_plots(ctx)
+    atomic_write_text(run_root / "report.html", render_html(ctx, plots))
+    atomic_write_text(run_root / "report.md", render_markdown(ctx))
+    atomic_write_json(run_root / "summary.json", summary(ctx, values))
+    return run_root / "report.html"

@@ -1,0 +1,85 @@
+"""`fairtune run`: data -> train -> evaluate -> report (+ gates), each stage skipped once done.
+
+Stages communicate only through the run directory. `stages.json` records which have finished, so a
+run killed at any point continues where it stopped; training itself resumes from its checkpoints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fairtune._io import atomic_write_json, read_json
+from fairtune._rundir import RunDir
+from fairtune.config import FairtuneConfig
+from fairtune.errors import UNKNOWN_STAGE, FairtuneError
+
+STAGES = ("data", "train", "evaluate", "report")
+
+
+def _train_stage(cfg: FairtuneConfig, run: RunDir, forced: bool, show_progress: bool) -> None:
+    from fairtune.training import latest_checkpoint
+    from fairtune.workflows.train import train
+
+    if forced:
+        run.clear_training_outputs()
+    elif (run.model / "config.json").is_file() and run.metrics.is_file():
+        return  # training had finished; only the stage record was lost
+    resume = latest_checkpoint(run.checkpoints) is not None
+    train(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
+
+
+def _stage_fns(cfg: FairtuneConfig, run: RunDir, show_progress: bool) -> dict[str, Callable[[bool], Any]]:
+    from fairtune.workflows.data import data_card
+    from fairtune.workflows.evaluate import evaluate
+    from fairtune.workflows.report import report
+
+    return {
+        "data": lambda forced: data_card(cfg),
+        "train": lambda forced: _train_stage(cfg, run, forced, show_progress),
+        "evaluate": lambda forced: evaluate(run.root),
+        "report": lambda forced: report(run.root),
+    }
+
+
+def run_pipeline(
+    cfg: FairtuneConfig,
+    *,
+    force: list[str] | None = None,
+    show_progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run every stage not yet done; return the gates document (`passed` tells the exit code)."""
+    force = force or []
+    bad = [s for s in force if s not in STAGES]
+    if bad:
+        raise FairtuneError(UNKNOWN_STAGE.format(stage=bad[0], stages=", ".join(STAGES)))
+    run = RunDir.for_config(cfg)
+    run.check_same_config(cfg)
+    run.root.mkdir(parents=True, exist_ok=True)
+    if not run.config.is_file():
+        run.write_config(cfg)
+    done: dict[str, Any] = read_json(run.stages) if run.stages.is_file() else {}
+    # A forced stage makes every later one stale, so they are redone too.
+    first_forced = min((STAGES.index(s) for s in force), default=len(STAGES))
+    fns = _stage_fns(cfg, run, show_progress)
+    for i, stage in enumerate(STAGES):
+        forced = i >= first_forced
+        if done.get(stage, {}).get("done") and not forced:
+            log(f"{stage}: already done at {done[stage]['finished']}; skipped (--force {stage} redoes it)")
+            continue
+        log(f"{stage}: running")
+        t0 = time.perf_counter()
+        fns[stage](forced)
+        done[stage] = {
+            "done": True,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        atomic_write_json(
+            run.stages, {"schema": "fairtune/stages/v1", **{k: v for k, v in done.items() if k in STAGES}}
+        )
+        log(f"{stage}: done in {done[stage]['seconds']:.1f}s")
+    return read_json(run.root / "gates.json")

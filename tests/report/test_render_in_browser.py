@@ -1,0 +1,134 @@
+"""report.html in headless Chromium: a screenshot, no console errors, no network, alt text on plots."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fairtune.cli import main
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def report_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    from fairtune.testing import tiny_sentiment_rows, write_csv
+
+    tmp = tmp_path_factory.mktemp("report")
+    raw = {
+        "name": "report-demo",
+        "output_dir": str(tmp / "runs"),
+        "seed": 3,
+        "data": {
+            "train": str(write_csv(tmp / "tr.csv", tiny_sentiment_rows(96, seed=1))),
+            "eval": str(write_csv(tmp / "ev.csv", tiny_sentiment_rows(40, seed=5))),
+            "max_length": 16,
+        },
+        "model": {"name": str(tiny_model_dir)},
+        "train": {
+            "epochs": 10,
+            "batch_size": 8,
+            "lr": 1e-2,
+            "warmup_ratio": 0.1,
+            "log_every": 4,
+            "eval_every": 24,
+        },
+        "gates": {"eval.accuracy": {"min": 0.5}, "eval.ece": {"max": 0.000001}},
+        "card": {"intended_use": "Tests of the report renderer."},
+    }
+    cfg = tmp / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(cfg), "--no-progress"]) == 3  # the ECE gate is set to fail
+    return tmp / "runs" / "report-demo"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: install Debian's chromium (make setup does)")
+def test_report_renders_offline_in_chromium(report_run: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    console_errors: list[str] = []
+    requests: list[str] = []
+    SCREENSHOT_DIR.mkdir(exist_ok=True)
+    shot = SCREENSHOT_DIR / "report.png"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: console_errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((report_run / "report.html").as_uri(), wait_until="load")
+        imgs = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.alt, e.naturalWidth, e.src.slice(0, 20)])"
+        )
+        headings = page.eval_on_selector_all("h2", "els => els.map(e => e.textContent)")
+        fail_cells = page.eval_on_selector_all("td.fail", "els => els.map(e => e.textContent)")
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert console_errors == []
+    external = [u for u in requests if not u.startswith(("file:", "data:"))]
+    assert external == [], external
+    assert len(imgs) == 3
+    for alt, width, src in imgs:
+        assert len(alt) > 20 and width > 0 and src.startswith("data:image/svg")
+    assert headings == ["Summary", "Gates", "Evaluation", "Data card", "Audits", "Configuration"]
+    assert any("FAIL" in c for c in fail_cells)
+    assert shot.stat().st_size > 20_000
+
+
+def test_report_html_references_nothing_external(report_run: Path) -> None:
+    import re
+
+    html = (report_run / "report.html").read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert "<script" not in html and "@import" not in html
+
+
+def test_model_card_has_metadata_and_every_mitchell_section(report_run: Path) -> None:
+    text = (report_run / "model/README.md").read_text()
+    assert text.startswith("---\n")
+    meta = yaml.safe_load(text.split("---\n")[1])
+    result = meta["model-index"][0]["results"][0]
+    metrics = {m["type"]: m["value"] for m in result["metrics"]}
+    summary_acc = __import__("json").loads((report_run / "metrics.json").read_text())["eval"]["accuracy"]
+    assert metrics["accuracy"] == round(summary_acc, 4)
+    assert meta["pipeline_tag"] == "text-classification"
+    for section in (
+        "Intended use",
+        "Out-of-scope use",
+        "Training data",
+        "Evaluation data",
+        "Metrics",
+        "Ethical considerations",
+        "Caveats and recommendations",
+    ):
+        assert f"\n## {section}\n" in text
+    assert "Tests of the report renderer." in text
+    assert "Not stated: the run's config leaves `card.out_of_scope` empty" in text
+    assert "Fairness-related harms across identity groups: not assessed for this model yet." in text
+    assert "lorem" not in text.lower() and "[more information needed]" not in text.lower()
+
+
+def test_report_md_and_summary(report_run: Path) -> None:
+    import json
+
+    md = (report_run / "report.md").read_text()
+    assert "| eval.ece |" in md and "FAIL" in md
+    summary = json.loads((report_run / "summary.json").read_text())
+    assert summary["gates"]["passed"] is False
+    assert "eval.accuracy" in summary["metrics"] and "data.train_eval_overlap" in summary["metrics"]
