@@ -1,0 +1,132 @@
+"""`fairtune run`: stages skip once done, --force redoes, gates set the exit code, bad run dirs refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fairtune.cli import main
+from fairtune.workflows.run import STAGES
+
+pytestmark = pytest.mark.integration
+
+
+def _cfg(tmp_path: Path, raw: dict, name: str = "cfg.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(raw))
+    return p
+
+
+def _stages(run: Path) -> dict:
+    return json.loads((run / "stages.json").read_text())
+
+
+def test_run_skips_done_stages_and_force_redoes_later_ones(tmp_path: Path, tiny_config: dict, capsys) -> None:
+    cfg = _cfg(tmp_path, {**tiny_config, "gates": {"eval.accuracy": {"min": 0.5}}})
+    run = Path(tiny_config["output_dir"]) / "tiny"
+    assert main(["run", str(cfg), "--no-progress"]) == 0
+    for rel in ("data/card.json", "model/model.safetensors", "metrics.json", "report.html", "report.md",
+                "summary.json", "gates.json", "model/README.md"):
+        assert (run / rel).is_file(), rel
+    first = _stages(run)
+    assert all(first[s]["done"] for s in STAGES)
+    capsys.readouterr()
+
+    assert main(["run", str(cfg), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{s}: already done" in out for s in STAGES)
+    assert _stages(run) == first
+
+    assert main(["run", str(cfg), "--no-progress", "--force", "evaluate"]) == 0
+    again = _stages(run)
+    assert again["data"] == first["data"] and again["train"] == first["train"]
+    assert again["evaluate"]["finished"] >= first["evaluate"]["finished"]
+    assert "evaluate: running" in capsys.readouterr().out
+    assert main(["run", str(cfg), "--force", "everything"]) == 2
+
+
+def test_gate_exit_code_both_ways(tmp_path: Path, tiny_config: dict, capsys) -> None:
+    raw = {**tiny_config, "gates": {"eval.accuracy": {"min": 0.8}, "eval.ece": {"max": 0.5}}}
+    assert main(["run", str(_cfg(tmp_path, raw)), "--no-progress"]) == 0
+    gates = json.loads((Path(tiny_config["output_dir"]) / "tiny/gates.json").read_text())
+    assert gates["passed"] is True and [g["metric"] for g in gates["gates"]] == ["eval.accuracy", "eval.ece"]
+    assert {"metric", "value", "min", "passed"} <= set(gates["gates"][0])
+    capsys.readouterr()
+
+    raw = {**raw, "name": "strict", "gates": {"eval.accuracy": {"min": 1.01}}}
+    assert main(["run", str(_cfg(tmp_path, raw, "strict.yaml")), "--no-progress"]) == 3
+    err = capsys.readouterr().err
+    assert "1 gate(s) failed" in err and "eval.accuracy" in err and "needs >= 1.01" in err and "missed by" in err
+    gates = json.loads((Path(tiny_config["output_dir"]) / "strict/gates.json").read_text())
+    assert gates["passed"] is False and gates["gates"][0]["passed"] is False
+
+
+def test_unknown_gate_metric_is_a_config_error_before_training(tmp_path: Path, tiny_config: dict, capsys) -> None:
+    raw = {**tiny_config, "gates": {"eval.acuracy": {"min": 0.9}}}
+    assert main(["run", str(_cfg(tmp_path, raw)), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "gates.eval.acuracy: unknown metric 'eval.acuracy'. Did you mean 'eval.accuracy'?" in err
+    assert not (Path(tiny_config["output_dir"]) / "tiny").exists()
+
+
+def test_run_dir_of_another_config_is_refused(tmp_path: Path, tiny_config: dict, capsys) -> None:
+    raw = {**tiny_config, "train": {**tiny_config["train"], "epochs": 1}}
+    assert main(["run", str(_cfg(tmp_path, raw)), "--no-progress"]) == 0
+    capsys.readouterr()
+    other = {**raw, "seed": 99, "train": {**raw["train"], "lr": 0.5}}
+    assert main(["run", str(_cfg(tmp_path, other, "other.yaml")), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "made with a different config (differing keys: seed, train.lr)" in err
+    assert "Traceback" not in err
+
+
+def test_report_on_a_missing_run_dir(tmp_path: Path, capsys) -> None:
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "run directory not found" in capsys.readouterr().err
+
+
+def test_compare_puts_runs_side_by_side(tmp_path: Path, tiny_config: dict, capsys) -> None:
+    raw = {**tiny_config, "train": {**tiny_config["train"], "epochs": 1}}
+    assert main(["run", str(_cfg(tmp_path, raw)), "--no-progress"]) == 0
+    assert main(["run", str(_cfg(tmp_path, {**raw, "name": "b"}, "b.yaml")), "--no-progress"]) == 0
+    capsys.readouterr()
+    out_dir = Path(tiny_config["output_dir"])
+    assert main(["compare", str(out_dir / "tiny"), str(out_dir / "b"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert "eval.accuracy" in doc["metrics"] and len(doc["runs"]) == 2
+
+
+def test_sigkill_mid_training_then_rerun_matches_uninterrupted(tmp_path: Path, tiny_config: dict) -> None:
+    raw = {**tiny_config, "train": {**tiny_config["train"], "epochs": 40}}  # 480 steps
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "fairtune", "run", str(_cfg(tmp_path, raw)), "--no-progress"]
+    run = Path(tiny_config["output_dir"]) / "tiny"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((run / "checkpoints").glob("step-00001[0-9]0")):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run / "model").exists(), "training finished before the kill; the test did not interrupt it"
+    before = _stages(run)
+    assert before["data"]["done"] and "train" not in before
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "data: already done" in res.stdout and "train: running" in res.stdout
+    assert _stages(run)["data"] == before["data"]
+
+    ref = {**raw, "output_dir": str(tmp_path / "ref")}
+    ref_cmd = [sys.executable, "-m", "fairtune", "run", str(_cfg(tmp_path, ref, "ref.yaml")), "--no-progress"]
+    assert subprocess.run(ref_cmd, env=env, capture_output=True, timeout=400).returncode == 0
+    resumed = json.loads((run / "metrics.json").read_text())["eval"]
+    reference = json.loads((tmp_path / "ref/tiny/metrics.json").read_text())["eval"]
+    assert resumed["loss"] == reference["loss"] and resumed["accuracy"] == reference["accuracy"]
+    assert resumed["confusion_matrix"] == reference["confusion_matrix"]
