@@ -16,8 +16,18 @@ from fairtune.errors import RUN_DIR_MISSING, RUN_NOT_TRAINED, RUN_OTHER_CONFIG, 
 
 VERSIONED = ("fairtune", "torch", "transformers", "peft", "accelerate", "datasets", "tokenizers", "numpy")
 
-#: Keys whose change does not make a run directory "another config's" (where to write, how to log).
-NON_IDENTITY_KEYS = ("output_dir", "train.log_every", "train.save_every", "train.threads")
+#: Keys whose change does not make a run directory "another config's": where to write, how to log, and
+#: what only later stages read (gates, model-card facts, data-card thresholds). `fairtune run` redoes the
+#: stages that read a changed key instead.
+NON_IDENTITY_KEYS = (
+    "output_dir",
+    "train.log_every",
+    "train.save_every",
+    "train.threads",
+    "gates",
+    "card",
+    "data_card",
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,11 @@ class RunDir:
         if not self.config.is_file():
             return
         old = {k: v for k, v in read_yaml(self.config).items() if k != "versions"}
-        diffs = [k for k in diff_keys(old, config_to_dict(cfg)) if k not in NON_IDENTITY_KEYS]
+        diffs = [
+            k
+            for k in diff_keys(old, config_to_dict(cfg))
+            if not any(k == p or k.startswith(p + ".") for p in NON_IDENTITY_KEYS)
+        ]
         if diffs:
             raise RunError(RUN_OTHER_CONFIG.format(path=self.root, keys=", ".join(diffs)))
 

@@ -10,8 +10,11 @@ def _task() -> TaskData:
     train = ["a fine film", "A fine film!", "a fine film", "dull", "dull", "awful plot " * 30, "great", "ok"]
     labels = np.array([1, 1, 1, 0, 1, 0, 1, 1])
     ev = ["a fine film", "Great.", "something new", "brand new text"]
-    return TaskData(LabelledData(train, labels, None, "tr.csv"), LabelledData(ev, np.array([1, 1, 0, 0]), None, "ev.csv"),
-                    ["neg", "pos"])
+    return TaskData(
+        LabelledData(train, labels, None, "tr.csv"),
+        LabelledData(ev, np.array([1, 1, 0, 0]), None, "ev.csv"),
+        ["neg", "pos"],
+    )
 
 
 def _count(texts: list[str]) -> list[int]:
@@ -37,8 +40,12 @@ def test_card_counts_duplicates_leakage_lengths_and_balance() -> None:
     assert by_check["labels.balance"]["severity"] == "warning"  # neg 25% < 30%
     assert by_check["train.conflicting_labels"]["severity"] == "warning"
     assert by_check["texts.too_long"]["count"] == 1
-    assert set(card["metrics"]) == {"train_eval_overlap", "train_exact_duplicates", "train_near_duplicates",
-                                    "long_texts"}
+    assert set(card["metrics"]) == {
+        "train_eval_overlap",
+        "train_exact_duplicates",
+        "train_near_duplicates",
+        "long_texts",
+    }
     assert all(f["severity"] in {"info", "warning", "error"} for f in card["findings"])
 
 

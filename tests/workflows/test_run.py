@@ -33,8 +33,16 @@ def test_run_skips_done_stages_and_force_redoes_later_ones(tmp_path: Path, tiny_
     cfg = _cfg(tmp_path, {**tiny_config, "gates": {"eval.accuracy": {"min": 0.5}}})
     run = Path(tiny_config["output_dir"]) / "tiny"
     assert main(["run", str(cfg), "--no-progress"]) == 0
-    for rel in ("data/card.json", "model/model.safetensors", "metrics.json", "report.html", "report.md",
-                "summary.json", "gates.json", "model/README.md"):
+    for rel in (
+        "data/card.json",
+        "model/model.safetensors",
+        "metrics.json",
+        "report.html",
+        "report.md",
+        "summary.json",
+        "gates.json",
+        "model/README.md",
+    ):
         assert (run / rel).is_file(), rel
     first = _stages(run)
     assert all(first[s]["done"] for s in STAGES)
@@ -51,6 +59,14 @@ def test_run_skips_done_stages_and_force_redoes_later_ones(tmp_path: Path, tiny_
     assert again["evaluate"]["finished"] >= first["evaluate"]["finished"]
     assert "evaluate: running" in capsys.readouterr().out
     assert main(["run", str(cfg), "--force", "everything"]) == 2
+    capsys.readouterr()
+
+    # a new gate threshold is not a new run: only the report stage (which reads gates) is redone
+    stricter = _cfg(tmp_path, {**tiny_config, "gates": {"eval.accuracy": {"min": 1.5}}}, "stricter.yaml")
+    assert main(["run", str(stricter), "--no-progress"]) == 3
+    out = capsys.readouterr().out
+    assert "train: already done" in out and "report: its config inputs changed" in out
+    assert json.loads((run / "gates.json").read_text())["gates"][0]["min"] == 1.5
 
 
 def test_gate_exit_code_both_ways(tmp_path: Path, tiny_config: dict, capsys) -> None:
@@ -64,12 +80,16 @@ def test_gate_exit_code_both_ways(tmp_path: Path, tiny_config: dict, capsys) -> 
     raw = {**raw, "name": "strict", "gates": {"eval.accuracy": {"min": 1.01}}}
     assert main(["run", str(_cfg(tmp_path, raw, "strict.yaml")), "--no-progress"]) == 3
     err = capsys.readouterr().err
-    assert "1 gate(s) failed" in err and "eval.accuracy" in err and "needs >= 1.01" in err and "missed by" in err
+    assert (
+        "1 gate(s) failed" in err and "eval.accuracy" in err and "needs >= 1.01" in err and "missed by" in err
+    )
     gates = json.loads((Path(tiny_config["output_dir"]) / "strict/gates.json").read_text())
     assert gates["passed"] is False and gates["gates"][0]["passed"] is False
 
 
-def test_unknown_gate_metric_is_a_config_error_before_training(tmp_path: Path, tiny_config: dict, capsys) -> None:
+def test_unknown_gate_metric_is_a_config_error_before_training(
+    tmp_path: Path, tiny_config: dict, capsys
+) -> None:
     raw = {**tiny_config, "gates": {"eval.acuracy": {"min": 0.9}}}
     assert main(["run", str(_cfg(tmp_path, raw)), "--no-progress"]) == 2
     err = capsys.readouterr().err

@@ -6,6 +6,8 @@ run killed at any point continues where it stopped; training itself resumes from
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,10 +15,23 @@ from typing import Any
 
 from fairtune._io import atomic_write_json, read_json
 from fairtune._rundir import RunDir
-from fairtune.config import FairtuneConfig
+from fairtune.config import FairtuneConfig, config_to_dict
 from fairtune.errors import UNKNOWN_STAGE, FairtuneError
 
 STAGES = ("data", "train", "evaluate", "report")
+#: The config sections each stage reads. A stage whose inputs changed since it ran is redone.
+STAGE_INPUTS = {
+    "data": ("data", "data_card", "model"),
+    "train": ("seed", "data", "model", "train"),
+    "evaluate": ("seed", "data", "model", "train"),
+    "report": ("gates", "card"),
+}
+
+
+def fingerprint(cfg: FairtuneConfig, stage: str) -> str:
+    doc = config_to_dict(cfg)
+    blob = json.dumps({k: doc[k] for k in STAGE_INPUTS[stage]}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _train_stage(cfg: FairtuneConfig, run: RunDir, forced: bool, show_progress: bool) -> None:
@@ -59,15 +74,18 @@ def run_pipeline(
     run = RunDir.for_config(cfg)
     run.check_same_config(cfg)
     run.root.mkdir(parents=True, exist_ok=True)
-    if not run.config.is_file():
-        run.write_config(cfg)
+    run.write_config(cfg)  # same identity (checked above); gates and card facts may be new
     done: dict[str, Any] = read_json(run.stages) if run.stages.is_file() else {}
     # A forced stage makes every later one stale, so they are redone too.
     first_forced = min((STAGES.index(s) for s in force), default=len(STAGES))
     fns = _stage_fns(cfg, run, show_progress)
     for i, stage in enumerate(STAGES):
+        record = done.get(stage, {})
+        if record.get("done") and record.get("inputs") != fingerprint(cfg, stage):
+            log(f"{stage}: its config inputs changed since it ran; redoing it and every later stage")
+            first_forced = min(first_forced, i)
         forced = i >= first_forced
-        if done.get(stage, {}).get("done") and not forced:
+        if record.get("done") and not forced:
             log(f"{stage}: already done at {done[stage]['finished']}; skipped (--force {stage} redoes it)")
             continue
         log(f"{stage}: running")
@@ -75,6 +93,7 @@ def run_pipeline(
         fns[stage](forced)
         done[stage] = {
             "done": True,
+            "inputs": fingerprint(cfg, stage),
             "seconds": round(time.perf_counter() - t0, 3),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
