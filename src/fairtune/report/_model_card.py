@@ -12,6 +12,7 @@ import yaml
 
 from fairtune._io import atomic_write_text
 from fairtune.config import FairtuneConfig
+from fairtune.models._resolve import HUB_ID
 
 BASE_MODELS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 NOT_STATED = "Not stated: the run's config leaves `card.{field}` empty, so this card makes no claim."
@@ -23,7 +24,6 @@ def _metadata(cfg: FairtuneConfig, ev: dict[str, Any]) -> dict[str, Any]:
         "library_name": "transformers",
         "pipeline_tag": "text-classification",
         "tags": ["fairtune", "text-classification"] + (["lora", "peft"] if cfg.model.lora else []),
-        "base_model": BASE_MODELS.get(cfg.model.name, cfg.model.name),
         "model-index": [
             {
                 "name": cfg.name,
@@ -50,6 +50,9 @@ def _metadata(cfg: FairtuneConfig, ev: dict[str, Any]) -> dict[str, Any]:
             }
         ],
     }
+    base = BASE_MODELS.get(cfg.model.name, cfg.model.name)
+    if HUB_ID.match(base) and not Path(base).exists():  # the hub's metadata field takes hub ids only
+        meta["base_model"] = base
     if cfg.card.license:
         meta["license"] = cfg.card.license
     return meta
