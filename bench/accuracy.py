@@ -32,18 +32,9 @@ CONFIGS = {"sst2_minilm": "configs/sst2-minilm.yaml", "sst2_minilm_lora": "confi
 
 
 def train_one(config: str, out_dir: str) -> dict[str, Any]:
-    """Run `fairtune train` on one config; return accuracy, wall seconds and peak RSS of the child."""
+    """Run `fairtune run` on one config; return accuracy, wall seconds and peak RSS of the child."""
     name = Path(config).stem
-    cmd = [
-        sys.executable,
-        "-m",
-        "fairtune",
-        "train",
-        config,
-        "--no-progress",
-        "--overwrite",
-        f"output_dir={out_dir}",
-    ]
+    cmd = [sys.executable, "-m", "fairtune", "run", config, "--no-progress", f"output_dir={out_dir}"]
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
