@@ -41,27 +41,31 @@ def training_curves(history: list[dict[str, Any]], evals: list[dict[str, Any]]) 
     if not history and not evals:
         return None
     fig, ax = _figure(6.0, 3.2)
+    lines = []
     if history:
-        ax.plot(
+        lines += ax.plot(
             [h["step"] for h in history], [h["loss"] for h in history], color="#4063d8", label="train loss"
         )
     if evals:
-        ax.plot(
-            [e["step"] for e in evals], [e["loss"] for e in evals], "o-", color="#d9534f", label="eval loss"
-        )
+        steps = [e["step"] for e in evals]
+        lines += ax.plot(steps, [e["loss"] for e in evals], "o-", color="#d9534f", label="eval loss")
         ax2 = ax.twinx()
-        ax2.plot(
-            [e["step"] for e in evals],
-            [e["accuracy"] for e in evals],
-            "s--",
-            color="#389826",
-            label="eval accuracy",
+        lines += ax2.plot(
+            steps, [e["accuracy"] for e in evals], "s--", color="#389826", label="eval accuracy"
         )
         ax2.set_ylabel("eval accuracy")
-        ax2.legend(loc="center right", fontsize=8)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("cross-entropy loss")
-    ax.legend(loc="upper right", fontsize=8)
+    # one legend below the axes, so it never covers a curve
+    ax.legend(
+        lines,
+        [ln.get_label() for ln in lines],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.2),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
     last = evals[-1] if evals else None
     alt = f"Training loss over {history[-1]['step'] if history else 0} steps" + (
         f"; eval accuracy {last['accuracy']:.3f} and eval loss {last['loss']:.3f} at step {last['step']}."
