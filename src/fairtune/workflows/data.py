@@ -22,8 +22,9 @@ def data_card(cfg: FairtuneConfig) -> dict[str, Any]:
     def count_tokens(texts: list[str]) -> list[int]:
         return [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
 
-    card = build_data_card(task, count_tokens, cfg.data_card, cfg.data.max_length)
     run = RunDir.for_config(cfg)
+    run.check_same_config(cfg)  # never write one config's data card into another config's run
+    card = build_data_card(task, count_tokens, cfg.data_card, cfg.data.max_length)
     run.root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run.data_card, card)
     return card
