@@ -9,16 +9,12 @@ import numpy as np
 
 def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, *, n_bins: int = 15) -> float:
     """ECE with equal-width confidence bins (Guo et al. 2017): sum_b |B|/n * |acc(B) - conf(B)|."""
-    conf = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == y_true).astype(float)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    bins = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
-    ece = 0.0
-    for b in range(n_bins):
-        sel = bins == b
-        if sel.any():
-            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
-    return float(ece)
+    n = len(y_true)
+    total = 0.0
+    for b in reliability_bins(y_true, probs, n_bins=n_bins):
+        if b["count"] and b["accuracy"] is not None and b["confidence"] is not None:
+            total += b["count"] / n * abs(b["accuracy"] - b["confidence"])
+    return total
 
 
 def reliability_bins(
