@@ -1,7 +1,7 @@
 """Models: resolve names, build (full or LoRA), save/load, and the `Classifier` interface."""
 
 from fairtune.models._build import build_classifier, is_peft, load_trained, save_model
-from fairtune.models._classifier import Classifier, TorchClassifier
+from fairtune.models._classifier import Classifier, TorchClassifier, softmax
 from fairtune.models._resolve import load_pretrained, packaged_minilm_path, resolve_model
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "packaged_minilm_path",
     "resolve_model",
     "save_model",
+    "softmax",
 ]

@@ -48,6 +48,8 @@ class TorchClassifier:
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
+        from fairtune.training import collate
+
         texts = [str(t) for t in texts]
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         if not texts:
@@ -65,20 +67,18 @@ class TorchClassifier:
             ):
                 for start in range(0, len(texts), self.batch_size):
                     idx = order[start : start + self.batch_size]
-                    width = max(len(enc[i]) for i in idx)
-                    ids = torch.full((len(idx), width), pad, dtype=torch.long)
-                    mask = torch.zeros((len(idx), width), dtype=torch.long)
-                    for row, i in enumerate(idx):
-                        ids[row, : len(enc[i])] = torch.tensor(enc[i])
-                        mask[row, : len(enc[i])] = 1
-                    logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+                    batch = collate(enc, idx.tolist(), None, pad)
+                    logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
                     out[idx] = logits.float().cpu().numpy()
         finally:
             self.model.train(was_training)
         return out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        logits = self.logits(texts)
-        logits = logits - logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+        return softmax(self.logits(texts))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]

@@ -65,13 +65,11 @@ def evaluate_model(
     max_length: int,
     precision: str,
 ) -> dict[str, Any]:
-    from fairtune.models import TorchClassifier
+    from fairtune.models import TorchClassifier, softmax
 
     clf = TorchClassifier(model, tokenizer, batch_size=batch_size, max_length=max_length, precision=precision)
     logits = clf.logits(texts)
-    z = logits - logits.max(axis=1, keepdims=True)
-    probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    return classification_metrics(labels, probs, label_names, loss=cross_entropy(labels, logits))
+    return classification_metrics(labels, softmax(logits), label_names, loss=cross_entropy(labels, logits))
 
 
 class Trainer:
