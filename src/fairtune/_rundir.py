@@ -63,6 +63,10 @@ class RunDir:
         return self.root / "stages.json"
 
     @property
+    def gates(self) -> Path:
+        return self.root / "gates.json"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 

@@ -6,13 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from fairtune._io import read_json
+from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig
 
 
 def collect_metrics(run_root: Path) -> dict[str, float]:
     """Every gate-able number in the run: eval.*, train.*, data.* and <auditor>.* (audit/<auditor>.json)."""
     out: dict[str, float] = {}
-    metrics_path = run_root / "metrics.json"
+    run = RunDir(run_root)
+    metrics_path = run.metrics
     if metrics_path.is_file():
         doc = read_json(metrics_path)
         for key in ("accuracy", "macro_f1", "ece", "loss"):
@@ -21,7 +23,7 @@ def collect_metrics(run_root: Path) -> dict[str, float]:
         for key in ("samples_per_second", "train_seconds"):
             if isinstance(doc.get("train", {}).get(key), int | float):
                 out[f"train.{key}"] = float(doc["train"][key])
-    card = run_root / "data" / "card.json"
+    card = run.data_card
     if card.is_file():
         for key, value in read_json(card).get("metrics", {}).items():
             out[f"data.{key}"] = float(value)

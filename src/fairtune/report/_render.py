@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from fairtune._io import atomic_write_json, atomic_write_text, read_json
+from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig, config_to_dict
 from fairtune.report._plots import Plot, confusion_matrix, reliability_diagram, training_curves
 
@@ -30,8 +31,9 @@ def _audits(run_root: Path) -> list[dict[str, Any]]:
 
 def gather(run_root: Path, cfg: FairtuneConfig, gates: dict[str, Any]) -> dict[str, Any]:
     """Everything the report shows, as one dict (also the source of summary.json)."""
-    metrics = read_json(run_root / "metrics.json")
-    card_path = run_root / "data" / "card.json"
+    run = RunDir(run_root)
+    metrics = read_json(run.metrics)
+    card_path = run.data_card
     raw_cfg = yaml.safe_load((run_root / "config.yaml").read_text(encoding="utf-8"))
     return {
         "name": cfg.name,
@@ -130,10 +132,8 @@ def summary(ctx: dict[str, Any], values: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def write_report(
-    run_root: Path, cfg: FairtuneConfig, gates: dict[str, Any], values: dict[str, float]
-) -> Path:
-    ctx = gather(run_root, cfg, gates)
+def write_report(run_root: Path, ctx: dict[str, Any], values: dict[str, float]) -> Path:
+    """Write report.html, report.md and summary.json from the context built by `gather`."""
     plots = make_plots(ctx)
     atomic_write_text(run_root / "report.html", render_html(ctx, plots))
     atomic_write_text(run_root / "report.md", render_markdown(ctx))

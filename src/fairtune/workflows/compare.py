@@ -15,10 +15,9 @@ def compare(run_dirs: list[str]) -> dict[str, Any]:
     runs: dict[str, Any] = {}
     for d in run_dirs:
         run = RunDir(Path(d)).require()
-        gates_path = run.root / "gates.json"
         runs[d] = {
             "metrics": collect_metrics(run.root),
-            "gates": read_json(gates_path) if gates_path.is_file() else None,
+            "gates": read_json(run.gates) if run.gates.is_file() else None,
         }
     names = sorted({m for r in runs.values() for m in r["metrics"]})
     return {"runs": runs, "metrics": names}

@@ -21,7 +21,8 @@ def report(run_dir: str | Path) -> dict[str, Any]:
         raise RunError(RUN_NOT_EVALUATED.format(path=run.root))
     values = collect_metrics(run.root)
     gates = check_gates(cfg, values)
-    atomic_write_json(run.root / "gates.json", gates)
-    write_report(run.root, cfg, gates, values)
-    write_model_card(run.model, cfg, gather(run.root, cfg, gates))
+    atomic_write_json(run.gates, gates)
+    ctx = gather(run.root, cfg, gates)
+    write_report(run.root, ctx, values)
+    write_model_card(run.model, cfg, ctx)
     return gates

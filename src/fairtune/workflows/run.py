@@ -101,4 +101,4 @@ def run_pipeline(
             run.stages, {"schema": "fairtune/stages/v1", **{k: v for k, v in done.items() if k in STAGES}}
         )
         log(f"{stage}: done in {done[stage]['seconds']:.1f}s")
-    return read_json(run.root / "gates.json")
+    return read_json(run.gates)
