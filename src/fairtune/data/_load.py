@@ -135,7 +135,7 @@ def _extract(table: Table, cfg: DataConfig, split: str, problems: list[str]) -> 
     return _RawSplit([str(t) for t in texts_raw], labels, groups, table)
 
 
-def _label_space(train: _RawSplit, cfg: DataConfig, problems: list[str]) -> tuple[list[str], dict[Any, int]]:
+def _label_space(train: _RawSplit, cfg: DataConfig) -> tuple[list[str], dict[Any, int]]:
     """Decide label names and the raw-value -> id map from the training labels."""
     values = [v for v in train.labels if not _is_missing(v)]
     ints = [_as_int(v) for v in values]
@@ -256,12 +256,13 @@ def load_task_data(cfg: DataConfig, seed: int = 42) -> TaskData:
         eval_t.frame = eval_t.frame.iloc[: cfg.max_eval_rows]
     train_raw = _extract(train_t, cfg, "train", problems) if train_t is not None else None
     eval_raw = _extract(eval_t, cfg, "eval", problems) if eval_t is not None else None
-    if train_raw is None or problems:
-        if eval_raw is not None and train_raw is not None:
-            names, mapping = _label_space(train_raw, cfg, problems)
+    if train_raw is None:
+        raise DataError(problems, header=f"{len(problems)} problem(s) in the data:")
+    names, mapping = _label_space(train_raw, cfg)
+    if problems:  # still check the eval labels, so that every problem is reported at once
+        if eval_raw is not None:
             _encode(eval_raw, names, mapping, cfg, False, problems)
         raise DataError(problems, header=f"{len(problems)} problem(s) in the data:")
-    names, mapping = _label_space(train_raw, cfg, problems)
     train_ids = _encode(train_raw, names, mapping, cfg, True, problems)
     eval_ids = _encode(eval_raw, names, mapping, cfg, False, problems) if eval_raw is not None else None
     if problems:
