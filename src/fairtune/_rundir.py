@@ -27,6 +27,7 @@ NON_IDENTITY_KEYS = (
     "gates",
     "card",
     "data_card",
+    "audit",
 )
 
 

@@ -18,6 +18,10 @@ CONFIG_PROBLEMS = "{n} problem(s) in the config; nothing was run:"
 
 # --- data ---------------------------------------------------------------------------------------
 DATA_FILE_MISSING = "{field}: file not found: {path}. Check the path (relative paths start from {cwd})."
+DATA_GLOB_EMPTY = "{field}: no file matches {pattern!r} (relative paths start from {cwd}). Check the pattern."
+DATA_GLOB_FILE_COLUMN = (
+    "{path}: already has a column {column!r}, which a glob read adds (the file name). Rename that column."
+)
 DATA_UNSUPPORTED_TYPE = (
     "{field}: unsupported file type {suffix!r} for {path}. Use .csv, .tsv, .jsonl, .json or .parquet, "
     "or set data.format to one of csv|tsv|jsonl|parquet."
@@ -96,6 +100,28 @@ CORRUPT_JSON = (
 NO_CHECKPOINT = "{path}: --resume given but there is no checkpoint in {path}/checkpoints. Drop --resume."
 PREDICT_NO_TEXTS = "predict: no texts given. Pass texts as arguments or --file PATH."
 PREDICT_COLUMN = "--column: column {column!r} not in {path} (columns: {columns}). Pass --column NAME."
+
+
+# --- audits -------------------------------------------------------------------------------------
+LEXICON_BAD = "{path}: line {line}: {problem}. See the format at the top of lexicons/gender.tsv."
+LEXICON_MISSING = "{field}: folder not found: {path}. Point it at a folder of <dimension>.tsv lexicons."
+LEXICON_UNKNOWN = "{field}: no lexicon for dimension {dim!r} (packaged{where}). Packaged dimensions: {known}."
+EEC_MISSING = (
+    "{field}: file not found: {path}. Point it at Equity-Evaluation-Corpus.csv (e.g. "
+    "../shared/data/eec/Equity-Evaluation-Corpus.csv) or set it to null to skip the EEC."
+)
+EEC_COLUMNS = "{path}: not the EEC format: missing column(s) {missing}. Expected columns: {expected}."
+GROUP_ONE_GROUP = (
+    "{field}: column {column!r} holds a single group ({group!r}) in the eval data; group metrics need "
+    "at least two. Use a column with several groups, or unset {field}."
+)
+AUDIT_EMPTY_EVAL = (
+    "{what}: the eval set is empty after filtering ({detail}). Check data.eval, data.max_eval_rows "
+    "and audit.{auditor}.max_eval_rows."
+)
+AUDIT_UNKNOWN = "--only: unknown auditor {name!r}. Available: {known}."
+POSITIVE_LABEL_UNKNOWN = "{field}: {label!r} is not one of the model's labels {labels}. Pick one of them."
+MITIGATE_NOTHING = "fairtune mitigate: choose a mitigation, e.g. --fairness cda (choices: cda, clp, both)."
 
 
 class FairtuneError(Exception):

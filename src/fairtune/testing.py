@@ -9,6 +9,8 @@ from pathlib import Path
 POSITIVE = ["good", "great", "fine", "lovely", "superb", "happy", "brilliant", "fun"]
 NEGATIVE = ["bad", "awful", "poor", "boring", "terrible", "sad", "dull", "ugly"]
 FILLER = ["the", "movie", "film", "plot", "was", "is", "a", "very", "acting", "story", "and", "it"]
+#: Identity terms from the packaged gender and religion lexicons, so fairness tests can swap them.
+IDENTITY = ["men", "women", "kings", "queens", "actor", "actress", "christians", "muslims", "he", "she"]
 
 
 def make_tiny_bert(path: str | Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
@@ -22,7 +24,14 @@ def make_tiny_bert(path: str | Path, *, hidden: int = 32, layers: int = 2, seed:
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(POSITIVE + NEGATIVE + FILLER))]
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        *sorted(set(POSITIVE + NEGATIVE + FILLER + IDENTITY)),
+    ]
     tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     torch.manual_seed(seed)
     config = BertConfig(
@@ -49,6 +58,21 @@ def tiny_sentiment_rows(n: int, *, seed: int = 0) -> list[tuple[str, str]]:
         words = rng.sample(FILLER, rng.randint(2, 6))
         words.insert(rng.randint(0, len(words)), word)
         rows.append((" ".join(words), label))
+    return rows
+
+
+def tiny_biased_rows(n: int, *, seed: int = 0) -> list[tuple[str, str]]:
+    """Like `tiny_sentiment_rows`, but a quarter of the rows carry no sentiment word and are labelled
+    by a gender noun alone ("men" positive, "women" negative): a model trained on them learns the
+    bias that counterfactual augmentation and logit pairing should remove."""
+    rng = random.Random(seed)
+    rows = tiny_sentiment_rows(n - n // 4, seed=seed)
+    for i in range(n // 4):
+        label = "positive" if i % 2 == 0 else "negative"
+        words = rng.sample(FILLER, rng.randint(2, 5))
+        words.insert(rng.randint(0, len(words)), "men" if label == "positive" else "women")
+        rows.append((" ".join(words), label))
+    rng.shuffle(rows)
     return rows
 
 

@@ -8,12 +8,20 @@ import sys
 
 # verb -> (module, one-line help). Modules are imported only when their verb runs or --help lists them.
 COMMANDS = {
-    "run": ("fairtune.cli._run", "data -> train -> evaluate -> report, with gates (exit 3 when one fails)"),
+    "run": (
+        "fairtune.cli._run",
+        "data -> train -> evaluate -> audit -> report, with gates (exit 3 when one fails)",
+    ),
     "data": ("fairtune.cli._data", "write the data card (data/card.json) without training"),
     "train": ("fairtune.cli._train", "fine-tune a model from a config; writes runs/<name>/"),
     "evaluate": ("fairtune.cli._evaluate", "evaluate a trained run (accuracy, F1, calibration)"),
     "predict": ("fairtune.cli._predict", "predict labels for texts with a trained run"),
     "validate": ("fairtune.cli._validate", "check a config and its data without training"),
+    "audit": ("fairtune.cli._audit", "assess a trained run: fairness (writes audit/<name>.json)"),
+    "mitigate": (
+        "fairtune.cli._mitigate",
+        "train a child run with a mitigation (--fairness cda|clp|both) and re-audit it",
+    ),
     "report": (
         "fairtune.cli._report",
         "write report.html, report.md, summary.json, gates and the model card",

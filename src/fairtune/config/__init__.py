@@ -10,10 +10,14 @@ from fairtune.config._load import (
 )
 from fairtune.config._metrics import KNOWN_METRICS, all_metric_names
 from fairtune.config._schema import (
+    FAIRNESS_DIMENSIONS,
+    AuditConfig,
     CardConfig,
+    CounterfactualConfig,
     DataCardConfig,
     DataConfig,
     EarlyStoppingConfig,
+    FairnessAuditConfig,
     FairtuneConfig,
     GateConfig,
     LoraConfig,
@@ -22,11 +26,15 @@ from fairtune.config._schema import (
 )
 
 __all__ = [
+    "FAIRNESS_DIMENSIONS",
     "KNOWN_METRICS",
+    "AuditConfig",
     "CardConfig",
+    "CounterfactualConfig",
     "DataCardConfig",
     "DataConfig",
     "EarlyStoppingConfig",
+    "FairnessAuditConfig",
     "FairtuneConfig",
     "GateConfig",
     "LoraConfig",

@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import difflib
 
+from fairtune.config._schema import FAIRNESS_DIMENSIONS
+
 #: source -> metric names that source writes. `eval.*` come from metrics.json, `data.*` from the
 #: data card, `train.*` from training; each auditor `<name>` writes audit/<name>.json["metrics"].
 KNOWN_METRICS: dict[str, tuple[str, ...]] = {
     "eval": ("accuracy", "macro_f1", "ece", "loss"),
     "train": ("samples_per_second", "train_seconds"),
     "data": ("train_eval_overlap", "train_exact_duplicates", "train_near_duplicates", "long_texts"),
+    "fairness": (
+        "flip_rate",
+        "mean_abs_delta",
+        "p95_abs_delta",
+        *(f"flip_rate_{d}" for d in FAIRNESS_DIMENSIONS),
+        "template_spread_max",
+        "eec_gender_gap",
+        "eec_race_gap",
+        "eec_gender_mean_diff",
+        "eec_race_mean_diff",
+        "eec_gender_share_over_001",
+        "eec_race_share_over_001",
+        "eec_lexicon_overlap",
+        "group_accuracy_min",
+        "group_accuracy_gap",
+        "demographic_parity_difference",
+        "equalized_odds_difference",
+    ),
 }
 
 

@@ -83,6 +83,30 @@ class EarlyStoppingConfig(Section):
     min_delta: float = Field(0.0, ge=0.0, description="Smallest change that counts as an improvement.")
 
 
+FAIRNESS_DIMENSIONS = ["gender", "race", "religion", "nationality", "sexual_orientation", "age", "disability"]
+
+
+class CounterfactualConfig(Section):
+    """Fairness mitigation during training: counterfactual data augmentation or logit pairing."""
+
+    method: Literal["cda", "clp", "both"] = Field(
+        description="cda: add identity-swapped copies of training texts; clp: counterfactual logit "
+        "pairing (Garg et al. 2019), a loss on |logits(x) - logits(swap(x))|; both: the two together."
+    )
+    clp_lambda: float = Field(1.0, ge=0, description="Weight of the logit-pairing term (clp, both).")
+    dimensions: list[str] = Field(
+        default_factory=lambda: list(FAIRNESS_DIMENSIONS), description="Lexicon dimensions to swap."
+    )
+    lexicon_dir: str | None = Field(
+        None, description="Folder of <dimension>.tsv lexicons replacing the packaged ones."
+    )
+    pronouns: bool = Field(
+        False,
+        description="Also swap gender pronouns (he/she, him/her). Off by default: they are EEC terms, "
+        "so with them on the EEC no longer measures whether the mitigation generalises.",
+    )
+
+
 class TrainConfig(Section):
     """The fine-tuning loop."""
 
@@ -106,6 +130,46 @@ class TrainConfig(Section):
         None, description="Stop when the eval metric stops improving; keeps the best model."
     )
     threads: int | None = Field(None, gt=0, description="CPU threads for torch (unset: torch's default).")
+    counterfactual: CounterfactualConfig | None = Field(
+        None, description="Fairness mitigation while training (set by `fairtune mitigate --fairness`)."
+    )
+
+
+class FairnessAuditConfig(Section):
+    """The fairness audit: counterfactual swaps, template probes, EEC, group metrics."""
+
+    enabled: bool = Field(True, description="Run this audit in `fairtune run`.")
+    dimensions: list[str] = Field(
+        default_factory=lambda: list(FAIRNESS_DIMENSIONS), description="Lexicon dimensions to assess."
+    )
+    lexicon_dir: str | None = Field(
+        None, description="Folder of <dimension>.tsv lexicons replacing the packaged ones."
+    )
+    pronouns: bool = Field(True, description="Swap gender pronouns (he/she, him/her/his) in the swap test.")
+    eec: str | None = Field(
+        None,
+        description="Path to the Equity Evaluation Corpus CSV (Kiritchenko & Mohammad 2018); unset: skipped.",
+    )
+    positive_label: str | None = Field(
+        None, description="Label whose probability is the 'positive score' (unset: 'positive' or the last)."
+    )
+    max_eval_rows: int | None = Field(None, gt=0, description="Assess only the first N eval rows.")
+    worst_examples: int = Field(5, ge=0, description="Worst pairs kept per dimension.")
+    permutations: int = Field(2000, ge=100, description="Permutations for the template-probe test.")
+    bootstrap: int = Field(1000, ge=100, description="Bootstrap resamples for confidence intervals.")
+    group_bootstrap: int = Field(
+        200, ge=20, description="Bootstrap resamples for the group-metric CIs (Fairlearn MetricFrame)."
+    )
+    min_group_rows: int = Field(
+        20, ge=1, description="Groups with fewer eval rows get a warning and no confidence interval."
+    )
+    seed: int = Field(0, ge=0, description="Seed for bootstrap and permutations.")
+
+
+class AuditConfig(Section):
+    """Auditors that `fairtune run` and `fairtune audit` run on the trained model."""
+
+    fairness: FairnessAuditConfig = Field(default_factory=FairnessAuditConfig)  # type: ignore[arg-type]
 
 
 class GateConfig(Section):
@@ -152,6 +216,7 @@ class FairtuneConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)  # type: ignore[arg-type]
     data_card: DataCardConfig = Field(default_factory=DataCardConfig)  # type: ignore[arg-type]
     card: CardConfig = Field(default_factory=CardConfig)  # type: ignore[arg-type]
+    audit: AuditConfig = Field(default_factory=AuditConfig)  # type: ignore[arg-type]
     gates: dict[str, GateConfig] = Field(
         default_factory=dict, description="Thresholds: {metric: {min: x} | {max: y}}, e.g. eval.accuracy."
     )

@@ -1,16 +1,29 @@
 """Data: read files or datasets, validate them, split, encode labels, and describe them in a data card."""
 
 from fairtune.data._card import build_data_card, normalize
+from fairtune.data._counterfactual import Counterfactuals, augment, make_counterfactuals
+from fairtune.data._lexicon import DIMENSIONS, Lexicon, load_lexicons, parse_lexicon
 from fairtune.data._load import LabelledData, TaskData, load_task_data, read_texts
 from fairtune.data._read import Table, read_table
+from fairtune.data._swap import PRONOUN_WORDS, Swapper, make_swappers
 
 __all__ = [
+    "DIMENSIONS",
+    "PRONOUN_WORDS",
+    "Counterfactuals",
     "LabelledData",
+    "Lexicon",
+    "Swapper",
     "Table",
     "TaskData",
+    "augment",
     "build_data_card",
+    "load_lexicons",
     "load_task_data",
+    "make_counterfactuals",
+    "make_swappers",
     "normalize",
+    "parse_lexicon",
     "read_table",
     "read_texts",
 ]

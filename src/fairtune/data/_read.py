@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from fairtune.errors import (
     DATA_FILE_MISSING,
+    DATA_GLOB_EMPTY,
+    DATA_GLOB_FILE_COLUMN,
     DATA_NOT_UTF8,
     DATA_UNREADABLE,
     DATA_UNSUPPORTED_TYPE,
@@ -95,8 +98,41 @@ def _read_delimited(path: Path, text: str, fmt: str) -> Table:
     return Table(frame, path, lambda i: f"line {i + 2}")
 
 
+#: The column a glob read adds: each row's file name without its suffix (e.g. the domain).
+FILE_COLUMN = "file"
+
+
+def _read_glob(pattern: str, fmt: str, field: str) -> Table:
+    """Several files matched by a glob, concatenated, with a `file` column naming each row's file."""
+    import glob
+
+    paths = sorted(Path(p) for p in glob.glob(pattern))
+    if not paths:
+        raise DataError(DATA_GLOB_EMPTY.format(field=field, pattern=pattern, cwd=Path.cwd()))
+    tables = [read_table(p, fmt, field) for p in paths]
+    for t in tables:
+        if FILE_COLUMN in t.frame.columns:
+            raise DataError(DATA_GLOB_FILE_COLUMN.format(path=t.path, column=FILE_COLUMN))
+    frame = pd.concat(
+        [t.frame.assign(**{FILE_COLUMN: t.path.stem}) for t in tables], ignore_index=True, sort=False
+    )
+    starts = np.cumsum([0] + [len(t.frame) for t in tables])
+
+    def where(i: int) -> str:
+        k = int(np.searchsorted(starts, i, side="right") - 1)
+        return f"{tables[k].path}: {tables[k].where(i - int(starts[k]))}"
+
+    return Table(frame, Path(pattern), where)
+
+
 def read_table(path: str | os.PathLike[str], fmt: str = "auto", field: str = "data.train") -> Table:
-    """Read a data file into a DataFrame of strings (CSV/TSV) or native JSON/Parquet values."""
+    """Read a data file into a DataFrame of strings (CSV/TSV) or native JSON/Parquet values.
+
+    A glob pattern (`data/*.jsonl`) reads every matching file and adds a `file` column (the file
+    name without suffix), e.g. to use one file per domain as the group column.
+    """
+    if any(ch in str(path) for ch in "*?[") and not Path(path).is_file():
+        return _read_glob(str(path), fmt, field)
     path = Path(path)
     if not path.is_file():
         raise DataError(DATA_FILE_MISSING.format(field=field, path=path, cwd=Path.cwd()))

@@ -24,6 +24,8 @@ def _audits(run_root: Path) -> list[dict[str, Any]]:
                 "metrics": doc.get("metrics", {}),
                 "findings": doc.get("findings", []),
                 "seconds": doc.get("seconds"),
+                "details": doc.get("details", {}),
+                "examples": doc.get("examples", []),
             }
         )
     return out
@@ -46,6 +48,7 @@ def gather(run_root: Path, cfg: FairtuneConfig, gates: dict[str, Any]) -> dict[s
         "train": metrics.get("train", {}),
         "data_card": read_json(card_path) if card_path.is_file() else None,
         "audits": _audits(run_root),
+        "mitigations": [read_json(p) for p in sorted((run_root / "mitigate").glob("*/mitigation.json"))],
         "gates": gates,
         "config_yaml": yaml.safe_dump(config_to_dict(cfg), sort_keys=False),
     }
@@ -114,6 +117,15 @@ def render_markdown(ctx: dict[str, Any]) -> str:
         ]
     if not ctx["audits"]:
         lines.append("No audit has been run on this model yet.")
+    for m in ctx.get("mitigations", []):
+        lines += ["", f"## Mitigation: {m['kind']} {m['method']}", "", f"Child run: `{m['child']}`.", ""]
+        lines += ["| metric | parent | mitigated | delta | relative |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {r['metric']} | {r['parent']:.4f} | {r['child']:.4f} | {r['delta']:+.4f} | "
+            + (f"{r['relative']:+.1%}" if r["relative"] is not None else "-")
+            + " |"
+            for r in m["comparison"]
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -125,6 +137,10 @@ def summary(ctx: dict[str, Any], values: dict[str, float]) -> dict[str, Any]:
         "metrics": values,
         "gates": ctx["gates"],
         "audits": [a["name"] for a in ctx["audits"]],
+        "mitigations": [
+            {"kind": m["kind"], "method": m["method"], "child": m["child"], "comparison": m["comparison"]}
+            for m in ctx.get("mitigations", [])
+        ],
         "data_findings": [
             {k: f[k] for k in ("check", "severity", "count")}
             for f in (ctx["data_card"] or {}).get("findings", [])

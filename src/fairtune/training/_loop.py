@@ -86,7 +86,11 @@ class Trainer:
         seed: int,
         max_length: int,
         show_progress: bool = True,
+        pair_texts: dict[int, str] | None = None,
+        pair_lambda: float = 0.0,
     ) -> None:
+        """`pair_texts` maps a training index to its counterfactual partner: with `pair_lambda` > 0,
+        counterfactual logit pairing (Garg et al. 2019) adds pair_lambda * mean |logits(x) - logits(x')|."""
         from accelerate import Accelerator
 
         self.cfg, self.data, self.seed, self.max_length = cfg, data, seed, max_length
@@ -99,6 +103,13 @@ class Trainer:
         self.pad_id = tokenizer.pad_token_id or 0
         self.encoded = tokenize(tokenizer, data.train.texts, max_length)
         self.lengths = [len(e) for e in self.encoded]
+        self.pair_lambda = pair_lambda if pair_texts else 0.0
+        self.pair_index: dict[int, int] = {}
+        self.pair_encoded: list[list[int]] = []
+        if pair_texts and pair_lambda > 0:
+            keys = sorted(pair_texts)
+            self.pair_encoded = tokenize(tokenizer, [pair_texts[k] for k in keys], max_length)
+            self.pair_index = {k: j for j, k in enumerate(keys)}
         world = self.acc.num_processes
         n_batches = math.ceil(len(self.encoded) / cfg.batch_size)
         self.steps_per_epoch = max(1, n_batches // world)
@@ -132,7 +143,14 @@ class Trainer:
         batch = collate(self.encoded, idx, self.data.train.labels, self.pad_id)
         batch = {k: v.to(self.acc.device) for k, v in batch.items()}
         with self.acc.autocast():
-            loss = self.model(**batch).loss
+            out = self.model(**batch)
+            loss = out.loss
+            paired = [(row, self.pair_index[i]) for row, i in enumerate(idx) if i in self.pair_index]
+            if paired:
+                cf = collate(self.pair_encoded, [j for _, j in paired], None, self.pad_id)
+                cf_logits = self.model(**{k: v.to(self.acc.device) for k, v in cf.items()}).logits
+                rows = torch.as_tensor([r for r, _ in paired], device=self.acc.device)
+                loss = loss + self.pair_lambda * (out.logits[rows] - cf_logits).abs().mean()
         self.acc.backward(loss)
         if self.cfg.max_grad_norm:
             self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)

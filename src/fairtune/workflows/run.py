@@ -1,4 +1,4 @@
-"""`fairtune run`: data -> train -> evaluate -> report (+ gates), each stage skipped once done.
+"""`fairtune run`: data -> train -> evaluate -> audit -> report (+ gates), each stage skipped once done.
 
 Stages communicate only through the run directory. `stages.json` records which have finished, so a
 run killed at any point continues where it stopped; training itself resumes from its checkpoints.
@@ -18,12 +18,13 @@ from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig, config_to_dict
 from fairtune.errors import UNKNOWN_STAGE, FairtuneError
 
-STAGES = ("data", "train", "evaluate", "report")
+STAGES = ("data", "train", "evaluate", "audit", "report")
 #: The config sections each stage reads. A stage whose inputs changed since it ran is redone.
 STAGE_INPUTS = {
     "data": ("data", "data_card", "model"),
     "train": ("seed", "data", "model", "train"),
     "evaluate": ("seed", "data", "model", "train"),
+    "audit": ("seed", "data", "model", "train", "audit"),
     "report": ("gates", "card"),
 }
 
@@ -46,7 +47,10 @@ def _train_stage(cfg: FairtuneConfig, run: RunDir, forced: bool, show_progress: 
     train(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
 
 
-def _stage_fns(cfg: FairtuneConfig, run: RunDir, show_progress: bool) -> dict[str, Callable[[bool], Any]]:
+def _stage_fns(
+    cfg: FairtuneConfig, run: RunDir, show_progress: bool, log: Callable[[str], None]
+) -> dict[str, Callable[[bool], Any]]:
+    from fairtune.workflows.audit import audit
     from fairtune.workflows.data import data_card
     from fairtune.workflows.evaluate import evaluate
     from fairtune.workflows.report import report
@@ -55,6 +59,7 @@ def _stage_fns(cfg: FairtuneConfig, run: RunDir, show_progress: bool) -> dict[st
         "data": lambda forced: data_card(cfg),
         "train": lambda forced: _train_stage(cfg, run, forced, show_progress),
         "evaluate": lambda forced: evaluate(run.root),
+        "audit": lambda forced: audit(run.root, log=log),
         "report": lambda forced: report(run.root),
     }
 
@@ -78,7 +83,7 @@ def run_pipeline(
     done: dict[str, Any] = read_json(run.stages) if run.stages.is_file() else {}
     # A forced stage makes every later one stale, so they are redone too.
     first_forced = min((STAGES.index(s) for s in force), default=len(STAGES))
-    fns = _stage_fns(cfg, run, show_progress)
+    fns = _stage_fns(cfg, run, show_progress, log)
     for i, stage in enumerate(STAGES):
         record = done.get(stage, {})
         if record.get("done") and record.get("inputs") != fingerprint(cfg, stage):

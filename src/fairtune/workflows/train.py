@@ -28,6 +28,33 @@ def prepare_run_dir(cfg: FairtuneConfig, *, resume: bool, overwrite: bool) -> Ru
     return run
 
 
+def counterfactual_training(cfg: FairtuneConfig, data: Any) -> tuple[dict[int, str] | None, dict[str, Any]]:
+    """Apply train.counterfactual: CDA extends data.train in place; CLP returns the logit-pairing partners."""
+    cfc = cfg.train.counterfactual
+    if cfc is None:
+        return None, {}
+    from fairtune.data import augment, load_lexicons, make_counterfactuals
+
+    lexicons = load_lexicons(cfc.dimensions, cfc.lexicon_dir, "train.counterfactual")
+    cfs = make_counterfactuals(data.train.texts, lexicons, pronouns=cfc.pronouns, seed=cfg.seed)
+    n_orig = len(data.train)
+    if cfc.method in ("cda", "both"):
+        data.train = augment(data.train, cfs)
+    pairs = cfs.first_per_text() if cfc.method in ("clp", "both") else None
+    info = {
+        "method": cfc.method,
+        "clp_lambda": cfc.clp_lambda if pairs else None,
+        "dimensions": cfc.dimensions,
+        "pronouns": cfc.pronouns,
+        "train_texts": n_orig,
+        "texts_with_terms": len(set(cfs.index)),
+        "copies_per_dimension": cfs.per_dimension(),
+        "copies_added": len(cfs.texts) if cfc.method in ("cda", "both") else 0,
+        "pairs": len(pairs) if pairs else 0,
+    }
+    return pairs, info
+
+
 def train(
     cfg: FairtuneConfig, *, resume: bool = False, overwrite: bool = False, show_progress: bool = True
 ) -> dict[str, Any]:
@@ -44,6 +71,7 @@ def train(
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     set_seed(cfg.seed, deterministic=cfg.train.deterministic)
+    pairs, counterfactual = counterfactual_training(cfg, data)
     model, tokenizer = build_classifier(cfg.model, data.label_names)
     trainer = Trainer(
         model,
@@ -54,6 +82,8 @@ def train(
         seed=cfg.seed,
         max_length=cfg.data.max_length,
         show_progress=show_progress,
+        pair_texts=pairs,
+        pair_lambda=cfg.train.counterfactual.clp_lambda if pairs and cfg.train.counterfactual else 0.0,
     )
     if trainer.acc.is_main_process:
         run.write_config(cfg)
@@ -82,6 +112,7 @@ def train(
                 "n_eval": len(data.eval),
                 "history": st.history,
                 "evals": st.evals,
+                **({"counterfactual": counterfactual} if counterfactual else {}),
             },
             "labels": data.label_names,
         }

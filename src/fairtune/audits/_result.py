@@ -1,0 +1,42 @@
+"""What every auditor returns, and how it lands in the run directory (audit/<name>.json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fairtune._io import atomic_write_json
+
+Severity = Literal["info", "warning", "fail"]
+
+
+@dataclass
+class AuditResult:
+    """metrics: gate-able numbers; findings: what a reviewer should read; details: the full tables."""
+
+    name: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def finding(self, severity: Severity, message: str, **extra: Any) -> None:
+        self.findings.append({"severity": severity, "message": message, **extra})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": "fairtune/audit/v1",
+            "auditor": self.name,
+            "metrics": self.metrics,
+            "findings": self.findings,
+            "examples": self.examples,
+            "details": self.details,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def write(self, run_root: Path) -> Path:
+        path = run_root / "audit" / f"{self.name}.json"
+        atomic_write_json(path, self.to_json())
+        return path

@@ -1,0 +1,103 @@
+"""fairtune audit RUN_DIR [--only fairness] [--json]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from fairtune.cli._common import console
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a trained run directory, e.g. runs/sst2-minilm")
+    p.add_argument(
+        "--only", action="append", metavar="NAME", help="run only this auditor (repeatable): fairness"
+    )
+    p.add_argument("--json", action="store_true", help="print the audit documents as JSON")
+
+
+def print_fairness(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out = console()
+    d = doc["details"]
+    cf = Table(title="counterfactual identity swaps on the eval data")
+    for col in ("dimension", "texts", "pairs", "flip rate", "mean |Δp|", "p95 |Δp|"):
+        cf.add_column(col, justify="left" if col == "dimension" else "right")
+    for dim, e in d["counterfactual"]["dimensions"].items():
+        if e["pairs"]:
+            cf.add_row(
+                dim,
+                str(e["texts_swapped"]),
+                str(e["pairs"]),
+                f"{e['flip_rate']:.2%}",
+                f"{e['mean_abs_delta']:.4f}",
+                f"{e['p95_abs_delta']:.4f}",
+            )
+        else:
+            cf.add_row(dim, "0", "0", "-", "-", "-")
+    out.print(cf)
+    tp = Table(title=f"template probes: mean p({d['positive_label']}) per group")
+    for col in ("dimension", "spread", "permutation p", "groups"):
+        tp.add_column(col, justify="left" if col in ("dimension", "groups") else "right")
+    for dim, e in d["templates"]["dimensions"].items():
+        groups = ", ".join(f"{g} {v:.3f}" for g, v in e["mean_positive"].items())
+        tp.add_row(dim, f"{e['spread']:.4f}", f"{e['p_value']:.4f}", groups)
+    out.print(tp)
+    if "eec" in d:
+        overlap = d["eec"]["lexicon_overlap"]["count"]
+        ee = Table(title=f"EEC ({d['eec']['sentences']} sentences; EEC terms in the lexicons: {overlap})")
+        for col in ("difference", "pairs", "mean", "95% CI", "t-test p", "mean |diff|", "|diff| > 0.01"):
+            ee.add_column(col, justify="left" if col == "difference" else "right")
+        for dim in ("gender", "race"):
+            e = d["eec"].get(dim, {})
+            if "mean_diff" in e:
+                ee.add_row(
+                    e["difference"],
+                    str(e["pairs"]),
+                    f"{e['mean_diff']:+.4f}",
+                    f"[{e['ci95'][0]:+.4f}, {e['ci95'][1]:+.4f}]",
+                    f"{e['p_value']:.3g}",
+                    f"{e['mean_abs_diff']:.4f}",
+                    f"{e['share_over_001']:.1%}",
+                )
+        out.print(ee)
+    if "groups" in d:
+        g = d["groups"]
+        gt = Table(title=f"group metrics by {g['column']} (Fairlearn MetricFrame)")
+        for col in ("group", "n", "accuracy", "95% CI", "selection rate"):
+            gt.add_column(col, justify="left" if col == "group" else "right")
+        for name, e in g["per_group"].items():
+            ci = e["accuracy_ci95"]
+            gt.add_row(
+                name,
+                str(e["n"]),
+                f"{e['accuracy']:.4f}",
+                f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "(too few rows)",
+                f"{e['selection_rate']:.4f}",
+            )
+        out.print(gt)
+        dp_lo, dp_hi = g["demographic_parity_difference_ci95"]
+        eo_lo, eo_hi = g["equalized_odds_difference_ci95"]
+        out.print(
+            f"demographic parity difference {g['demographic_parity_difference']:.4f} "
+            f"[{dp_lo:.4f}, {dp_hi:.4f}]; equalized odds difference "
+            f"{g['equalized_odds_difference']:.4f} [{eo_lo:.4f}, {eo_hi:.4f}]"
+        )
+    for f in doc["findings"]:
+        colour = {"fail": "red", "warning": "yellow"}.get(f["severity"], "dim")
+        out.print(f"[{colour}]{f['severity']}[/{colour}] {f['message']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fairtune.workflows.audit import audit
+
+    docs = audit(args.run_dir, args.only, log=lambda m: console(stderr=True).print(m))
+    if args.json:
+        print(json.dumps(docs, indent=2, ensure_ascii=False))
+        return 0
+    for name, doc in docs.items():
+        if name == "fairness":
+            print_fairness(doc)
+    return 0

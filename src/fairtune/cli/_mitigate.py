@@ -1,0 +1,54 @@
+"""fairtune mitigate RUN_DIR --fairness cda|clp|both [--clp-lambda X]"""
+
+from __future__ import annotations
+
+import argparse
+
+from fairtune.cli._common import console
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a trained run directory, e.g. runs/sst2-minilm")
+    p.add_argument(
+        "--fairness",
+        choices=["cda", "clp", "both"],
+        help="cda: counterfactual data augmentation; clp: counterfactual logit pairing; both: together",
+    )
+    p.add_argument("--clp-lambda", type=float, help="weight of the logit-pairing loss (default 1.0)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="discard an existing child run of this mitigation first"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from fairtune.workflows.mitigate import mitigate
+
+    err = console(stderr=True)
+    docs = mitigate(
+        args.run_dir,
+        fairness=args.fairness,
+        clp_lambda=args.clp_lambda,
+        overwrite=args.overwrite,
+        show_progress=not args.no_progress,
+        log=err.print,
+    )
+    out = console()
+    for doc in docs:
+        t = Table(title=f"{doc['kind']} mitigation '{doc['method']}': {doc['parent']} -> {doc['child']}")
+        for col in ("metric", "parent", "child", "delta", "relative"):
+            t.add_column(col, justify="left" if col == "metric" else "right")
+        for r in doc["comparison"]:
+            rel = f"{r['relative']:+.1%}" if r["relative"] is not None else "-"
+            colour = "green" if r["improved"] else "red"
+            t.add_row(
+                r["metric"],
+                f"{r['parent']:.4f}",
+                f"{r['child']:.4f}",
+                f"[{colour}]{r['delta']:+.4f}[/{colour}]",
+                rel,
+            )
+        out.print(t)
+    return 0

@@ -1,0 +1,76 @@
+"""`fairtune audit RUN_DIR [--only NAME ...]`: run auditors on a trained run; write audit/<name>.json."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fairtune._rundir import RunDir
+from fairtune.config import FairtuneConfig
+from fairtune.errors import AUDIT_UNKNOWN, FairtuneError
+
+AUDITORS = ("fairness",)
+
+
+def enabled_auditors(cfg: FairtuneConfig) -> list[str]:
+    return [name for name in AUDITORS if getattr(cfg.audit, name).enabled]
+
+
+def _fairness(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
+    from fairtune.audits.fairness import audit_fairness
+    from fairtune.config import FAIRNESS_DIMENSIONS
+    from fairtune.data import load_lexicons
+
+    # The lexicons fairtune's own mitigation uses (or used, for a child run), for the EEC-overlap check.
+    cfc = cfg.train.counterfactual
+    mitigation = load_lexicons(
+        cfc.dimensions if cfc else list(FAIRNESS_DIMENSIONS),
+        cfc.lexicon_dir if cfc else cfg.audit.fairness.lexicon_dir,
+        "train.counterfactual",
+    )
+    return audit_fairness(
+        clf,
+        data,
+        cfg.audit.fairness,
+        group_column=cfg.data.group_column,
+        mitigation_lexicons=mitigation,
+        mitigation_pronouns=bool(cfc and cfc.pronouns),
+    )
+
+
+RUNNERS: dict[str, Callable[[RunDir, FairtuneConfig, Any, Any], Any]] = {"fairness": _fairness}
+
+
+def audit(
+    run_dir: str | Path, only: list[str] | None = None, log: Callable[[str], None] = print
+) -> dict[str, dict[str, Any]]:
+    """Run the chosen (default: enabled) auditors; return {name: audit document}."""
+    from fairtune.data import load_task_data
+    from fairtune.models import TorchClassifier
+
+    bad = [n for n in only or [] if n not in AUDITORS]
+    if bad:
+        raise FairtuneError(AUDIT_UNKNOWN.format(name=bad[0], known=", ".join(AUDITORS)))
+    run = RunDir(Path(run_dir))
+    model_dir = run.require_model()
+    cfg = run.load_config()
+    names = only or enabled_auditors(cfg)
+    clf = TorchClassifier.from_dir(
+        model_dir,
+        batch_size=cfg.train.eval_batch_size,
+        max_length=cfg.data.max_length,
+        precision=cfg.train.precision,
+    )
+    data = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed).eval
+    out = {}
+    for name in names:
+        log(f"audit {name}: running on {run.root}")
+        result = RUNNERS[name](run, cfg, clf, data)
+        path = result.write(run.root)
+        log(
+            f"audit {name}: {len(result.metrics)} metrics, {len(result.findings)} findings in "
+            f"{result.seconds:.1f}s -> {path}"
+        )
+        out[name] = result.to_json()
+    return out
