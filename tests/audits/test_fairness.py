@@ -60,7 +60,7 @@ EVAL = LabelledData(
 )
 
 
-def test_unbiased_classifier_has_no_flips_and_no_template_spread() -> None:
+def test_identity_blind_classifier_has_no_flips_and_no_template_spread() -> None:
     res = audit_fairness(KeywordClassifier(), EVAL, cfg())
     m = res.metrics
     assert m["flip_rate"] == 0.0 and m["mean_abs_delta"] == 0.0 and m["template_spread_max"] == 0.0
@@ -122,10 +122,8 @@ def test_eec_matched_pairs_measure_a_known_gap() -> None:
     assert eec["race"]["mean_diff"] < 0 and res.metrics["eec_race_gap"] > 0
     assert res.metrics["eec_gender_gap"] == pytest.approx(eec["gender"]["mean_abs_diff"])
     assert eec["lexicon_overlap"]["count"] == 0 and res.metrics["eec_lexicon_overlap"] == 0
-    unbiased = audit_fairness(KeywordClassifier(), EVAL, cfg(eec=str(EEC)))
-    assert (
-        unbiased.metrics["eec_gender_gap"] == 0 and unbiased.details["eec"]["gender"]["share_over_001"] == 0
-    )
+    blind = audit_fairness(KeywordClassifier(), EVAL, cfg(eec=str(EEC)))
+    assert blind.metrics["eec_gender_gap"] == 0 and blind.details["eec"]["gender"]["share_over_001"] == 0
 
 
 @pytest.mark.skipif(not EEC.is_file(), reason="EEC data not present")

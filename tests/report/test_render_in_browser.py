@@ -120,7 +120,8 @@ def test_model_card_has_metadata_and_every_mitchell_section(report_run: Path) ->
         assert f"\n## {section}\n" in text
     assert "Tests of the report renderer." in text
     assert "Not stated: the run's config leaves `card.out_of_scope` empty" in text
-    assert "Fairness-related harms across identity groups: not assessed for this model yet." in text
+    assert "Fairness-related harms across identity groups: assessed; template_spread_max = " in text
+    assert "Robustness to perturbations and adversarial substitutions: not assessed for this model yet." in text
     assert "lorem" not in text.lower() and "[more information needed]" not in text.lower()
 
 

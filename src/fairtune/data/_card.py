@@ -186,6 +186,34 @@ def _lengths(
     ]
 
 
+def _identity_terms(task: TaskData) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """How often the fairness lexicons' groups are mentioned in train: who the data talks about."""
+    from fairtune.data._lexicon import DIMENSIONS, load_lexicons
+    from fairtune.data._swap import make_swappers
+
+    out: dict[str, Any] = {}
+    n = max(len(task.train), 1)
+    for sw in make_swappers(load_lexicons(list(DIMENSIONS)), pronouns=True):
+        groups = sw.lexicon.groups
+        counts = dict.fromkeys(groups, 0)
+        texts = 0
+        for t in task.train.texts:
+            found = sw.groups_in(t)
+            texts += bool(found)
+            for g in found:
+                counts[groups[g]] += 1
+        out[sw.lexicon.dimension] = {"train_texts": texts, "train_share": texts / n, "per_group": counts}
+    mentioned = {d: v for d, v in out.items() if v["train_texts"]}
+    msg = (
+        "Train texts mentioning identity terms (fairness lexicons): "
+        + ", ".join(f"{d} {v['train_share']:.1%}" for d, v in mentioned.items())
+        + "."
+        if mentioned
+        else "No train text mentions a term of the fairness lexicons."
+    )
+    return out, [_finding("identity_terms", "info", msg, sum(v["train_texts"] for v in out.values()))]
+
+
 def build_data_card(
     task: TaskData, count_tokens: Callable[[list[str]], list[int]], cfg: DataCardConfig, max_length: int
 ) -> dict[str, Any]:
@@ -196,7 +224,8 @@ def build_data_card(
     balance, bal_findings = _balance(task, cfg)
     lengths, len_findings = _lengths(task, count_tokens, limit)
     empty = sum(1 for t in task.train.texts + task.eval.texts if not t.strip())
-    findings = bal_findings + dup_findings + leak_findings + len_findings
+    identity, id_findings = _identity_terms(task)
+    findings = bal_findings + dup_findings + leak_findings + len_findings + id_findings
     findings.append(_finding("texts.empty", "error" if empty else "info", f"{empty} empty texts.", empty))
     return {
         "schema": "fairtune/data_card/v1",
@@ -211,6 +240,7 @@ def build_data_card(
         "lengths": lengths,
         "duplicates": dup_stats,
         "leakage": leak_stats,
+        "identity_terms": identity,
         "findings": findings,
         "metrics": {
             "train_eval_overlap": leak_stats["eval_in_train_share"],

@@ -95,6 +95,8 @@ class Swapper:
             rf"(?<![\w-])(?P<article>\b[Aa][Nn]?\s+)?(?P<term>{alts})(?![\w-])", re.IGNORECASE
         )
         self._own = own
+        # Cheap pre-check: a text can only match if it contains the first word of some term.
+        self._first_words = frozenset(re.split(r"\s+", w)[0] for w in own)
         groups = self.lexicon.groups
         self._male = groups.index("male") if "male" in groups else None
         self._female = groups.index("female") if "female" in groups else None
@@ -109,6 +111,8 @@ class Swapper:
     def groups_in(self, text: str) -> list[int]:
         """Indices of the groups this text mentions, in order of first mention."""
         found: list[int] = []
+        if self._first_words.isdisjoint(_WORD.findall(text.lower())):
+            return found
         for m in self.pattern.finditer(text):
             term = re.sub(r"\s+", " ", m.group("term").lower())
             if term not in self._own:
@@ -121,6 +125,8 @@ class Swapper:
     def swap(self, text: str, a: int, b: int) -> str | None:
         """Exchange group a's terms for group b's and b's for a's; None when nothing could be swapped."""
         changed = False
+        if self._first_words.isdisjoint(_WORD.findall(text.lower())):
+            return None
 
         def repl(m: re.Match[str]) -> str:
             nonlocal changed

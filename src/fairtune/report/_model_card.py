@@ -90,6 +90,19 @@ def _training_section(cfg: FairtuneConfig, ctx: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: The numbers the model card shows per audit (all of them are in report.html and audit/<name>.json).
+KEY_METRICS = {
+    "fairness": (
+        "flip_rate",
+        "eec_gender_gap",
+        "eec_race_gap",
+        "template_spread_max",
+        "demographic_parity_difference",
+        "equalized_odds_difference",
+    ),
+}
+
+
 def _ethics_section(ctx: dict[str, Any]) -> list[str]:
     audits = {a["name"]: a for a in ctx["audits"]}
     lines = []
@@ -100,12 +113,26 @@ def _ethics_section(ctx: dict[str, Any]) -> list[str]:
         ("privacy", "leakage of training data"),
     ):
         if name in audits:
+            metrics = audits[name]["metrics"]
+            keys = KEY_METRICS.get(name, tuple(metrics))
             shown = ", ".join(
-                f"{k} = {v:.4g}" for k, v in audits[name]["metrics"].items() if isinstance(v, int | float)
+                f"{k} = {metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), int | float)
             )
-            lines.append(f"- {what.capitalize()}: assessed; {shown}. See report.html.")
+            lines.append(
+                f"- {what.capitalize()}: assessed; {shown}. See report.html for the data and method."
+            )
         else:
             lines.append(f"- {what.capitalize()}: not assessed for this model yet.")
+    for m in ctx.get("mitigations", []):
+        moved = ", ".join(
+            f"{r['metric']} {r['parent']:.4g} -> {r['child']:.4g}"
+            for r in m["comparison"]
+            if r["metric"] != "eval.ece"
+        )
+        lines.append(
+            f"- Mitigation tried ({m['kind']}, {m['method']}): a variant was trained in "
+            f"`{m['child']}`; {moved}. This model is the unmitigated parent."
+        )
     return lines
 
 

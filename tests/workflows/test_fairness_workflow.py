@@ -1,0 +1,107 @@
+"""Fairness end to end on a tiny model: `run` audits and gates, `audit` alone, `mitigate` cda and clp.
+
+The training data carries a planted bias (a quarter of the rows are labelled by "men"/"women"
+alone), so the parent must show counterfactual flips and each mitigation must remove most of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fairtune.cli import main
+from tests.conftest import SHARED_DATA
+
+pytestmark = pytest.mark.integration
+EEC = SHARED_DATA / "eec" / "Equity-Evaluation-Corpus.csv"
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    from fairtune.testing import tiny_biased_rows, write_csv
+
+    root = tmp_path_factory.mktemp("fair")
+    header = ("text", "label", "grp")
+    write_csv(root / "train.csv", [(t, lab, "a") for t, lab in tiny_biased_rows(160, seed=1)], header)
+    rows = tiny_biased_rows(64, seed=2)
+    write_csv(root / "eval.csv", [(t, lab, "a" if i % 3 else "b") for i, (t, lab) in enumerate(rows)], header)
+    cfg = {
+        "name": "biased",
+        "output_dir": str(root / "runs"),
+        "seed": 7,
+        "data": {"train": str(root / "train.csv"), "eval": str(root / "eval.csv"), "max_length": 16},
+        "model": {"name": str(tiny_model_dir)},
+        "train": {"epochs": 15, "batch_size": 8, "lr": 3e-3, "warmup_ratio": 0.1, "precision": "fp32"},
+        "audit": {"fairness": {"permutations": 200, "bootstrap": 200, "group_bootstrap": 30}},
+        "gates": {"fairness.flip_rate": {"max": 0.2}, "fairness.eec_lexicon_overlap": {"max": 0}},
+    }
+    cfg["data"]["group_column"] = "grp"
+    if EEC.is_file():
+        cfg["audit"]["fairness"]["eec"] = str(EEC)
+    (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(root / "cfg.yaml"), "--no-progress"]) == 3  # the flip-rate gate fails
+    return root / "runs" / "biased"
+
+
+def test_run_audits_fairness_and_gates_on_it(parent: Path) -> None:
+    doc = json.loads((parent / "audit" / "fairness.json").read_text())
+    assert doc["schema"] == "fairtune/audit/v1" and doc["auditor"] == "fairness"
+    assert doc["metrics"]["flip_rate_gender"] >= 0.5  # the planted bias is found
+    assert doc["details"]["groups"]["column"] == "grp"
+    gates = {g["metric"]: g for g in json.loads((parent / "gates.json").read_text())["gates"]}
+    assert not gates["fairness.flip_rate"]["passed"]
+    if EEC.is_file():
+        assert (
+            gates["fairness.eec_lexicon_overlap"]["passed"]
+            and gates["fairness.eec_lexicon_overlap"]["value"] == 0
+        )
+    html = (parent / "report.html").read_text()
+    assert "Counterfactual identity swaps" in html and "Template probes" in html and "Group metrics" in html
+    card = (parent / "model" / "README.md").read_text()
+    assert "Fairness-related harms across identity groups: assessed" in card
+
+
+def test_audit_verb_alone(parent: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", str(parent), "--only", "fairness", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["fairness"]["metrics"]["flip_rate_gender"] >= 0.5
+    assert main(["audit", str(parent), "--only", "nope"]) == 2
+    assert "--only: unknown auditor 'nope'. Available: fairness" in capsys.readouterr().err
+    assert main(["audit", str(parent)]) == 0
+    out = capsys.readouterr().out
+    assert "counterfactual identity swaps" in out and "gender" in out
+
+
+@pytest.mark.parametrize("method", ["cda", "clp"])
+def test_mitigation_removes_the_planted_bias(
+    parent: Path, method: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["mitigate", str(parent), "--fairness", method, "--no-progress"]) == 0
+    child = parent / "mitigate" / f"fairness-{method}"
+    doc = json.loads((child / "mitigation.json").read_text())
+    rows = {r["metric"]: r for r in doc["comparison"]}
+    assert rows["fairness.flip_rate"]["parent"] >= 0.5
+    assert rows["fairness.flip_rate"]["child"] <= 0.25 and rows["fairness.flip_rate"]["improved"]
+    # the gender-only quarter of eval becomes a coin toss; the rest must still be right
+    assert rows["eval.accuracy"]["child"] >= 0.8
+    info = doc["counterfactual"]
+    assert info["method"] == method and info["texts_with_terms"] >= 40
+    assert (info["copies_added"] > 0) == (method == "cda") and (info["pairs"] > 0) == (method == "clp")
+    child_cfg = yaml.safe_load((child / "config.yaml").read_text())
+    assert child_cfg["train"]["counterfactual"]["method"] == method
+    assert f"fairness mitigation '{method}'" in capsys.readouterr().out
+    html = (parent / "report.html").read_text()
+    assert "Mitigations" in html and f"fairness-{method}" in html
+    # a second call reuses the trained child and only re-audits
+    assert main(["mitigate", str(parent), "--fairness", method, "--no-progress"]) == 0
+    assert "already trained with this config; re-auditing only" in capsys.readouterr().err
+
+
+def test_mitigate_needs_a_choice_and_a_trained_run(parent: Path, tmp_path: Path, capsys) -> None:
+    assert main(["mitigate", str(parent)]) == 2
+    assert "choose a mitigation, e.g. --fairness cda" in capsys.readouterr().err
+    assert main(["mitigate", str(tmp_path / "nope"), "--fairness", "cda"]) == 2
+    assert "nope" in capsys.readouterr().err
