@@ -123,3 +123,62 @@ def reliability_diagram(bins: list[dict[str, Any]], ece: float) -> Plot:
             f"accuracy {worst['accuracy']:.3f} over {worst['count']} texts."
         )
     return Plot("Calibration (reliability diagram)", alt, _to_uri(fig))
+
+
+def template_probes(dimensions: dict[str, Any], positive_label: str) -> Plot | None:
+    """Dot plot: each dimension's groups by mean positive score on the neutral templates."""
+    if not dimensions:
+        return None
+    names = list(dimensions)
+    fig, ax = _figure(6.4, 0.55 * len(names) + 1.0)
+    for y, dim in enumerate(names):
+        means = dimensions[dim]["mean_positive"]
+        xs = list(means.values())
+        ax.plot([min(xs), max(xs)], [y, y], color="#d0d7de", lw=6, solid_capstyle="round", zorder=1)
+        ax.scatter(xs, [y] * len(xs), color="#4063d8", zorder=2, s=18)
+        lo, hi = min(means, key=means.__getitem__), max(means, key=means.__getitem__)
+        ax.annotate(
+            lo, (means[lo], y), xytext=(0, -11), textcoords="offset points", ha="center", fontsize=6.5
+        )
+        ax.annotate(hi, (means[hi], y), xytext=(0, 5), textcoords="offset points", ha="center", fontsize=6.5)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_ylim(-0.8, len(names) - 0.3)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"mean p({positive_label}) on neutral templates")
+    alt = "Template probes: mean positive score per group. " + "; ".join(
+        f"{d}: spread {dimensions[d]['spread']:.3f} (p = {dimensions[d]['p_value']:.3g})" for d in names
+    )
+    return Plot("Template probes: groups' mean positive score", alt + ".", _to_uri(fig))
+
+
+def mitigation_effect(mitigations: list[dict[str, Any]], metrics: tuple[str, ...]) -> Plot | None:
+    """Grouped bars: each metric for the parent and each mitigated child."""
+    if not mitigations:
+        return None
+    first = {r["metric"]: r for r in mitigations[0]["comparison"]}
+    shown = [m for m in metrics if m in first]
+    if not shown:
+        return None
+    fig, ax = _figure(6.4, 3.2)
+    series = [("parent", [first[m]["parent"] for m in shown])]
+    for mit in mitigations:
+        rows = {r["metric"]: r for r in mit["comparison"]}
+        series.append((mit["method"], [rows[m]["child"] if m in rows else np.nan for m in shown]))
+    width = 0.8 / len(series)
+    colours = ["#57606a", "#4063d8", "#389826", "#d9534f", "#9558b2"]
+    for k, (label, values) in enumerate(series):
+        ax.bar(
+            np.arange(len(shown)) + k * width - 0.4 + width / 2,
+            values,
+            width,
+            label=label,
+            color=colours[k % 5],
+        )
+    ax.set_xticks(range(len(shown)), [m.split(".", 1)[1] for m in shown], fontsize=8)
+    ax.set_ylabel("value (lower is better)")
+    ax.legend(fontsize=8)
+    alt = "Fairness metrics before and after mitigation. " + "; ".join(
+        f"{m}: " + ", ".join(f"{label} {values[i]:.4f}" for label, values in series)
+        for i, m in enumerate(shown)
+    )
+    return Plot("Fairness metrics: parent and mitigated runs", alt + ".", _to_uri(fig))

@@ -11,7 +11,22 @@ import yaml
 from fairtune._io import atomic_write_json, atomic_write_text, read_json
 from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig, config_to_dict
-from fairtune.report._plots import Plot, confusion_matrix, reliability_diagram, training_curves
+from fairtune.report._plots import (
+    Plot,
+    confusion_matrix,
+    mitigation_effect,
+    reliability_diagram,
+    template_probes,
+    training_curves,
+)
+
+#: Metrics in the before/after plot of the fairness mitigations (all lower-is-better).
+FAIRNESS_PLOTTED = (
+    "fairness.eec_gender_gap",
+    "fairness.eec_race_gap",
+    "fairness.flip_rate",
+    "fairness.mean_abs_delta",
+)
 
 
 def _audits(run_root: Path) -> list[dict[str, Any]]:
@@ -64,11 +79,24 @@ def make_plots(ctx: dict[str, Any]) -> list[Plot]:
     return [p for p in plots if p is not None]
 
 
+def section_plots(ctx: dict[str, Any]) -> dict[str, list[Plot]]:
+    """Plots that belong to one section of the report (an audit, the mitigations)."""
+    out: dict[str, list[Plot]] = {}
+    for audit in ctx["audits"]:
+        d = audit.get("details") or {}
+        if audit["name"] == "fairness" and d.get("templates"):
+            p = template_probes(d["templates"]["dimensions"], d.get("positive_label", "positive"))
+            out["fairness"] = [p] if p else []
+    p = mitigation_effect(ctx.get("mitigations", []), FAIRNESS_PLOTTED)
+    out["mitigations"] = [p] if p else []
+    return out
+
+
 def render_html(ctx: dict[str, Any], plots: list[Plot]) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("fairtune.report", "templates"), autoescape=select_autoescape())
-    return env.get_template("report.html.j2").render(**ctx, plots=plots)
+    return env.get_template("report.html.j2").render(**ctx, plots=plots, section_plots=section_plots(ctx))
 
 
 def render_markdown(ctx: dict[str, Any]) -> str:
