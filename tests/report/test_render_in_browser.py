@@ -83,7 +83,7 @@ def test_report_renders_offline_in_chromium(report_run: Path) -> None:
     assert console_errors == []
     external = [u for u in requests if not u.startswith(("file:", "data:"))]
     assert external == [], external
-    assert len(imgs) == 3
+    assert len(imgs) == 4  # training curves, confusion matrix, calibration, fairness template probes
     for alt, width, src in imgs:
         assert len(alt) > 20 and width > 0 and src.startswith("data:image/svg")
     assert headings == ["Summary", "Gates", "Evaluation", "Data card", "Audits", "Configuration"]
@@ -121,7 +121,9 @@ def test_model_card_has_metadata_and_every_mitchell_section(report_run: Path) ->
     assert "Tests of the report renderer." in text
     assert "Not stated: the run's config leaves `card.out_of_scope` empty" in text
     assert "Fairness-related harms across identity groups: assessed; template_spread_max = " in text
-    assert "Robustness to perturbations and adversarial substitutions: not assessed for this model yet." in text
+    assert (
+        "Robustness to perturbations and adversarial substitutions: not assessed for this model yet." in text
+    )
     assert "lorem" not in text.lower() and "[more information needed]" not in text.lower()
 
 

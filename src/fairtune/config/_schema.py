@@ -156,6 +156,11 @@ class FairnessAuditConfig(Section):
     max_eval_rows: int | None = Field(None, gt=0, description="Assess only the first N eval rows.")
     worst_examples: int = Field(5, ge=0, description="Worst pairs kept per dimension.")
     permutations: int = Field(2000, ge=100, description="Permutations for the template-probe test.")
+    min_spread: float = Field(
+        0.01,
+        ge=0,
+        description="A template-probe spread is flagged only when significant and at least this large.",
+    )
     bootstrap: int = Field(1000, ge=100, description="Bootstrap resamples for confidence intervals.")
     group_bootstrap: int = Field(
         200, ge=20, description="Bootstrap resamples for the group-metric CIs (Fairlearn MetricFrame)."

@@ -407,7 +407,7 @@ def audit_fairness(
     if tp["dimensions"]:
         res.metrics["template_spread_max"] = max(d["spread"] for d in tp["dimensions"].values())
         for dim, d in tp["dimensions"].items():
-            if d["p_value"] < 0.05:
+            if d["p_value"] < 0.05 and d["spread"] >= cfg.min_spread:
                 res.finding(
                     "warning",
                     f"{dim}: template probes score groups differently (spread of mean "
