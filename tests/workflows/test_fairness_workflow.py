@@ -102,6 +102,6 @@ def test_mitigation_removes_the_planted_bias(
 
 def test_mitigate_needs_a_choice_and_a_trained_run(parent: Path, tmp_path: Path, capsys) -> None:
     assert main(["mitigate", str(parent)]) == 2
-    assert "choose a mitigation, e.g. --fairness cda" in capsys.readouterr().err
+    assert "choose one mitigation, e.g. --fairness cda" in capsys.readouterr().err
     assert main(["mitigate", str(tmp_path / "nope"), "--fairness", "cda"]) == 2
     assert "nope" in capsys.readouterr().err

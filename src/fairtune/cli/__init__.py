@@ -17,10 +17,11 @@ COMMANDS = {
     "evaluate": ("fairtune.cli._evaluate", "evaluate a trained run (accuracy, F1, calibration)"),
     "predict": ("fairtune.cli._predict", "predict labels for texts with a trained run"),
     "validate": ("fairtune.cli._validate", "check a config and its data without training"),
-    "audit": ("fairtune.cli._audit", "assess a trained run: fairness (writes audit/<name>.json)"),
+    "audit": ("fairtune.cli._audit", "assess a trained run: fairness, robustness (writes audit/<name>.json)"),
     "mitigate": (
         "fairtune.cli._mitigate",
-        "train a child run with a mitigation (--fairness cda|clp|both) and re-audit it",
+        "train a child run with a mitigation (--fairness cda|clp|both, --robustness adv|augment|both) and "
+        "re-audit it",
     ),
     "report": (
         "fairtune.cli._report",

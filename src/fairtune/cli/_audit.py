@@ -12,7 +12,10 @@ from fairtune.cli._common import console
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a trained run directory, e.g. runs/sst2-minilm")
     p.add_argument(
-        "--only", action="append", metavar="NAME", help="run only this auditor (repeatable): fairness"
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only this auditor (repeatable): fairness, robustness",
     )
     p.add_argument("--json", action="store_true", help="print the audit documents as JSON")
 
@@ -90,6 +93,41 @@ def print_fairness(doc: dict[str, Any]) -> None:
         out.print(f"[{colour}]{f['severity']}[/{colour}] {f['message']}")
 
 
+def print_robustness(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out = console()
+    d = doc["details"]
+    if "invariance" in d:
+        t = Table(title="invariance tests (CheckList INV) on the eval data")
+        for col in ("perturbation", "texts", "failure rate", "mean |Δp|"):
+            t.add_column(col, justify="left" if col == "perturbation" else "right")
+        for name, e in d["invariance"]["perturbations"].items():
+            if e["applied"]:
+                t.add_row(name, str(e["applied"]), f"{e['failure_rate']:.2%}", f"{e['mean_abs_delta']:.4f}")
+            else:
+                t.add_row(name, "0", "-", "-")
+        out.print(t)
+    if "attack" in d:
+        a = d["attack"]
+        t = Table(title=f"word-substitution attack on {a['n']} eval examples", show_header=False)
+        for key in ("clean_accuracy", "accuracy_under_attack", "attack_success_rate", "words_changed_share"):
+            t.add_row(key, "-" if a[key] is None else f"{a[key]:.2%}")
+        t.add_row("attacked / succeeded", f"{a['attacked']} / {a['succeeded']}")
+        t.add_row("skipped", ", ".join(f"{k} {v}" for k, v in a["skipped"].items()))
+        t.add_row(
+            "queries per example",
+            "-" if a["queries_per_example"] is None else f"{a['queries_per_example']:.1f}",
+        )
+        t.add_row("seconds", f"{a['seconds']:.1f}")
+        for k, v in a["constraints"].items():
+            t.add_row(f"constraint: {k}", str(v))
+        out.print(t)
+    for f in doc["findings"]:
+        colour = {"fail": "red", "warning": "yellow"}.get(f["severity"], "dim")
+        out.print(f"[{colour}]{f['severity']}[/{colour}] {f['message']}")
+
+
 def run(args: argparse.Namespace) -> int:
     from fairtune.workflows.audit import audit
 
@@ -100,4 +138,6 @@ def run(args: argparse.Namespace) -> int:
     for name, doc in docs.items():
         if name == "fairness":
             print_fairness(doc)
+        elif name == "robustness":
+            print_robustness(doc)
     return 0

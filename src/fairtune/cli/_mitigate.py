@@ -1,4 +1,4 @@
-"""fairtune mitigate RUN_DIR --fairness cda|clp|both [--clp-lambda X]"""
+"""fairtune mitigate RUN_DIR --fairness cda|clp|both | --robustness adv|augment|both"""
 
 from __future__ import annotations
 
@@ -16,6 +16,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--clp-lambda", type=float, help="weight of the logit-pairing loss (default 1.0)")
     p.add_argument(
+        "--robustness",
+        choices=["adv", "augment", "both"],
+        help="adv: adversarial training on input embeddings; augment: add attack- and perturbation-made "
+        "copies of training texts; both: together",
+    )
+    p.add_argument("--adv-method", choices=["fgm", "pgd"], help="adversarial training method (default fgm)")
+    p.add_argument("--epsilon", type=float, help="L2 radius of the embedding perturbation (default 1.0)")
+    p.add_argument("--steps", type=int, help="PGD steps (default 3)")
+    p.add_argument(
+        "--augment-examples",
+        type=int,
+        help="training texts attacked and perturbed for augment (default 2000)",
+    )
+    p.add_argument(
         "--overwrite", action="store_true", help="discard an existing child run of this mitigation first"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
@@ -30,7 +44,14 @@ def run(args: argparse.Namespace) -> int:
     docs = mitigate(
         args.run_dir,
         fairness=args.fairness,
-        clp_lambda=args.clp_lambda,
+        robustness=args.robustness,
+        options={
+            "clp_lambda": args.clp_lambda,
+            "adv_method": args.adv_method,
+            "epsilon": args.epsilon,
+            "steps": args.steps,
+            "augment_examples": args.augment_examples,
+        },
         overwrite=args.overwrite,
         show_progress=not args.no_progress,
         log=err.print,

@@ -11,6 +11,7 @@ from fairtune.config._load import (
 from fairtune.config._metrics import KNOWN_METRICS, all_metric_names
 from fairtune.config._schema import (
     FAIRNESS_DIMENSIONS,
+    AdversarialConfig,
     AuditConfig,
     CardConfig,
     CounterfactualConfig,
@@ -22,12 +23,14 @@ from fairtune.config._schema import (
     GateConfig,
     LoraConfig,
     ModelConfig,
+    RobustnessAuditConfig,
     TrainConfig,
 )
 
 __all__ = [
     "FAIRNESS_DIMENSIONS",
     "KNOWN_METRICS",
+    "AdversarialConfig",
     "AuditConfig",
     "CardConfig",
     "CounterfactualConfig",
@@ -39,6 +42,7 @@ __all__ = [
     "GateConfig",
     "LoraConfig",
     "ModelConfig",
+    "RobustnessAuditConfig",
     "TrainConfig",
     "all_metric_names",
     "build_config",

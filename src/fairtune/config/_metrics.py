@@ -30,6 +30,15 @@ KNOWN_METRICS: dict[str, tuple[str, ...]] = {
         "demographic_parity_difference",
         "equalized_odds_difference",
     ),
+    "robustness": (
+        "invariance_failure_rate",
+        "invariance_failure_rate_max",
+        "attack_success_rate",
+        "accuracy_under_attack",
+        "clean_accuracy",
+        "queries_per_example",
+        "attack_seconds",
+    ),
 }
 
 

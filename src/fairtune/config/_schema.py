@@ -39,6 +39,11 @@ class DataConfig(Section):
         0.1, gt=0.0, lt=1.0, description="Share of train held out for eval when data.eval is unset."
     )
     max_train_rows: int | None = Field(None, gt=0, description="Use only the first N training rows.")
+    extra_train: str | None = Field(
+        None,
+        description="A JSONL file of extra labelled rows {text, label} appended to train, e.g. the "
+        "adversarial examples `fairtune mitigate --robustness augment` writes.",
+    )
     max_eval_rows: int | None = Field(None, gt=0, description="Use only the first N eval rows.")
     max_length: int = Field(128, gt=1, le=4096, description="Truncate inputs to this many tokens.")
 
@@ -107,6 +112,22 @@ class CounterfactualConfig(Section):
     )
 
 
+class AdversarialConfig(Section):
+    """Embedding-space adversarial training (Miyato et al. 2017 FGM; Madry et al. 2018 PGD, as in FreeLB)."""
+
+    method: Literal["fgm", "pgd"] = Field("fgm", description="fgm: one step; pgd: `steps` projected steps.")
+    epsilon: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="L2 radius of each example's perturbation, as a share of the L2 norm of its input "
+        "embeddings (so it means the same for any model).",
+    )
+    steps: int = Field(3, ge=1, le=20, description="PGD steps (fgm uses one).")
+    alpha: float | None = Field(None, gt=0, description="PGD step size, same units (unset: epsilon / 2).")
+    weight: float = Field(1.0, gt=0, description="Weight of the adversarial loss added to the clean loss.")
+
+
 class TrainConfig(Section):
     """The fine-tuning loop."""
 
@@ -130,6 +151,10 @@ class TrainConfig(Section):
         None, description="Stop when the eval metric stops improving; keeps the best model."
     )
     threads: int | None = Field(None, gt=0, description="CPU threads for torch (unset: torch's default).")
+    adversarial: AdversarialConfig | None = Field(
+        None,
+        description="Adversarial training on input embeddings (set by `fairtune mitigate --robustness`).",
+    )
     counterfactual: CounterfactualConfig | None = Field(
         None, description="Fairness mitigation while training (set by `fairtune mitigate --fairness`)."
     )
@@ -171,10 +196,37 @@ class FairnessAuditConfig(Section):
     seed: int = Field(0, ge=0, description="Seed for bootstrap and permutations.")
 
 
+class RobustnessAuditConfig(Section):
+    """The robustness audit: invariance tests and a constrained word-substitution attack."""
+
+    enabled: bool = Field(True, description="Run this audit in `fairtune run`.")
+    wordnet: str | None = Field(
+        None, description="WordNet 3.0 folder (unset: $FAIRTUNE_WORDNET or Debian's /usr/share/wordnet)."
+    )
+    invariance: bool = Field(True, description="Run the invariance (CheckList INV) perturbation tests.")
+    attack: bool = Field(True, description="Run the word-substitution attack.")
+    sample: int = Field(500, gt=0, description="Eval examples attacked (a fixed, seeded sample).")
+    max_change: float = Field(0.2, gt=0, le=1, description="Most words an attack may change, as a share.")
+    min_similarity: float | None = Field(
+        0.85,
+        ge=0,
+        le=1,
+        description="Least cosine similarity of the foundation model's mean-pooled embeddings "
+        "(original vs attacked); unset: no similarity constraint.",
+    )
+    query_budget: int | None = Field(2000, gt=0, description="Most model queries per attacked example.")
+    pos_agreement: bool = Field(True, description="Substitutes share the word's main part of speech.")
+    max_candidates: int = Field(30, gt=0, description="Most WordNet substitutes tried per word.")
+    max_eval_rows: int | None = Field(None, gt=0, description="Assess only the first N eval rows.")
+    worst_examples: int = Field(5, ge=0, description="Worst examples kept per perturbation.")
+    seed: int = Field(0, ge=0, description="Seed for the attack sample and the perturbations.")
+
+
 class AuditConfig(Section):
     """Auditors that `fairtune run` and `fairtune audit` run on the trained model."""
 
     fairness: FairnessAuditConfig = Field(default_factory=FairnessAuditConfig)  # type: ignore[arg-type]
+    robustness: RobustnessAuditConfig = Field(default_factory=RobustnessAuditConfig)  # type: ignore[arg-type]
 
 
 class GateConfig(Section):

@@ -6,6 +6,7 @@ from fairtune.data._lexicon import DIMENSIONS, Lexicon, load_lexicons, parse_lex
 from fairtune.data._load import LabelledData, TaskData, load_task_data, read_texts
 from fairtune.data._read import Table, read_table
 from fairtune.data._swap import PRONOUN_WORDS, Swapper, make_swappers
+from fairtune.data._wordnet import load_wordnet, prepare_wordnet
 
 __all__ = [
     "DIMENSIONS",
@@ -20,10 +21,12 @@ __all__ = [
     "build_data_card",
     "load_lexicons",
     "load_task_data",
+    "load_wordnet",
     "make_counterfactuals",
     "make_swappers",
     "normalize",
     "parse_lexicon",
+    "prepare_wordnet",
     "read_table",
     "read_texts",
 ]

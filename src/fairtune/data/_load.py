@@ -270,10 +270,45 @@ def load_task_data(cfg: DataConfig, seed: int = 42) -> TaskData:
     train = LabelledData(train_raw.texts, train_ids, train_raw.groups, str(train_raw.table.path))
     if eval_raw is not None and eval_ids is not None:
         ev = LabelledData(eval_raw.texts, eval_ids, eval_raw.groups, str(eval_raw.table.path))
-        return TaskData(train, ev, names)
-    train, ev = _stratified_split(train, cfg.eval_fraction, seed)
-    ev.source = f"{train.source} (seeded stratified {cfg.eval_fraction:.0%} split)"
-    return TaskData(train, ev, names, eval_is_split=True)
+        task = TaskData(train, ev, names)
+    else:
+        train, ev = _stratified_split(train, cfg.eval_fraction, seed)
+        ev.source = f"{train.source} (seeded stratified {cfg.eval_fraction:.0%} split)"
+        task = TaskData(train, ev, names, eval_is_split=True)
+    if cfg.extra_train:
+        task.train = _append_extra(task.train, cfg, names)
+    return task
+
+
+def _append_extra(train: LabelledData, cfg: DataConfig, names: list[str]) -> LabelledData:
+    """Rows of data.extra_train (text + label *name*) appended after the split, so eval never sees them."""
+    assert cfg.extra_train is not None
+    table = read_table(cfg.extra_train, "auto", "data.extra_train")
+    cols = [str(c) for c in table.frame.columns]
+    for key, col in (("text_column", cfg.text_column), ("label_column", cfg.label_column)):
+        if col not in cols:
+            raise DataError(
+                DATA_MISSING_COLUMN.format(
+                    field=f"data.{key}", column=col, path=table.path, columns=", ".join(cols)
+                )
+            )
+    texts = [str(t) for t in table.frame[cfg.text_column].tolist()]
+    labels = [str(v) for v in table.frame[cfg.label_column].tolist()]
+    bad = [i for i, v in enumerate(labels) if v not in names]
+    if bad:
+        raise DataError(
+            DATA_LABEL_NOT_IN_NAMES.format(
+                path=table.path, label=labels[bad[0]], where=table.where(bad[0]), names=names
+            )
+        )
+    ids = np.array([names.index(v) for v in labels], dtype=np.int64)
+    groups = (train.groups + [""] * len(texts)) if train.groups is not None else None
+    return LabelledData(
+        train.texts + texts,
+        np.concatenate([train.labels, ids]),
+        groups,
+        f"{train.source} + {len(texts)} rows of {table.path}",
+    )
 
 
 def read_texts(path: str | Path, column: str | None = None) -> list[str]:

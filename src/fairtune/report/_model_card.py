@@ -100,6 +100,7 @@ KEY_METRICS = {
         "demographic_parity_difference",
         "equalized_odds_difference",
     ),
+    "robustness": ("invariance_failure_rate", "attack_success_rate", "accuracy_under_attack"),
 }
 
 

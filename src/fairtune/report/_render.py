@@ -87,7 +87,9 @@ def section_plots(ctx: dict[str, Any]) -> dict[str, list[Plot]]:
         if audit["name"] == "fairness" and d.get("templates"):
             p = template_probes(d["templates"]["dimensions"], d.get("positive_label", "positive"))
             out["fairness"] = [p] if p else []
-    p = mitigation_effect(ctx.get("mitigations", []), FAIRNESS_PLOTTED)
+    p = mitigation_effect(
+        [m for m in ctx.get("mitigations", []) if m["kind"] == "fairness"], FAIRNESS_PLOTTED
+    )
     out["mitigations"] = [p] if p else []
     return out
 

@@ -142,8 +142,16 @@ class Trainer:
     def _train_step(self, idx: list[int]) -> float:
         batch = collate(self.encoded, idx, self.data.train.labels, self.pad_id)
         batch = {k: v.to(self.acc.device) for k, v in batch.items()}
+        adv = self.cfg.adversarial
+        delta = None
         with self.acc.autocast():
-            out = self.model(**batch)
+            if adv is not None:
+                embeds = self.acc.unwrap_model(self.model).get_input_embeddings()(batch["input_ids"])
+                delta = torch.zeros_like(embeds, requires_grad=True)
+                rest = {k: v for k, v in batch.items() if k != "input_ids"}
+                out = self.model(inputs_embeds=embeds + delta, **rest)
+            else:
+                out = self.model(**batch)
             loss = out.loss
             paired = [(row, self.pair_index[i]) for row, i in enumerate(idx) if i in self.pair_index]
             if paired:
@@ -151,13 +159,47 @@ class Trainer:
                 cf_logits = self.model(**{k: v.to(self.acc.device) for k, v in cf.items()}).logits
                 rows = torch.as_tensor([r for r, _ in paired], device=self.acc.device)
                 loss = loss + self.pair_lambda * (out.logits[rows] - cf_logits).abs().mean()
-        self.acc.backward(loss)
+        if adv is not None and delta is not None:
+            (grad,) = torch.autograd.grad(loss, delta, retain_graph=True)
+            self.acc.backward(loss)
+            loss = loss.detach() + adv.weight * self._adversarial_loss(batch, grad)
+        else:
+            self.acc.backward(loss)
         if self.cfg.max_grad_norm:
             self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
+
+    def _adversarial_loss(self, batch: dict[str, torch.Tensor], grad: torch.Tensor) -> torch.Tensor:
+        """FGM / PGD on the input embeddings: step along the normalised gradient, project each example's
+        perturbation onto the L2 ball of radius epsilon, and backpropagate the loss at the last point."""
+        adv = self.cfg.adversarial
+        assert adv is not None
+        steps = 1 if adv.method == "fgm" else adv.steps
+        emb_layer = self.acc.unwrap_model(self.model).get_input_embeddings()
+        rest = {k: v for k, v in batch.items() if k != "input_ids"}
+        delta = torch.zeros_like(grad)
+
+        def norm(t: torch.Tensor) -> torch.Tensor:
+            return t.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *([1] * (t.dim() - 1)))
+
+        # epsilon is relative to each example's own embedding norm, so it means the same for any model
+        with torch.no_grad():
+            radius = adv.epsilon * norm(emb_layer(batch["input_ids"]).float())
+        alpha = radius if adv.method == "fgm" else radius * ((adv.alpha or adv.epsilon / 2) / adv.epsilon)
+
+        for k in range(steps):
+            delta = delta + alpha * grad / norm(grad)
+            delta = delta * torch.clamp(radius / norm(delta), max=1.0)
+            delta = delta.detach().requires_grad_(k < steps - 1)
+            with self.acc.autocast():
+                adv_loss = self.model(inputs_embeds=emb_layer(batch["input_ids"]) + delta, **rest).loss
+            if k < steps - 1:
+                (grad,) = torch.autograd.grad(adv_loss, delta)
+        self.acc.backward(adv.weight * adv_loss)
+        return adv_loss.detach()
 
     def evaluate(self) -> dict[str, Any]:
         ev = self.data.eval

@@ -10,7 +10,7 @@ from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig
 from fairtune.errors import AUDIT_UNKNOWN, FairtuneError
 
-AUDITORS = ("fairness",)
+AUDITORS = ("fairness", "robustness")
 
 
 def enabled_auditors(cfg: FairtuneConfig) -> list[str]:
@@ -39,7 +39,24 @@ def _fairness(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
     )
 
 
-RUNNERS: dict[str, Callable[[RunDir, FairtuneConfig, Any, Any], Any]] = {"fairness": _fairness}
+def _robustness(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
+    from fairtune.audits.robustness import SentenceEncoder, audit_robustness
+    from fairtune.data import load_wordnet
+
+    rc = cfg.audit.robustness
+    wordnet = load_wordnet(rc.wordnet, "audit.robustness.wordnet")
+    encoder = (
+        SentenceEncoder.from_name(cfg.model.name, max_length=cfg.data.max_length)
+        if rc.attack and rc.min_similarity
+        else None
+    )
+    return audit_robustness(clf, data, rc, wordnet=wordnet, encoder=encoder)
+
+
+RUNNERS: dict[str, Callable[[RunDir, FairtuneConfig, Any, Any], Any]] = {
+    "fairness": _fairness,
+    "robustness": _robustness,
+}
 
 
 def audit(

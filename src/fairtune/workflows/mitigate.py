@@ -1,8 +1,10 @@
-"""`fairtune mitigate RUN_DIR --fairness cda|clp|both`: train a child run with a mitigation, re-audit it.
+"""`fairtune mitigate RUN_DIR --fairness cda|clp|both | --robustness adv|augment|both`.
 
-The child lives in RUN_DIR/mitigate/fairness-<method>/ with the parent's config plus
-`train.counterfactual`, so it is an ordinary run directory (train, evaluate, audit and report all
-work on it). `mitigation.json` in the child links it to its parent and holds the before/after table.
+Trains a child run with the mitigation and re-audits it with the parent's audit settings (for
+robustness: the same attack sample and constraints). The child lives in RUN_DIR/mitigate/<kind>-<method>/
+with the parent's config plus the mitigation's keys (`train.counterfactual`, `train.adversarial`,
+`data.extra_train`), so it is an ordinary run directory. `mitigation.json` in the child links it to
+its parent and holds the before/after table; the parent's report shows it.
 """
 
 from __future__ import annotations
@@ -11,43 +13,72 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fairtune._io import atomic_write_json, read_json
+from fairtune._io import atomic_write_json, atomic_write_text, read_json
 from fairtune._rundir import RunDir
-from fairtune.config import CounterfactualConfig, FairtuneConfig
+from fairtune.config import AdversarialConfig, CounterfactualConfig, FairtuneConfig
 from fairtune.errors import MITIGATE_NOTHING, FairtuneError
 
-#: What the before/after table shows for a fairness mitigation: metric, and whether lower is better.
-FAIRNESS_COMPARED = (
-    ("eval.accuracy", False),
-    ("eval.ece", True),
-    ("fairness.eec_gender_gap", True),
-    ("fairness.eec_race_gap", True),
-    ("fairness.flip_rate", True),
-    ("fairness.mean_abs_delta", True),
-    ("fairness.template_spread_max", True),
-    ("fairness.demographic_parity_difference", True),
-    ("fairness.equalized_odds_difference", True),
-)
+#: What the before/after table shows per kind: metric, and whether lower is better.
+COMPARED: dict[str, tuple[tuple[str, bool], ...]] = {
+    "fairness": (
+        ("eval.accuracy", False),
+        ("eval.ece", True),
+        ("fairness.eec_gender_gap", True),
+        ("fairness.eec_race_gap", True),
+        ("fairness.flip_rate", True),
+        ("fairness.mean_abs_delta", True),
+        ("fairness.template_spread_max", True),
+        ("fairness.demographic_parity_difference", True),
+        ("fairness.equalized_odds_difference", True),
+    ),
+    "robustness": (
+        ("eval.accuracy", False),
+        ("eval.ece", True),
+        ("robustness.attack_success_rate", True),
+        ("robustness.accuracy_under_attack", False),
+        ("robustness.invariance_failure_rate", True),
+        ("robustness.invariance_failure_rate_max", True),
+        ("robustness.queries_per_example", False),
+    ),
+}
 
 
 def child_config(
-    parent: FairtuneConfig, parent_root: Path, method: str, clp_lambda: float | None
+    parent: FairtuneConfig, parent_root: Path, kind: str, method: str, options: dict[str, Any]
 ) -> FairtuneConfig:
-    extra = {"clp_lambda": clp_lambda} if clp_lambda is not None else {}
-    cf = CounterfactualConfig.model_validate({"method": method, **extra})
-    train = parent.train.model_copy(update={"counterfactual": cf})
+    """The parent's config plus the mitigation's keys, named <kind>-<method>, under RUN_DIR/mitigate/."""
+    out_dir = parent_root / "mitigate"
+    name = f"{kind}-{method}"
+    train_update: dict[str, Any] = {}
+    data = parent.data
+    if kind == "fairness":
+        extra = {"clp_lambda": options["clp_lambda"]} if options.get("clp_lambda") is not None else {}
+        train_update["counterfactual"] = CounterfactualConfig.model_validate({"method": method, **extra})
+    else:
+        if method in ("adv", "both"):
+            adv = {k: options[k] for k in ("epsilon", "steps") if options.get(k) is not None}
+            if options.get("adv_method"):
+                adv["method"] = options["adv_method"]
+            train_update["adversarial"] = AdversarialConfig.model_validate(adv)
+        if method in ("augment", "both"):
+            data = data.model_copy(update={"extra_train": str(out_dir / name / "augment.jsonl")})
     return parent.model_copy(
-        update={"name": f"fairness-{method}", "output_dir": str(parent_root / "mitigate"), "train": train}
+        update={
+            "name": name,
+            "output_dir": str(out_dir),
+            "train": parent.train.model_copy(update=train_update),
+            "data": data,
+        }
     )
 
 
-def compare(parent_root: Path, child_root: Path) -> list[dict[str, Any]]:
+def compare(parent_root: Path, child_root: Path, kind: str) -> list[dict[str, Any]]:
     """Rows of metric, parent, child, delta and relative change (negative = reduced)."""
     from fairtune.report import collect_metrics
 
     before, after = collect_metrics(parent_root), collect_metrics(child_root)
     rows = []
-    for metric, lower_better in FAIRNESS_COMPARED:
+    for metric, lower_better in COMPARED[kind]:
         if metric not in before or metric not in after:
             continue
         b, a = before[metric], after[metric]
@@ -65,59 +96,144 @@ def compare(parent_root: Path, child_root: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def write_robust_augmentation(
+    parent: RunDir, cfg: FairtuneConfig, path: Path, n_examples: int, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Adversarial and perturbed copies of a sample of *training* texts (never eval), made with the
+    parent model under the parent's attack constraints; labels are the originals'."""
+    import json
+    import random
+
+    import numpy as np
+
+    from fairtune.audits.robustness import (
+        Perturbations,
+        SentenceEncoder,
+        WordSubstitutionAttack,
+        attack_settings,
+        sample_indices,
+    )
+    from fairtune.audits.robustness._audit import read_names
+    from fairtune.data import load_task_data, load_wordnet
+    from fairtune.models import TorchClassifier
+
+    rc = cfg.audit.robustness
+    clf = TorchClassifier.from_dir(
+        parent.model, batch_size=cfg.train.eval_batch_size, max_length=cfg.data.max_length
+    )
+    train = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed).train
+    idx = sample_indices(len(train), n_examples, cfg.seed)
+    wordnet = load_wordnet(rc.wordnet, "audit.robustness.wordnet")
+    encoder = (
+        SentenceEncoder.from_name(cfg.model.name, max_length=cfg.data.max_length)
+        if rc.min_similarity
+        else None
+    )
+    log(f"mitigate: attacking {len(idx)} training texts with the parent model for augmentation")
+    out = WordSubstitutionAttack(clf, wordnet, attack_settings(rc), encoder).run(
+        [train.texts[i] for i in idx], train.labels[idx]
+    )
+    rows = [(a["adversarial"], a["label"]) for a in out["adversarial"]]
+    perturb = Perturbations(wordnet, read_names()).all()
+    rng = random.Random(cfg.seed)
+    n_perturbed = 0
+    for i in idx:
+        names = list(perturb)
+        rng.shuffle(names)
+        for name in names:
+            new = perturb[name](train.texts[i], rng)
+            if new is not None and new != train.texts[i]:
+                rows.append((new, clf.labels[int(train.labels[i])]))
+                n_perturbed += 1
+                break
+    atomic_write_text(
+        path,
+        "".join(
+            json.dumps({cfg.data.text_column: t, cfg.data.label_column: lab}, ensure_ascii=False) + "\n"
+            for t, lab in rows
+        ),
+    )
+    return {
+        "train_texts_sampled": len(idx),
+        "adversarial_added": len(out["adversarial"]),
+        "attack_success_rate_on_train": out["attack_success_rate"],
+        "perturbed_added": n_perturbed,
+        "file": str(path),
+        "seconds": out["seconds"],
+        "mean_label_share": float(np.mean([lab == clf.labels[-1] for _, lab in rows])) if rows else None,
+    }
+
+
 def _train_child(
     cfg: FairtuneConfig, overwrite: bool, show_progress: bool, log: Callable[[str], None]
-) -> None:
-    import shutil
-
+) -> bool:
+    """Train the child unless it is already trained with this config; True when it trained."""
     from fairtune.training import latest_checkpoint
     from fairtune.workflows.train import train
 
     run = RunDir.for_config(cfg)
-    if overwrite:
-        shutil.rmtree(run.root, ignore_errors=True)
     run.check_same_config(cfg)  # a child of an older config is refused, not silently reused
     if (run.model / "config.json").is_file() and run.metrics.is_file():
         log(f"mitigate: {run.root} is already trained with this config; re-auditing only")
-        return
+        return False
     resume = latest_checkpoint(run.checkpoints) is not None
     train(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
+    return True
 
 
 def mitigate(
     run_dir: str | Path,
     *,
-    fairness: str | None,
-    clp_lambda: float | None = None,
+    fairness: str | None = None,
+    robustness: str | None = None,
+    options: dict[str, Any] | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Train, audit and compare one child per requested mitigation; re-render the parent's report."""
+    """Train, audit and compare the child for the requested mitigation; re-render the parent's report."""
+    import shutil
+
     from fairtune.workflows.audit import audit
 
-    if fairness is None:
+    if (fairness is None) == (robustness is None):
         raise FairtuneError(MITIGATE_NOTHING)
+    kind, method = ("fairness", fairness) if fairness else ("robustness", robustness)
+    assert method is not None
+    options = options or {}
     parent = RunDir(Path(run_dir))
     parent.require_model()
     pcfg = parent.load_config()
-    if not (parent.root / "audit" / "fairness.json").is_file():
-        log("mitigate: the parent has no fairness audit yet; auditing it first")
-        audit(parent.root, only=["fairness"], log=log)
-    cfg = child_config(pcfg, parent.root, fairness, clp_lambda)
+    if not (parent.root / "audit" / f"{kind}.json").is_file():
+        log(f"mitigate: the parent has no {kind} audit yet; auditing it first")
+        audit(parent.root, only=[kind], log=log)
+    cfg = child_config(pcfg, parent.root, kind, method, options)
     child = RunDir.for_config(cfg)
-    log(f"mitigate: training {child.root} with train.counterfactual.method={fairness}")
-    _train_child(cfg, overwrite, show_progress, log)
-    audit(child.root, only=["fairness"], log=log)
+    if overwrite:
+        shutil.rmtree(child.root, ignore_errors=True)
+    child.check_same_config(cfg)
+    augmentation = None
+    if cfg.data.extra_train and not (child.model / "config.json").is_file():
+        child.root.mkdir(parents=True, exist_ok=True)
+        augmentation = write_robust_augmentation(
+            parent, pcfg, Path(cfg.data.extra_train), options.get("augment_examples") or 2000, log
+        )
+        atomic_write_json(child.root / "augmentation.json", augmentation)
+    log(f"mitigate: training {child.root} ({kind} mitigation '{method}')")
+    _train_child(cfg, False, show_progress, log)
+    audit(child.root, only=[kind], log=log)
     metrics = read_json(child.metrics)
+    aug_path = child.root / "augmentation.json"
     doc = {
         "schema": "fairtune/mitigation/v1",
-        "kind": "fairness",
-        "method": fairness,
+        "kind": kind,
+        "method": method,
         "parent": str(parent.root),
         "child": str(child.root),
         "counterfactual": metrics.get("train", {}).get("counterfactual"),
-        "comparison": compare(parent.root, child.root),
+        "adversarial": cfg.train.adversarial.model_dump() if cfg.train.adversarial else None,
+        "augmentation": augmentation or (read_json(aug_path) if aug_path.is_file() else None),
+        "comparison": compare(parent.root, child.root, kind),
     }
     atomic_write_json(child.root / "mitigation.json", doc)
     if (parent.root / "report.html").is_file():
@@ -125,8 +241,3 @@ def mitigate(
 
         report(parent.root)
     return [doc]
-
-
-def read_mitigations(run_root: Path) -> list[dict[str, Any]]:
-    """Every mitigation.json under RUN/mitigate/*/, for the parent's report."""
-    return [read_json(p) for p in sorted((run_root / "mitigate").glob("*/mitigation.json"))]

@@ -29,9 +29,17 @@ STAGE_INPUTS = {
 }
 
 
+def _drop_unset(value: Any) -> Any:
+    """Drop keys whose value is None: an optional feature that is off leaves no trace, so adding a new
+    optional config key in a later version does not make every finished stage look stale."""
+    if isinstance(value, dict):
+        return {k: _drop_unset(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def fingerprint(cfg: FairtuneConfig, stage: str) -> str:
-    doc = config_to_dict(cfg)
-    blob = json.dumps({k: doc[k] for k in STAGE_INPUTS[stage]}, sort_keys=True)
+    doc = _drop_unset(config_to_dict(cfg))
+    blob = json.dumps({k: doc.get(k) for k in STAGE_INPUTS[stage]}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,234 @@
+"""Label-preserving perturbations for invariance tests (CheckList INV; Ribeiro et al. 2020).
+
+Each perturbation is a function (text, rng) -> perturbed text, or None when it does not apply to
+that text (no word long enough for a typo, no contraction, no number, ...). Texts it does not
+apply to are not counted in its failure rate.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from collections.abc import Callable
+from typing import Any
+
+from fairtune.audits.robustness._words import STOP_WORDS, WORD
+
+#: QWERTY neighbours, for typos that a real keyboard makes.
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+NEIGHBOURS: dict[str, str] = {}
+for r, row in enumerate(_ROWS):
+    for c, ch in enumerate(row):
+        near = [row[c - 1] if c > 0 else "", row[c + 1] if c + 1 < len(row) else ""]
+        for rr in (r - 1, r + 1):
+            if 0 <= rr < len(_ROWS):
+                near += [_ROWS[rr][k] for k in (c - 1, c, c + 1) if 0 <= k < len(_ROWS[rr])]
+        NEIGHBOURS[ch] = "".join(n for n in near if n)
+
+#: Contractions as written normally and as tokenised in SST/PTB text ("do n't", "it 's").
+CONTRACTIONS = {
+    "can't": "cannot", "won't": "will not", "don't": "do not", "doesn't": "does not", "didn't": "did not",
+    "isn't": "is not", "aren't": "are not", "wasn't": "was not", "weren't": "were not",
+    "hasn't": "has not", "haven't": "have not", "hadn't": "had not", "couldn't": "could not",
+    "wouldn't": "would not", "shouldn't": "should not", "it's": "it is", "that's": "that is",
+    "there's": "there is", "what's": "what is", "he's": "he is", "she's": "she is", "i'm": "i am",
+    "you're": "you are", "we're": "we are", "they're": "they are", "i've": "i have",
+    "you've": "you have", "we've": "we have", "they've": "they have", "i'll": "i will",
+    "you'll": "you will", "it'll": "it will", "they'll": "they will", "i'd": "i would",
+    "you'd": "you would", "let's": "let us",
+}  # fmt: skip
+_EXPANSIONS = {v: k for k, v in CONTRACTIONS.items() if k not in ("let's",)}
+
+
+def _candidate_words(text: str, min_len: int = 4) -> list[re.Match[str]]:
+    return [m for m in WORD.finditer(text) if len(m.group(0)) >= min_len and m.group(0).isalpha()
+            and m.group(0).lower() not in STOP_WORDS]  # fmt: skip
+
+
+def _edit_word(text: str, rng: random.Random, edit: Callable[[str, random.Random], str | None]) -> str | None:
+    words = _candidate_words(text)
+    rng.shuffle(words)
+    for m in words:
+        new = edit(m.group(0), rng)
+        if new is not None and new != m.group(0):
+            return text[: m.start()] + new + text[m.end() :]
+    return None
+
+
+def _adjacent_key(word: str, rng: random.Random) -> str | None:
+    i = rng.randrange(1, len(word) - 1)  # keep first and last letters, as people mostly do
+    near = NEIGHBOURS.get(word[i].lower())
+    if not near:
+        return None
+    ch = rng.choice(near)
+    return word[:i] + (ch.upper() if word[i].isupper() else ch) + word[i + 1 :]
+
+
+def _drop(word: str, rng: random.Random) -> str | None:
+    i = rng.randrange(1, len(word) - 1)
+    return word[:i] + word[i + 1 :]
+
+
+def _insert(word: str, rng: random.Random) -> str | None:
+    i = rng.randrange(1, len(word) - 1)
+    near = NEIGHBOURS.get(word[i].lower())
+    return word[: i + 1] + rng.choice(near) + word[i + 1 :] if near else None
+
+
+def typo_adjacent_key(text: str, rng: random.Random) -> str | None:
+    return _edit_word(text, rng, _adjacent_key)
+
+
+def typo_drop(text: str, rng: random.Random) -> str | None:
+    return _edit_word(text, rng, _drop)
+
+
+def typo_insert(text: str, rng: random.Random) -> str | None:
+    return _edit_word(text, rng, _insert)
+
+
+def case_upper(text: str, rng: random.Random) -> str | None:
+    return text.upper() if text.upper() != text else None
+
+
+def case_lower(text: str, rng: random.Random) -> str | None:
+    return text.lower() if text.lower() != text else None
+
+
+def punctuation_add(text: str, rng: random.Random) -> str | None:
+    """End an unpunctuated text with '.' or '!' (CheckList's add-punctuation test)."""
+    stripped = text.rstrip()
+    if not stripped or stripped[-1] in string.punctuation:
+        return None
+    return stripped + rng.choice([".", "!", " .", " !"])
+
+
+_PUNCT_TOKEN = re.compile(r"(?:^|\s)[" + re.escape(string.punctuation) + r"]+(?=\s|$)")
+
+
+def punctuation_remove(text: str, rng: random.Random) -> str | None:
+    out = re.sub(r"\s+", " ", _PUNCT_TOKEN.sub(" ", text)).strip()
+    out = out.rstrip(string.punctuation).rstrip()
+    return out if out and out != text.strip() else None
+
+
+def _contraction_pattern() -> re.Pattern[str]:
+    forms = []
+    for c in CONTRACTIONS:
+        base, _, tail = c.partition("'")
+        if c == "can't":
+            forms += ["can't", "ca n't"]
+        elif c == "won't":
+            forms += ["won't", "wo n't"]
+        elif tail == "t":
+            forms += [c, f"{base[:-1]} n't"]
+        else:
+            forms += [c, f"{base} '{tail}"]
+    forms.sort(key=len, reverse=True)
+    return re.compile(r"(?<![\w'])(" + "|".join(re.escape(f) for f in forms) + r")(?![\w'])", re.IGNORECASE)
+
+
+_CONTRACTED = _contraction_pattern()
+_EXPANDED = re.compile(
+    r"(?<![\w'])("
+    + "|".join(re.escape(e) for e in sorted(_EXPANSIONS, key=len, reverse=True))
+    + r")(?![\w'])",
+    re.IGNORECASE,
+)
+
+
+def _canon(form: str) -> str:
+    f = form.lower()
+    return {"ca n't": "can't", "wo n't": "won't"}.get(f, f.replace(" n't", "n't").replace(" '", "'"))
+
+
+def contraction_expand(text: str, rng: random.Random) -> str | None:
+    from fairtune.data._swap import match_case
+
+    out = _CONTRACTED.sub(lambda m: match_case(m.group(0), CONTRACTIONS[_canon(m.group(0))]), text)
+    return out if out != text else None
+
+
+def contraction_contract(text: str, rng: random.Random) -> str | None:
+    from fairtune.data._swap import match_case
+
+    out = _EXPANDED.sub(lambda m: match_case(m.group(0), _EXPANSIONS[m.group(0).lower()]), text)
+    return out if out != text else None
+
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?![\w])")
+
+
+def number_change(text: str, rng: random.Random) -> str | None:
+    found = list(_NUMBER.finditer(text))
+    if not found:
+        return None
+    m = rng.choice(found)
+    digits = m.group(0)
+    lo = 10 ** (len(digits) - 1) if len(digits) > 1 else 0
+    new = str(rng.randrange(lo, 10 ** len(digits)))
+    if new == digits:
+        new = str((int(digits) + 1) % 10 ** len(digits)).zfill(len(digits))
+    return text[: m.start()] + new + text[m.end() :]
+
+
+class Perturbations:
+    """The INV perturbations, two of which need resources: WordNet (synonyms) and a name list."""
+
+    def __init__(self, wordnet: Any | None, names: dict[str, list[str]] | None) -> None:
+        self.wordnet = wordnet
+        self.names = names or {}
+        self._name_group = {n: g for g, ns in self.names.items() for n in ns}
+
+    def synonym_noun(self, text: str, rng: random.Random) -> str | None:
+        """Swap one noun (not a stop word) for a single-word WordNet synonym of its most common sense."""
+        from fairtune.audits.robustness._words import main_pos
+
+        wn = self.wordnet
+        if wn is None:
+            return None
+        words = _candidate_words(text, 3)
+        rng.shuffle(words)
+        for m in words:
+            w = m.group(0).lower()
+            if main_pos(wn, w) != "n" or wn.morphy(w, "n") != w:
+                continue  # only base-form nouns: a synonym lemma would lose the plural
+            first = wn.synsets(w, pos="n")[0]
+            options = [l.name() for l in first.lemmas() if l.name().isalpha() and l.name().lower() != w]  # noqa: E741
+            if options:
+                from fairtune.data._swap import match_case
+
+                return (
+                    text[: m.start()] + match_case(m.group(0), rng.choice(options).lower()) + text[m.end() :]
+                )
+        return None
+
+    def name_swap(self, text: str, rng: random.Random) -> str | None:
+        """Swap a first name for another of the same group (a named-entity change)."""
+        from fairtune.data._swap import match_case
+
+        for m in WORD.finditer(text):
+            g = self._name_group.get(m.group(0).lower())
+            if g is not None:
+                others = [n for n in self.names[g] if n != m.group(0).lower()]
+                return text[: m.start()] + match_case(m.group(0), rng.choice(others)) + text[m.end() :]
+        return None
+
+    def all(self) -> dict[str, Callable[[str, random.Random], str | None]]:
+        out: dict[str, Callable[[str, random.Random], str | None]] = {
+            "typo_adjacent_key": typo_adjacent_key,
+            "typo_drop": typo_drop,
+            "typo_insert": typo_insert,
+            "case_upper": case_upper,
+            "case_lower": case_lower,
+            "punctuation_add": punctuation_add,
+            "punctuation_remove": punctuation_remove,
+            "contraction_expand": contraction_expand,
+            "contraction_contract": contraction_contract,
+            "number_change": number_change,
+            "name_swap": self.name_swap,
+        }
+        if self.wordnet is not None:
+            out["synonym_noun"] = self.synonym_noun
+        return out
