@@ -21,27 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, fairtune
+
 RESULTS = ROOT / "bench" / "results" / "fairness.json"
 CONFIG = "configs/sst2-minilm.yaml"
 KEYS = ("eec_gender_gap", "eec_race_gap", "flip_rate")
-GATE_FAILED = 3
-
-
-def fairtune(*args: str) -> float:
-    env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
-    t0 = time.perf_counter()
-    code = subprocess.call([sys.executable, "-m", "fairtune", *args], cwd=ROOT, env=env)
-    if code not in (0, GATE_FAILED):
-        raise SystemExit(f"fairtune {' '.join(args)} failed with exit code {code}")
-    return time.perf_counter() - t0
 
 
 def measures(run: Path) -> dict[str, float]:

@@ -27,27 +27,18 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT, fairtune
+
 RESULTS = ROOT / "bench" / "results" / "robustness.json"
 CONFIG = "configs/sst2-minilm.yaml"
 DEV = ROOT.parent / "shared" / "data" / "sst2_glue" / "dev.tsv"
-GATE_FAILED = 3
-
-
-def fairtune(*args: str) -> float:
-    env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
-    t0 = time.perf_counter()
-    code = subprocess.call([sys.executable, "-m", "fairtune", *args], cwd=ROOT, env=env)
-    if code not in (0, GATE_FAILED):
-        raise SystemExit(f"fairtune {' '.join(args)} failed with exit code {code}")
-    return time.perf_counter() - t0
 
 
 def pwws(run: Path, n: int, seed: int) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fairtune._io import atomic_write_json
+from fairtune.data import LabelledData
+from fairtune.errors import AUDIT_EMPTY_EVAL, DataError
 
 Severity = Literal["info", "warning", "fail"]
 
@@ -40,3 +42,18 @@ class AuditResult:
         path = run_root / "audit" / f"{self.name}.json"
         atomic_write_json(path, self.to_json())
         return path
+
+
+def usable_eval(data: LabelledData, max_rows: int | None, auditor: str) -> tuple[LabelledData, list[int]]:
+    """The eval rows an auditor works on (non-empty texts, the first `max_rows`), and their row numbers.
+    Nothing left is an error naming what to check."""
+    keep = [i for i, t in enumerate(data.texts) if t.strip()]
+    if max_rows:
+        keep = keep[:max_rows]
+    if not keep:
+        raise DataError(
+            AUDIT_EMPTY_EVAL.format(
+                what=f"audit.{auditor}", auditor=auditor, detail=f"{len(data)} rows, none with text left"
+            )
+        )
+    return data.subset(keep), keep

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fairtune.audits._result import AuditResult
+from fairtune.audits._result import AuditResult, usable_eval
 from fairtune.config import FairnessAuditConfig
 from fairtune.data import PRONOUN_WORDS, LabelledData, Lexicon, load_lexicons, make_swappers
 from fairtune.errors import (
@@ -354,16 +354,7 @@ def audit_fairness(
     """Assess fairness-related harms of `clf` on `data` (the run's eval split) and the EEC."""
     t0 = time.perf_counter()
     res = AuditResult("fairness")
-    keep = [i for i, t in enumerate(data.texts) if t.strip()]
-    if cfg.max_eval_rows:
-        keep = keep[: cfg.max_eval_rows]
-    if not keep:
-        raise DataError(
-            AUDIT_EMPTY_EVAL.format(
-                what="audit.fairness", auditor="fairness", detail=f"{len(data)} rows, none with text left"
-            )
-        )
-    data = data.subset(keep)
+    data, _ = usable_eval(data, cfg.max_eval_rows, "fairness")
     rng = np.random.default_rng(cfg.seed)
     pos = positive_index(clf.labels, cfg.positive_label, "audit.fairness.positive_label")
     lexicons = load_lexicons(cfg.dimensions, cfg.lexicon_dir, "audit.fairness")

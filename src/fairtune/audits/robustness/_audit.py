@@ -9,12 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from fairtune.audits._result import AuditResult
+from fairtune.audits._result import AuditResult, usable_eval
 from fairtune.audits.robustness._attack import AttackSettings, SentenceEncoder, WordSubstitutionAttack
 from fairtune.audits.robustness._perturb import Perturbations
 from fairtune.config import RobustnessAuditConfig
 from fairtune.data import LabelledData
-from fairtune.errors import AUDIT_EMPTY_EVAL, DataError
 from fairtune.models import Classifier
 
 
@@ -97,16 +96,7 @@ def audit_robustness(
 ) -> AuditResult:
     t0 = time.perf_counter()
     res = AuditResult("robustness")
-    keep = [i for i, t in enumerate(data.texts) if t.strip()]
-    if cfg.max_eval_rows:
-        keep = keep[: cfg.max_eval_rows]
-    if not keep:
-        raise DataError(
-            AUDIT_EMPTY_EVAL.format(
-                what="audit.robustness", auditor="robustness", detail=f"{len(data)} rows, none with text left"
-            )
-        )
-    data = data.subset(keep)
+    data, keep = usable_eval(data, cfg.max_eval_rows, "robustness")
     res.details["eval"] = {"source": data.source, "rows": len(data)}
     if cfg.invariance:
         t1 = time.perf_counter()
