@@ -4,3 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/python bench/accuracy.py
 .venv/bin/python bench/train_speed.py
+.venv/bin/python bench/fairness.py
+.venv/bin/python bench/robustness.py

@@ -83,7 +83,7 @@ def test_report_renders_offline_in_chromium(report_run: Path) -> None:
     assert console_errors == []
     external = [u for u in requests if not u.startswith(("file:", "data:"))]
     assert external == [], external
-    assert len(imgs) == 4  # training curves, confusion matrix, calibration, fairness template probes
+    assert len(imgs) == 5  # training curves, confusion matrix, calibration, template probes, invariance
     for alt, width, src in imgs:
         assert len(alt) > 20 and width > 0 and src.startswith("data:image/svg")
     assert headings == ["Summary", "Gates", "Evaluation", "Data card", "Audits", "Configuration"]

@@ -182,3 +182,21 @@ def mitigation_effect(mitigations: list[dict[str, Any]], metrics: tuple[str, ...
         for i, m in enumerate(shown)
     )
     return Plot("Fairness metrics: parent and mitigated runs", alt + ".", _to_uri(fig))
+
+
+def invariance_failures(perturbations: dict[str, Any]) -> Plot | None:
+    """Horizontal bars: the failure rate of each invariance perturbation that applied to some text."""
+    rows = [(k, v["failure_rate"], v["applied"]) for k, v in perturbations.items() if v["applied"]]
+    if not rows:
+        return None
+    rows.sort(key=lambda r: r[1])
+    fig, ax = _figure(5.6, 0.32 * len(rows) + 1.0)
+    ax.barh([r[0] for r in rows], [100 * r[1] for r in rows], color="#4063d8")
+    for y, (_, rate, n) in enumerate(rows):
+        ax.annotate(f"{rate:.1%} of {n}", (100 * rate, y), xytext=(3, 0), textcoords="offset points",
+                    va="center", fontsize=7)  # fmt: skip
+    ax.set_xlabel("prediction changed (%)")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_xlim(0, max(5.0, 100 * max(r[1] for r in rows) * 1.3))
+    alt = "Invariance failure rate per perturbation: " + "; ".join(f"{k} {r:.1%} of {n}" for k, r, n in rows)
+    return Plot("Invariance tests: share of predictions a perturbation changed", alt + ".", _to_uri(fig))

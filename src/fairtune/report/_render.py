@@ -14,6 +14,7 @@ from fairtune.config import FairtuneConfig, config_to_dict
 from fairtune.report._plots import (
     Plot,
     confusion_matrix,
+    invariance_failures,
     mitigation_effect,
     reliability_diagram,
     template_probes,
@@ -87,6 +88,9 @@ def section_plots(ctx: dict[str, Any]) -> dict[str, list[Plot]]:
         if audit["name"] == "fairness" and d.get("templates"):
             p = template_probes(d["templates"]["dimensions"], d.get("positive_label", "positive"))
             out["fairness"] = [p] if p else []
+        if audit["name"] == "robustness" and d.get("invariance"):
+            p = invariance_failures(d["invariance"]["perturbations"])
+            out["robustness"] = [p] if p else []
     p = mitigation_effect(
         [m for m in ctx.get("mitigations", []) if m["kind"] == "fairness"], FAIRNESS_PLOTTED
     )
