@@ -105,3 +105,18 @@ def test_mitigate_needs_a_choice_and_a_trained_run(parent: Path, tmp_path: Path,
     assert "choose one mitigation, e.g. --fairness cda" in capsys.readouterr().err
     assert main(["mitigate", str(tmp_path / "nope"), "--fairness", "cda"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_missing_audit_inputs_stop_run_before_training(tmp_path: Path, tiny_config: dict, capsys) -> None:
+    raw = {
+        **tiny_config,
+        "audit": {"fairness": {"eec": str(tmp_path / "no-eec.csv"), "dimensions": ["caste"]}},
+    }
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["run", str(tmp_path / "bad.yaml"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "2 problem(s) found; nothing was run" in err
+    assert "audit.fairness.eec: file not found" in err and "no lexicon for dimension 'caste'" in err
+    assert not (Path(tiny_config["output_dir"]) / "tiny").exists()
+    assert main(["validate", str(tmp_path / "bad.yaml")]) == 2
+    assert "audit.fairness.eec: file not found" in capsys.readouterr().err

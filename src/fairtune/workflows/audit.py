@@ -13,6 +13,33 @@ from fairtune.errors import AUDIT_UNKNOWN, FairtuneError
 AUDITORS = ("fairness", "robustness")
 
 
+def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
+    """What the enabled auditors and mitigations will need, checked before any training: lexicons,
+    the EEC file, WordNet. Returns every problem (empty when all is in place)."""
+    from fairtune.audits.fairness import read_eec
+    from fairtune.data import load_lexicons, prepare_wordnet
+    from fairtune.errors import FairtuneError
+
+    problems: list[str] = []
+
+    def attempt(fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except FairtuneError as exc:
+            problems.extend(exc.problems)
+
+    fa, ra, cf = cfg.audit.fairness, cfg.audit.robustness, cfg.train.counterfactual
+    if fa.enabled:
+        attempt(load_lexicons, fa.dimensions, fa.lexicon_dir, "audit.fairness")
+        if fa.eec:
+            attempt(read_eec, fa.eec, "audit.fairness.eec")
+    if cf is not None:
+        attempt(load_lexicons, cf.dimensions, cf.lexicon_dir, "train.counterfactual")
+    if ra.enabled:
+        attempt(prepare_wordnet, ra.wordnet, "audit.robustness.wordnet")
+    return problems
+
+
 def enabled_auditors(cfg: FairtuneConfig) -> list[str]:
     return [name for name in AUDITORS if getattr(cfg.audit, name).enabled]
 

@@ -84,6 +84,12 @@ def run_pipeline(
     bad = [s for s in force if s not in STAGES]
     if bad:
         raise FairtuneError(UNKNOWN_STAGE.format(stage=bad[0], stages=", ".join(STAGES)))
+    from fairtune.errors import ConfigError
+    from fairtune.workflows.audit import audit_input_problems
+
+    problems = audit_input_problems(cfg)  # a missing EEC file or WordNet stops before, not after, training
+    if problems:
+        raise ConfigError(problems, header=f"{len(problems)} problem(s) found; nothing was run:")
     run = RunDir.for_config(cfg)
     run.check_same_config(cfg)
     run.root.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ def validate(cfg: FairtuneConfig) -> dict[str, Any]:
     """Return a summary; raise one `ConfigError` that lists every problem found."""
     from fairtune.data import load_task_data
     from fairtune.models import resolve_model
+    from fairtune.workflows.audit import audit_input_problems
 
     problems: list[str] = []
     summary: dict[str, Any] = {"name": cfg.name}
@@ -33,6 +34,7 @@ def validate(cfg: FairtuneConfig) -> dict[str, Any]:
         summary["model"] = resolve_model(cfg.model.name)[0]
     except FairtuneError as exc:
         problems.extend(exc.problems)
+    problems.extend(audit_input_problems(cfg))
     if problems:
         raise ConfigError(problems, header=f"{len(problems)} problem(s) found; nothing was run:")
     return summary
