@@ -160,25 +160,23 @@ def write_robust_augmentation(
         "perturbed_added": n_perturbed,
         "file": str(path),
         "seconds": out["seconds"],
-        "mean_label_share": float(np.mean([lab == clf.labels[-1] for _, lab in rows])) if rows else None,
+        "label_shares": {lab: float(np.mean([r[1] == lab for r in rows])) for lab in clf.labels}
+        if rows
+        else {},
     }
 
 
-def _train_child(
-    cfg: FairtuneConfig, overwrite: bool, show_progress: bool, log: Callable[[str], None]
-) -> bool:
-    """Train the child unless it is already trained with this config; True when it trained."""
+def _train_child(cfg: FairtuneConfig, show_progress: bool, log: Callable[[str], None]) -> None:
+    """Train the child unless it is already trained with this config (the caller checked the config)."""
     from fairtune.training import latest_checkpoint
     from fairtune.workflows.train import train
 
     run = RunDir.for_config(cfg)
-    run.check_same_config(cfg)  # a child of an older config is refused, not silently reused
     if (run.model / "config.json").is_file() and run.metrics.is_file():
         log(f"mitigate: {run.root} is already trained with this config; re-auditing only")
-        return False
+        return
     resume = latest_checkpoint(run.checkpoints) is not None
     train(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
-    return True
 
 
 def mitigate(
@@ -220,7 +218,7 @@ def mitigate(
         )
         atomic_write_json(child.root / "augmentation.json", augmentation)
     log(f"mitigate: training {child.root} ({kind} mitigation '{method}')")
-    _train_child(cfg, False, show_progress, log)
+    _train_child(cfg, show_progress, log)
     audit(child.root, only=[kind], log=log)
     metrics = read_json(child.metrics)
     aug_path = child.root / "augmentation.json"
