@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from fairtune._io import atomic_write_json
 from fairtune.data import LabelledData
 from fairtune.errors import AUDIT_EMPTY_EVAL, DataError
@@ -57,3 +59,14 @@ def usable_eval(data: LabelledData, max_rows: int | None, auditor: str) -> tuple
             )
         )
     return data.subset(keep), keep
+
+
+def prediction_changes(
+    p_orig: np.ndarray, p_new: np.ndarray, idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For pairs (original text idx[k], its modified copy k): the label predicted for the original,
+    |Δp| of that label, and whether the prediction changed. The measure behind counterfactual flips
+    and invariance failures alike."""
+    label = p_orig[idx].argmax(axis=1)
+    delta = np.abs(p_orig[idx, label] - p_new[np.arange(len(idx)), label])
+    return label, delta, p_new.argmax(axis=1) != label

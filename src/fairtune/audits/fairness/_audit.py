@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fairtune.audits._result import AuditResult, usable_eval
+from fairtune.audits._result import AuditResult, prediction_changes, usable_eval
 from fairtune.config import FairnessAuditConfig
 from fairtune.data import PRONOUN_WORDS, LabelledData, Lexicon, load_lexicons, make_swappers
 from fairtune.errors import (
@@ -81,7 +81,6 @@ def counterfactual_swaps(
     if used:
         p_orig[used] = clf.predict_proba([texts[i] for i in used])
     p_cf = clf.predict_proba([p[4] for p in pairs]) if pairs else np.zeros((0, len(clf.labels)))
-    label = p_orig.argmax(axis=1)
     dims: dict[str, Any] = {}
     all_flips: list[bool] = []
     all_deltas: list[float] = []
@@ -90,9 +89,7 @@ def counterfactual_swaps(
         entry: dict[str, Any] = {"groups": lex.groups, "texts_swapped": 0, "pairs": len(rows)}
         if rows:
             idx = np.array([pairs[k][1] for k in rows])
-            lab = label[idx]
-            delta = np.abs(p_orig[idx, lab] - p_cf[rows, lab])
-            flips = p_cf[rows].argmax(axis=1) != lab
+            lab, delta, flips = prediction_changes(p_orig, p_cf[rows], idx)
             order = np.argsort(-delta)[:worst]
             entry.update(
                 texts_swapped=len(set(idx.tolist())),

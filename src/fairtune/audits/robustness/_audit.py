@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from fairtune.audits._result import AuditResult, usable_eval
+from fairtune.audits._result import AuditResult, prediction_changes, usable_eval
 from fairtune.audits.robustness._attack import AttackSettings, SentenceEncoder, WordSubstitutionAttack
 from fairtune.audits.robustness._perturb import Perturbations
 from fairtune.config import RobustnessAuditConfig
@@ -56,16 +56,13 @@ def invariance(
                 pairs.append((name, i, out))
     p_orig = clf.predict_proba(texts)
     p_new = clf.predict_proba([p[2] for p in pairs]) if pairs else np.zeros((0, p_orig.shape[1]))
-    label = p_orig.argmax(axis=1)
     result: dict[str, Any] = {}
     for name in fns:
         rows = [k for k, p in enumerate(pairs) if p[0] == name]
         entry: dict[str, Any] = {"applied": len(rows)}
         if rows:
             idx = np.array([pairs[k][1] for k in rows])
-            lab = label[idx]
-            delta = np.abs(p_orig[idx, lab] - p_new[rows, lab])
-            fail = p_new[rows].argmax(axis=1) != lab
+            lab, delta, fail = prediction_changes(p_orig, p_new[rows], idx)
             order = np.argsort(-delta)[:worst]
             entry.update(
                 failure_rate=float(fail.mean()),
