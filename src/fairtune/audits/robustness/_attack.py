@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from fairtune.audits.robustness._words import STOP_WORDS, WORD, main_pos
+from fairtune.data._swap import match_case
 from fairtune.models import Classifier
 
 
@@ -51,7 +52,7 @@ class AttackSettings:
 
 
 class CachedClassifier:
-    """Answers each distinct text once; counts queries per caller-supplied owner."""
+    """Answers each distinct text once; the attack counts queries itself, per example."""
 
     def __init__(self, clf: Classifier) -> None:
         self.clf = clf
@@ -171,8 +172,6 @@ class WordSubstitutionAttack:
         return math.inf if self.s.query_budget is None else self.s.query_budget - ex.queries
 
     def run(self, texts: list[str], labels: np.ndarray) -> dict[str, Any]:
-        from fairtune.data._swap import match_case
-
         t0 = time.perf_counter()
         probs = self.clf.predict_proba(texts)
         examples: list[_Example] = []

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fairtune.audits.robustness._words import STOP_WORDS, WORD
+from fairtune.data._swap import match_case
 
 #: QWERTY neighbours, for typos that a real keyboard makes.
 _ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
@@ -144,15 +145,11 @@ def _canon(form: str) -> str:
 
 
 def contraction_expand(text: str, rng: random.Random) -> str | None:
-    from fairtune.data._swap import match_case
-
     out = _CONTRACTED.sub(lambda m: match_case(m.group(0), CONTRACTIONS[_canon(m.group(0))]), text)
     return out if out != text else None
 
 
 def contraction_contract(text: str, rng: random.Random) -> str | None:
-    from fairtune.data._swap import match_case
-
     out = _EXPANDED.sub(lambda m: match_case(m.group(0), _EXPANSIONS[m.group(0).lower()]), text)
     return out if out != text else None
 
@@ -197,8 +194,6 @@ class Perturbations:
             first = wn.synsets(w, pos="n")[0]
             options = [l.name() for l in first.lemmas() if l.name().isalpha() and l.name().lower() != w]  # noqa: E741
             if options:
-                from fairtune.data._swap import match_case
-
                 return (
                     text[: m.start()] + match_case(m.group(0), rng.choice(options).lower()) + text[m.end() :]
                 )
@@ -206,8 +201,6 @@ class Perturbations:
 
     def name_swap(self, text: str, rng: random.Random) -> str | None:
         """Swap a first name for another of the same group (a named-entity change)."""
-        from fairtune.data._swap import match_case
-
         for m in WORD.finditer(text):
             g = self._name_group.get(m.group(0).lower())
             if g is not None:
