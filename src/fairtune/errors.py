@@ -126,6 +126,21 @@ WORDNET_MISSING = (
     "`sudo apt-get install --no-install-recommends wordnet-base` (what `make setup` does), or set {field} "
     "(or FAIRTUNE_WORDNET) to a folder holding WordNet 3.0's data.* and index.* files."
 )
+EXPLAIN_EMPTY = "explain: {where} is empty. Pass a text with at least one word."
+EXPLAIN_NO_WORDS = (
+    "explain: {where} ({text!r}) has only special characters and no word to attribute to. "
+    "Pass a text with at least one letter or digit."
+)
+EXPLAIN_METHOD_UNKNOWN = "{field}: unknown explanation method {method!r}. Methods: {known}."
+EXPLAIN_NEEDS_GRADIENTS = (
+    "{field}: 'ig' needs gradients through the model's input embeddings, and this model ({kind}) gives "
+    "only probabilities. Methods that work on it: {methods}."
+)
+EXPLAIN_SHAP_MISSING = (
+    "explain: the 'shap' method needs the optional SHAP package. Install it with "
+    "`pip install 'fairtune[shap]'` (or pip install shap), or use --method ig or occlusion."
+)
+EXPLAIN_NO_TEXTS = "explain: no text given. Pass a text as an argument or --file PATH."
 MITIGATE_NOTHING = (
     "fairtune mitigate: choose one mitigation, e.g. --fairness cda (cda, clp, both) or --robustness adv "
     "(adv, augment, both)."

@@ -70,3 +70,9 @@ def prediction_changes(
     label = p_orig[idx].argmax(axis=1)
     delta = np.abs(p_orig[idx, label] - p_new[np.arange(len(idx)), label])
     return label, delta, p_new.argmax(axis=1) != label
+
+
+def sample_indices(n: int, size: int, seed: int) -> list[int]:
+    """A fixed, seeded sample of rows: the same eval rows for a parent, its children and compressed
+    variants (the attack sample, the explanation sample)."""
+    return sorted(np.random.default_rng(seed).permutation(n)[: min(size, n)].tolist())

@@ -17,7 +17,14 @@ COMMANDS = {
     "evaluate": ("fairtune.cli._evaluate", "evaluate a trained run (accuracy, F1, calibration)"),
     "predict": ("fairtune.cli._predict", "predict labels for texts with a trained run"),
     "validate": ("fairtune.cli._validate", "check a config and its data without training"),
-    "audit": ("fairtune.cli._audit", "assess a trained run: fairness, robustness (writes audit/<name>.json)"),
+    "explain": (
+        "fairtune.cli._explain",
+        "show which words drove a prediction (--method ig|occlusion|shap), coloured in the terminal",
+    ),
+    "audit": (
+        "fairtune.cli._audit",
+        "assess a trained run: fairness, robustness, explain (writes audit/<name>.json)",
+    ),
     "mitigate": (
         "fairtune.cli._mitigate",
         "train a child run with a mitigation (--fairness cda|clp|both, --robustness adv|augment|both) and "

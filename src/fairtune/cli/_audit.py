@@ -15,9 +15,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--only",
         action="append",
         metavar="NAME",
-        help="run only this auditor (repeatable): fairness, robustness",
+        help="run only this auditor (repeatable): fairness, robustness, explain",
     )
     p.add_argument("--json", action="store_true", help="print the audit documents as JSON")
+
+
+def print_findings(doc: dict[str, Any]) -> None:
+    out = console()
+    for f in doc["findings"]:
+        colour = {"fail": "red", "warning": "yellow"}.get(f["severity"], "dim")
+        out.print(f"[{colour}]{f['severity']}[/{colour}] {f['message']}")
 
 
 def print_fairness(doc: dict[str, Any]) -> None:
@@ -88,9 +95,7 @@ def print_fairness(doc: dict[str, Any]) -> None:
             f"[{dp_lo:.4f}, {dp_hi:.4f}]; equalized odds difference "
             f"{g['equalized_odds_difference']:.4f} [{eo_lo:.4f}, {eo_hi:.4f}]"
         )
-    for f in doc["findings"]:
-        colour = {"fail": "red", "warning": "yellow"}.get(f["severity"], "dim")
-        out.print(f"[{colour}]{f['severity']}[/{colour}] {f['message']}")
+    print_findings(doc)
 
 
 def print_robustness(doc: dict[str, Any]) -> None:
@@ -123,9 +128,42 @@ def print_robustness(doc: dict[str, Any]) -> None:
         for k, v in a["constraints"].items():
             t.add_row(f"constraint: {k}", str(v))
         out.print(t)
-    for f in doc["findings"]:
-        colour = {"fail": "red", "warning": "yellow"}.get(f["severity"], "dim")
-        out.print(f"[{colour}]{f['severity']}[/{colour}] {f['message']}")
+    print_findings(doc)
+
+
+def print_explain(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    out = console()
+    d = doc["details"]
+    t = Table(
+        title=f"faithfulness on {d['eval']['sample']} eval texts (ERASER AOPC over {len(d['bins'])} bins)"
+    )
+    for col in ("method", "comprehensiveness ↑", "sufficiency ↓", "vs random", "stability", "s / text"):
+        t.add_column(col, justify="left" if col == "method" else "right")
+    for m, e in d["methods"].items():
+        ratio = e.get("comprehensiveness_ratio")
+        t.add_row(
+            m,
+            f"{e['comprehensiveness']:.4f}",
+            f"{e['sufficiency']:.4f}",
+            f"{ratio:.2f}x" if ratio is not None else "-",
+            f"{e['stability']:.3f}" if e.get("stability") is not None else "n/a",
+            f"{e['seconds_per_explanation']:.3f}",
+        )
+    r = d["random"]
+    t.add_row("random", f"{r['comprehensiveness']:.4f}", f"{r['sufficiency']:.4f}", "1.00x", "-", "-")
+    out.print(t)
+    g = d["global"]
+    gt = Table(
+        title=f"words that drive each label ({g['method']}, {g['texts']} texts, seen >= {g['min_count']}x)"
+    )
+    gt.add_column("label")
+    gt.add_column("top words (mean score, count)", overflow="fold")
+    for label, rows in g["per_class"].items():
+        gt.add_row(label, ", ".join(f"{x['word']} {x['mean']:+.3f} ({x['count']})" for x in rows) or "-")
+    out.print(gt)
+    print_findings(doc)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,4 +178,6 @@ def run(args: argparse.Namespace) -> int:
             print_fairness(doc)
         elif name == "robustness":
             print_robustness(doc)
+        elif name == "explain":
+            print_explain(doc)
     return 0

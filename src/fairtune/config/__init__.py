@@ -10,6 +10,7 @@ from fairtune.config._load import (
 )
 from fairtune.config._metrics import KNOWN_METRICS, all_metric_names
 from fairtune.config._schema import (
+    EXPLAIN_METHODS,
     FAIRNESS_DIMENSIONS,
     AdversarialConfig,
     AuditConfig,
@@ -18,6 +19,7 @@ from fairtune.config._schema import (
     DataCardConfig,
     DataConfig,
     EarlyStoppingConfig,
+    ExplainAuditConfig,
     FairnessAuditConfig,
     FairtuneConfig,
     GateConfig,
@@ -28,6 +30,7 @@ from fairtune.config._schema import (
 )
 
 __all__ = [
+    "EXPLAIN_METHODS",
     "FAIRNESS_DIMENSIONS",
     "KNOWN_METRICS",
     "AdversarialConfig",
@@ -37,6 +40,7 @@ __all__ = [
     "DataCardConfig",
     "DataConfig",
     "EarlyStoppingConfig",
+    "ExplainAuditConfig",
     "FairnessAuditConfig",
     "FairtuneConfig",
     "GateConfig",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from fairtune.config._schema import FAIRNESS_DIMENSIONS
+from fairtune.config._schema import EXPLAIN_METHODS, FAIRNESS_DIMENSIONS
 
 #: source -> metric names that source writes. `eval.*` come from metrics.json, `data.*` from the
 #: data card, `train.*` from training; each auditor `<name>` writes audit/<name>.json["metrics"].
@@ -38,6 +38,23 @@ KNOWN_METRICS: dict[str, tuple[str, ...]] = {
         "clean_accuracy",
         "queries_per_example",
         "attack_seconds",
+    ),
+    "explain": (
+        *(
+            f"{m}_{k}"
+            for m in EXPLAIN_METHODS
+            for k in (
+                "comprehensiveness",
+                "sufficiency",
+                "comprehensiveness_ratio",
+                "sufficiency_ratio",
+                "stability",
+                "seconds_per_explanation",
+            )
+        ),
+        "random_comprehensiveness",
+        "random_sufficiency",
+        "ig_convergence_delta",
     ),
 }
 

@@ -222,11 +222,72 @@ class RobustnessAuditConfig(Section):
     seed: int = Field(0, ge=0, description="Seed for the attack sample and the perturbations.")
 
 
+EXPLAIN_METHODS = ("ig", "occlusion", "shap")
+
+
+class ExplainAuditConfig(Section):
+    """The explanation audit: global token view, faithfulness (ERASER AOPC), stability and cost."""
+
+    enabled: bool = Field(True, description="Run this audit in `fairtune run`.")
+    methods: list[str] = Field(
+        default_factory=lambda: ["ig", "occlusion"],
+        description="Methods assessed: ig (integrated gradients), occlusion, shap (needs fairtune[shap]).",
+    )
+    sample: int = Field(
+        200, gt=0, description="Eval texts (a fixed, seeded sample) for faithfulness and cost."
+    )
+    global_method: str = Field("occlusion", description="Method behind the global token table.")
+    global_rows: int | None = Field(
+        1000, gt=0, description="Eval texts (seeded sample) behind the global token table; unset: all."
+    )
+    top_words: int = Field(15, gt=0, description="Words listed per class in the global token table.")
+    min_count: int = Field(3, gt=0, description="A word enters the global table only this often or more.")
+    ig_steps: int = Field(50, ge=2, description="Integrated-gradients steps (Gauss-Legendre).")
+    ig_internal_batch_size: int = Field(
+        256, gt=0, description="Rows (texts x steps) per forward/backward pass in integrated gradients."
+    )
+    stability_steps: int = Field(
+        20, ge=2, description="IG is rerun with this many steps; stability is the rank correlation."
+    )
+    shap_max_evals: int = Field(300, gt=0, description="Model evaluations per text for SHAP.")
+    bins: list[float] = Field(
+        default_factory=lambda: [0.01, 0.05, 0.1, 0.2, 0.5],
+        description="Shares of words removed/kept for AOPC (ERASER: 1, 5, 10, 20, 50%).",
+    )
+    examples: int = Field(2, ge=0, description="Highlighted examples per kind in the report.")
+    seed: int = Field(0, ge=0, description="Seed for the samples and the random baseline.")
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v: list[str]) -> list[str]:
+        bad = [m for m in v if m not in EXPLAIN_METHODS]
+        if bad:
+            raise ValueError(f"unknown method {bad[0]!r}; methods: {', '.join(EXPLAIN_METHODS)}")
+        if not v:
+            raise ValueError("give at least one method, e.g. [ig, occlusion]")
+        return list(dict.fromkeys(v))
+
+    @field_validator("global_method")
+    @classmethod
+    def _global(cls, v: str) -> str:
+        if v not in EXPLAIN_METHODS:
+            raise ValueError(f"unknown method {v!r}; methods: {', '.join(EXPLAIN_METHODS)}")
+        return v
+
+    @field_validator("bins")
+    @classmethod
+    def _bins(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < b <= 1 for b in v):
+            raise ValueError("each bin is a share of words in (0, 1], e.g. [0.01, 0.05, 0.1, 0.2, 0.5]")
+        return sorted(set(v))
+
+
 class AuditConfig(Section):
     """Auditors that `fairtune run` and `fairtune audit` run on the trained model."""
 
     fairness: FairnessAuditConfig = Field(default_factory=FairnessAuditConfig)  # type: ignore[arg-type]
     robustness: RobustnessAuditConfig = Field(default_factory=RobustnessAuditConfig)  # type: ignore[arg-type]
+    explain: ExplainAuditConfig = Field(default_factory=ExplainAuditConfig)  # type: ignore[arg-type]
 
 
 class GateConfig(Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig
 from fairtune.errors import AUDIT_UNKNOWN, FairtuneError
 
-AUDITORS = ("fairness", "robustness")
+AUDITORS = ("fairness", "robustness", "explain")
 
 
 def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
@@ -37,6 +38,14 @@ def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
         attempt(load_lexicons, cf.dimensions, cf.lexicon_dir, "train.counterfactual")
     if ra.enabled:
         attempt(prepare_wordnet, ra.wordnet, "audit.robustness.wordnet")
+    ea = cfg.audit.explain
+    if ea.enabled and "shap" in {*ea.methods, ea.global_method}:
+        import importlib.util
+
+        from fairtune.errors import EXPLAIN_SHAP_MISSING
+
+        if importlib.util.find_spec("shap") is None:
+            problems.append("audit.explain.methods: " + EXPLAIN_SHAP_MISSING)
     return problems
 
 
@@ -80,9 +89,24 @@ def _robustness(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
     return audit_robustness(clf, data, rc, wordnet=wordnet, encoder=encoder)
 
 
+def _explain(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
+    from fairtune._io import read_json
+    from fairtune.audits.explain import audit_explain
+
+    prior = {
+        name: read_json(run.root / "audit" / f"{name}.json")
+        for name in ("fairness", "robustness")
+        if (run.root / "audit" / f"{name}.json").is_file()
+    }
+    return audit_explain(
+        clf, data, cfg.audit.explain, prior=prior, log=lambda m: print(m, file=sys.stderr, flush=True)
+    )
+
+
 RUNNERS: dict[str, Callable[[RunDir, FairtuneConfig, Any, Any], Any]] = {
     "fairness": _fairness,
     "robustness": _robustness,
+    "explain": _explain,
 }
 
 
@@ -91,21 +115,13 @@ def audit(
 ) -> dict[str, dict[str, Any]]:
     """Run the chosen (default: enabled) auditors; return {name: audit document}."""
     from fairtune.data import load_task_data
-    from fairtune.models import TorchClassifier
+    from fairtune.workflows.predict import load_run_classifier
 
     bad = [n for n in only or [] if n not in AUDITORS]
     if bad:
         raise FairtuneError(AUDIT_UNKNOWN.format(name=bad[0], known=", ".join(AUDITORS)))
-    run = RunDir(Path(run_dir))
-    model_dir = run.require_model()
-    cfg = run.load_config()
+    run, cfg, clf = load_run_classifier(run_dir)
     names = only or enabled_auditors(cfg)
-    clf = TorchClassifier.from_dir(
-        model_dir,
-        batch_size=cfg.train.eval_batch_size,
-        max_length=cfg.data.max_length,
-        precision=cfg.train.precision,
-    )
     data = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed).eval
     out = {}
     for name in names:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fairtune._rundir import RunDir
 
+if TYPE_CHECKING:
+    from fairtune.config import FairtuneConfig
+    from fairtune.models import TorchClassifier
 
-def predict(run_dir: str | Path, texts: list[str]) -> list[dict[str, Any]]:
+
+def load_run_classifier(run_dir: str | Path) -> tuple[RunDir, FairtuneConfig, TorchClassifier]:
+    """The trained model of a run behind the `Classifier` interface, with the run's eval settings."""
     from fairtune.models import TorchClassifier
 
     run = RunDir(Path(run_dir))
@@ -20,6 +25,11 @@ def predict(run_dir: str | Path, texts: list[str]) -> list[dict[str, Any]]:
         max_length=cfg.data.max_length,
         precision=cfg.train.precision,
     )
+    return run, cfg, clf
+
+
+def predict(run_dir: str | Path, texts: list[str]) -> list[dict[str, Any]]:
+    _, _, clf = load_run_classifier(run_dir)
     probs = clf.predict_proba(texts)
     return [
         {

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from fairtune.audits._result import AuditResult, prediction_changes, usable_eval
+from fairtune.audits._result import AuditResult, prediction_changes, sample_indices, usable_eval
 from fairtune.audits.robustness._attack import AttackSettings, SentenceEncoder, WordSubstitutionAttack
 from fairtune.audits.robustness._perturb import Perturbations
 from fairtune.config import RobustnessAuditConfig
@@ -35,11 +35,6 @@ def attack_settings(cfg: RobustnessAuditConfig) -> AttackSettings:
         pos_agreement=cfg.pos_agreement,
         max_candidates=cfg.max_candidates,
     )
-
-
-def sample_indices(n: int, size: int, seed: int) -> list[int]:
-    """The fixed attack sample: the same eval rows for a parent, its children and compressed variants."""
-    return sorted(np.random.default_rng(seed).permutation(n)[: min(size, n)].tolist())
 
 
 def invariance(
