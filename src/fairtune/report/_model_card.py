@@ -101,6 +101,14 @@ KEY_METRICS = {
         "equalized_odds_difference",
     ),
     "robustness": ("invariance_failure_rate", "attack_success_rate", "accuracy_under_attack"),
+    "explain": (
+        "ig_comprehensiveness",
+        "ig_sufficiency",
+        "occlusion_comprehensiveness",
+        "occlusion_sufficiency",
+        "random_comprehensiveness",
+        "random_sufficiency",
+    ),
 }
 
 

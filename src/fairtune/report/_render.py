@@ -98,10 +98,35 @@ def section_plots(ctx: dict[str, Any]) -> dict[str, list[Plot]]:
     return out
 
 
+def highlight(expl: dict[str, Any]) -> Any:
+    """An explanation (Explanation.to_json()) as HTML: each word's background shows its score, green
+    toward the label and red away from it, scaled to the largest |score| in the text; the score is in
+    the word's tooltip. Text the model did not read (truncation) is struck out after a ✂."""
+    from markupsafe import Markup, escape
+
+    text, scores = expl["text"], expl["scores"]
+    seen = text[: expl["truncated_at"]] if expl.get("truncated") else text
+    top = max((abs(s) for s in scores), default=0.0) or 1.0
+    parts, at = [], 0
+    for (a, b), s in zip(expl["spans"], scores, strict=True):
+        rgb = "40,160,60" if s > 0 else "200,50,50"
+        parts.append(str(escape(seen[at:a])))
+        parts.append(
+            f'<span class="tok" style="background:rgba({rgb},{min(1.0, abs(s) / top):.2f})" '
+            f'title="{s:+.4f}">{escape(seen[a:b])}</span>'
+        )
+        at = b
+    parts.append(str(escape(seen[at:])))
+    if expl.get("truncated"):
+        parts.append(f' ✂ <s class="muted">{escape(text[len(seen) :])}</s>')
+    return Markup("".join(parts))
+
+
 def render_html(ctx: dict[str, Any], plots: list[Plot]) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("fairtune.report", "templates"), autoescape=select_autoescape())
+    env.filters["highlight"] = highlight
     return env.get_template("report.html.j2").render(**ctx, plots=plots, section_plots=section_plots(ctx))
 
 

@@ -207,11 +207,13 @@ def occlusion(
 
 @contextlib.contextmanager
 def _frozen(model: Any) -> Iterator[None]:
-    """Parameters need no gradient for attributions: skipping weight gradients saves backward work."""
+    """Attributions need no weight gradients: skipping them saves backward work. The input embeddings
+    stay trainable, because Captum's layer hook needs the embedding output to be part of the graph."""
     flags = [(p, p.requires_grad) for p in model.parameters()]
     was_training = model.training
     for p, _ in flags:
         p.requires_grad_(False)
+    model.get_input_embeddings().weight.requires_grad_(True)
     model.eval()
     try:
         yield
@@ -312,7 +314,9 @@ def shap_partition(
     def f(batch: Any) -> np.ndarray:
         return clf.predict_proba([str(x) for x in batch])
 
-    masker = shap.maskers.Text(_WordTokenizer(), mask_token="...", collapse_mask_token=True)
+    # The mask is padded with spaces: shap replaces a word with its trailing space, which would glue
+    # the mask to the next word ("...great") and hide that word from the model.
+    masker = shap.maskers.Text(_WordTokenizer(), mask_token=" ... ", collapse_mask_token=True)
     explainer = shap.explainers.Partition(f, masker, output_names=list(clf.labels))
     out = []
     np.random.seed(seed)  # shap draws from numpy's global generator

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+_WORD_CHAR = re.compile(r"\w")
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,21 @@ class Words:
 
     def keep(self, kept: Iterable[int]) -> str:
         """The text with only the words `kept`, in their order, each with the whitespace it had before it
-        (a space where removed words leave two words touching)."""
+        (a space where removing words would glue two kept words together)."""
         out: list[str] = []
         prev = -2
         for i in sorted(set(kept)):
             a, b = self.spans[i]
             if out:
-                gap = self.text[self.spans[i - 1][1] : a] if i > 0 else ""
-                out.append(gap if gap or prev == i - 1 else " ")
+                gap = self.text[self.spans[i - 1][1] : a]
+                # Removed words must not glue two kept words into one ("a-b" without "-" is "a b").
+                glued = (
+                    not gap
+                    and prev != i - 1
+                    and _WORD_CHAR.match(self.text[a])
+                    and _WORD_CHAR.match(out[-1][-1])
+                )
+                out.append(" " if glued else gap)
             out.append(self.text[a:b])
             prev = i
         return "".join(out)
