@@ -218,9 +218,8 @@ def test_ig_attributions_add_up_to_the_change_in_probability(tiny_model_dir: Pat
 
 
 def test_ig_points_at_the_sentiment_word_and_reports_when_it_has_not_converged(trained) -> None:
-    from fairtune.testing import NEGATIVE, POSITIVE
-
     from fairtune.audits.explain import ExplainSettings
+    from fairtune.testing import NEGATIVE, POSITIVE
 
     texts = ["the movie was great", "a dull plot and the acting", "it is a very fun film", "bad story"]
     probs = trained.predict_proba(texts)

@@ -1,0 +1,167 @@
+"""Explanations on the SST-2 MiniLM run: faithfulness of IG and occlusion against random rankings, and
+the cost of IG against Captum used naively.
+
+Run from the project root, with nothing else running (about 15 minutes on 2 cores):
+
+    .venv/bin/python bench/explain.py [--n 200] [--naive-n 40]
+
+1. `fairtune run configs/sst2-minilm.yaml` (stages already done are skipped).
+2. In this process, on the audit's own sample (N dev sentences, seeded): fairtune's integrated gradients
+   (50 steps, texts x steps batched), occlusion, and a random ranking of the same words. Each is scored
+   with ERASER's AOPC comprehensiveness and sufficiency (bins 1, 5, 10, 20, 50% of the words).
+3. Captum used naively on the first NAIVE_N of those sentences: `LayerIntegratedGradients` on the same
+   embedding layer, same baseline, target and output, one unbatched `attribute` call per text with
+   Captum's defaults (50 steps, no internal batching, model weights requiring gradients). Its word
+   scores are compared with fairtune's (Spearman), to show both compute the same attributions.
+4. `fairtune audit RUN --only explain`, timed in its own process (model load included).
+
+Results: bench/results/explain.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+
+from _common import ROOT, fairtune
+
+RESULTS = ROOT / "bench" / "results" / "explain.json"
+CONFIG = "configs/sst2-minilm.yaml"
+RUN = ROOT / "runs" / "sst2-minilm"
+
+
+def naive_captum(clf: Any, texts: list[str]) -> tuple[list[list[float]], float]:
+    """What a user of Captum writes from its BERT tutorial: one call per text, default settings."""
+    import torch
+    from captum.attr import LayerIntegratedGradients
+
+    from fairtune.audits.explain import Words, merge_pieces
+
+    model, tok = clf.model, clf.tokenizer
+    model.eval()
+
+    def forward(input_ids: Any, attention_mask: Any) -> Any:
+        return torch.softmax(model(input_ids=input_ids, attention_mask=attention_mask).logits, dim=-1)
+
+    lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
+    scores = []
+    t0 = time.perf_counter()
+    for text in texts:
+        enc = tok(
+            text, return_tensors="pt", truncation=True, max_length=clf.max_length, return_offsets_mapping=True
+        )
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        baseline = ids.clone()
+        baseline[0, 1:-1] = tok.pad_token_id
+        with torch.no_grad():
+            target = int(forward(ids, mask).argmax())
+        attr = lig.attribute(ids, baselines=baseline, target=target, additional_forward_args=(mask,))
+        piece = attr.sum(dim=-1)[0].detach().numpy().tolist()
+        scores.append(merge_pieces(Words.of(text), enc["offset_mapping"][0].tolist(), piece))
+    return scores, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=200, help="dev sentences scored (the audit's sample size)")
+    ap.add_argument("--naive-n", type=int, default=40, help="sentences explained by naive Captum")
+    ap.add_argument("--skip-audit", action="store_true", help="do not time `fairtune audit --only explain`")
+    args = ap.parse_args()
+
+    fairtune("run", CONFIG)
+    import torch
+    from scipy.stats import spearmanr
+
+    from fairtune.audits._result import sample_indices
+    from fairtune.audits.explain import ExplainSettings, explain, faithfulness
+    from fairtune.audits.explain._audit import random_rankings
+    from fairtune.audits.explain._words import has_words
+    from fairtune.data import load_task_data
+    from fairtune.workflows.predict import load_run_classifier
+
+    _, cfg, clf = load_run_classifier(RUN)
+    ec = cfg.audit.explain
+    data = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed).eval
+    usable = [t for t in data.texts if t.strip() and has_words(t)]
+    texts = [usable[i] for i in sample_indices(len(usable), args.n, ec.seed)]
+    settings = ExplainSettings(ig_steps=50, ig_internal_batch_size=ec.ig_internal_batch_size, seed=ec.seed)
+    print(f"{len(texts)} dev sentences; torch threads {torch.get_num_threads()}; precision {clf.precision}")
+
+    out: dict[str, Any] = {}
+    expl: dict[str, Any] = {}
+    for method in ("ig", "occlusion"):
+        explain(clf, texts[:4], method, settings=settings)  # warm-up: first-call allocations
+        t0 = time.perf_counter()
+        ex = explain(clf, texts, method, settings=settings)
+        seconds = time.perf_counter() - t0
+        comp, suff = faithfulness(clf, ex, ec.bins)
+        expl[method] = ex
+        out[method] = {
+            "comprehensiveness": float(comp.mean()),
+            "sufficiency": float(suff.mean()),
+            "seconds_per_explanation": seconds / len(ex),
+        }
+        print(method, out[method])
+    rcomp, rsuff = faithfulness(clf, expl["ig"], ec.bins, random_rankings(expl["ig"], ec.seed))
+    out["random"] = {
+        "comprehensiveness": float(rcomp.mean()),
+        "sufficiency": float(rsuff.mean()),
+        "seconds_per_explanation": 0.0,
+    }
+    print("random", out["random"])
+
+    naive_texts = texts[: args.naive_n]
+    naive_scores, naive_seconds = naive_captum(clf, naive_texts)
+    out["captum_naive_seconds_per_explanation"] = naive_seconds / len(naive_texts)
+    rhos = [
+        float(spearmanr(a, e.scores).statistic)
+        for a, e in zip(naive_scores, expl["ig"][: len(naive_texts)], strict=True)
+        if len(a) >= 3 and np.ptp(a) > 0
+    ]
+    print(f"naive captum: {out['captum_naive_seconds_per_explanation']:.3f} s per explanation")
+
+    audit_seconds = (
+        None if args.skip_audit else fairtune("audit", str(RUN.relative_to(ROOT)), "--only", "explain")
+    )
+    ig = out["ig"]
+    out["detail"] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": ".venv/bin/python bench/explain.py " + " ".join(sys.argv[1:]),
+        "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
+        "precision": clf.precision,
+        "n": len(texts),
+        "naive_n": len(naive_texts),
+        "ig_steps": 50,
+        "ig_internal_batch_size": ec.ig_internal_batch_size,
+        "bins": ec.bins,
+        "ig_convergence_delta_mean": float(np.mean([e.convergence_delta or 0 for e in expl["ig"]])),
+        "ig_comprehensiveness_vs_random": ig["comprehensiveness"] / out["random"]["comprehensiveness"],
+        "ig_speedup_vs_naive": out["captum_naive_seconds_per_explanation"] / ig["seconds_per_explanation"],
+        "ig_vs_naive_spearman_mean": float(np.mean(rhos)) if rhos else None,
+        "mean_words_per_text": float(np.mean([len(e.words) for e in expl["ig"]])),
+        "audit_seconds": audit_seconds,
+        "targets": {
+            "ig_comprehensiveness_at_least_2x_random": ig["comprehensiveness"]
+            >= 2 * out["random"]["comprehensiveness"],
+            "ig_sufficiency_below_random": ig["sufficiency"] < out["random"]["sufficiency"],
+            "ig_under_0.2_s": ig["seconds_per_explanation"] < 0.2,
+        },
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n")
+    tmp.replace(RESULTS)
+    print(json.dumps(out["detail"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
