@@ -22,6 +22,20 @@ def load(args: argparse.Namespace) -> Any:
     return load_config(args.config, args.overrides)
 
 
+def texts_from_args(args: argparse.Namespace, none_given: str) -> list[str]:
+    """Texts given as arguments plus those read from --file [--column]; none at all is an error."""
+    from fairtune.errors import FairtuneError
+
+    texts = list(args.texts)
+    if args.file:
+        from fairtune.data import read_texts
+
+        texts.extend(read_texts(args.file, args.column))
+    if not texts:
+        raise FairtuneError(none_given)
+    return texts
+
+
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from fairtune.cli._common import console
+from fairtune.cli._common import console, texts_from_args
 
 METHOD_HELP = (
     "ig: integrated gradients over the input embeddings (Captum); occlusion: leave one word out "
@@ -70,13 +70,7 @@ def print_explanation(e: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from fairtune.errors import EXPLAIN_NO_TEXTS, FairtuneError
 
-    texts = list(args.texts)
-    if args.file:
-        from fairtune.data import read_texts
-
-        texts.extend(read_texts(args.file, args.column))
-    if not texts:
-        raise FairtuneError(EXPLAIN_NO_TEXTS)
+    texts = texts_from_args(args, EXPLAIN_NO_TEXTS)
     if args.steps is not None and args.steps < 2:
         raise FairtuneError(f"--steps: must be at least 2 (got {args.steps}). Try --steps 50.")
     from fairtune.workflows.explain import explain_texts

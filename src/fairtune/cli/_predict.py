@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from fairtune.cli._common import console
+from fairtune.cli._common import console, texts_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,15 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fairtune.errors import PREDICT_NO_TEXTS, FairtuneError
+    from fairtune.errors import PREDICT_NO_TEXTS
 
-    texts = list(args.texts)
-    if args.file:
-        from fairtune.data import read_texts
-
-        texts.extend(read_texts(args.file, args.column))
-    if not texts:
-        raise FairtuneError(PREDICT_NO_TEXTS)
+    texts = texts_from_args(args, PREDICT_NO_TEXTS)
     from fairtune.workflows.predict import predict
 
     rows = predict(args.run_dir, texts)

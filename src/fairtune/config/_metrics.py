@@ -6,6 +6,16 @@ import difflib
 
 from fairtune.config._schema import EXPLAIN_METHODS, FAIRNESS_DIMENSIONS
 
+#: What the explanation audit writes per method, as `explain.<method>_<name>`.
+EXPLAIN_METHOD_METRICS = (
+    "comprehensiveness",
+    "sufficiency",
+    "comprehensiveness_ratio",
+    "sufficiency_ratio",
+    "stability",
+    "seconds_per_explanation",
+)
+
 #: source -> metric names that source writes. `eval.*` come from metrics.json, `data.*` from the
 #: data card, `train.*` from training; each auditor `<name>` writes audit/<name>.json["metrics"].
 KNOWN_METRICS: dict[str, tuple[str, ...]] = {
@@ -40,18 +50,7 @@ KNOWN_METRICS: dict[str, tuple[str, ...]] = {
         "attack_seconds",
     ),
     "explain": (
-        *(
-            f"{m}_{k}"
-            for m in EXPLAIN_METHODS
-            for k in (
-                "comprehensiveness",
-                "sufficiency",
-                "comprehensiveness_ratio",
-                "sufficiency_ratio",
-                "stability",
-                "seconds_per_explanation",
-            )
-        ),
+        *(f"{m}_{k}" for m in EXPLAIN_METHODS for k in EXPLAIN_METHOD_METRICS),
         "random_comprehensiveness",
         "random_sufficiency",
         "ig_convergence_delta",

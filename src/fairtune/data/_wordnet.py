@@ -93,6 +93,14 @@ def load_wordnet(source: str | None = None, field: str = "wordnet") -> Any:
         nltk.data.path.insert(0, data_dir)
     import warnings
 
+    class WordNet30Reader(WordNetCorpusReader):  # type: ignore[misc]
+        """nltk 3.10.4 maps every database that does not call itself "wordnet" onto NLTK's own
+        WordNet, for the multilingual (OMW) functions; the mapping reads index.sense, which Debian's
+        package lacks. fairtune uses English WordNet 3.0 only, so no mapping is needed: skip it."""
+
+        def map_wn(self, version: str = "wordnet") -> None:
+            return None
+
     with warnings.catch_warnings():  # "multilingual functions are not available": we use English only
         warnings.simplefilter("ignore", UserWarning)
-        return WordNetCorpusReader(str(root), None)
+        return WordNet30Reader(str(root), None)
