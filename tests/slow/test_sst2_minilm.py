@@ -37,3 +37,13 @@ def test_shipped_config_learns_sst2_in_a_few_steps(
     assert main(["predict", str(tmp_path / "slow"), "a wonderful, moving film", "--json"]) == 0
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(out)["label"] == "positive"
+    # explanations on the real model: both methods put a sentiment word first, and IG converges
+    for method in ("ig", "occlusion"):
+        text = "a wonderful, moving film"
+        assert main(["explain", str(tmp_path / "slow"), text, "--method", method, "--json"]) == 0
+        e = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert e["label"] == "positive" and e["words"] == ["a", "wonderful", ",", "moving", "film"]
+        top = e["words"][max(range(5), key=lambda i: e["scores"][i])]
+        assert top in ("wonderful", "moving"), e
+        if method == "ig":
+            assert e["convergence_delta"] < 0.05
