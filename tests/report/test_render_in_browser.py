@@ -124,7 +124,8 @@ def test_model_card_has_metadata_and_every_mitchell_section(report_run: Path) ->
     assert (
         "Robustness to perturbations and adversarial substitutions: assessed; invariance_failure_rate" in text
     )
-    assert "Faithfulness of token explanations: not assessed for this model yet." in text
+    assert "Faithfulness of token explanations: assessed; ig_comprehensiveness = " in text
+    assert "Leakage of training data: not assessed for this model yet." in text
     assert "lorem" not in text.lower() and "[more information needed]" not in text.lower()
 
 

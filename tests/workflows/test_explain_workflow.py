@@ -16,11 +16,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
-    from fairtune.testing import tiny_sentiment_rows, write_csv
+    from fairtune.testing import tiny_biased_rows, write_csv
 
     root = tmp_path_factory.mktemp("explainwf")
-    write_csv(root / "train.csv", tiny_sentiment_rows(96, seed=1))
-    write_csv(root / "eval.csv", tiny_sentiment_rows(32, seed=2))
+    # sentiment words and identity terms, so the fairness audit finds swaps for the explain audit to show
+    write_csv(root / "train.csv", tiny_biased_rows(96, seed=1))
+    write_csv(root / "eval.csv", tiny_biased_rows(32, seed=2))
     cfg = {
         "name": "ex",
         "output_dir": str(root / "runs"),
@@ -58,7 +59,7 @@ def test_run_writes_the_explain_audit_and_report_section(run_dir: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     gate = next(g for g in summary["gates"]["gates"] if g["metric"].startswith("explain."))
     assert gate["passed"]
-    assert "faithfulness of token explanations: assessed" in (run_dir / "model" / "README.md").read_text()
+    assert "Faithfulness of token explanations: assessed" in (run_dir / "model" / "README.md").read_text()
 
 
 def test_explain_json_scores_the_sentiment_word(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
