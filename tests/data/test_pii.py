@@ -63,3 +63,48 @@ def test_luhn() -> None:
 def test_bad_settings_say_what_to_do(settings: PiiSettings, expect: str) -> None:
     with pytest.raises(FairtuneError, match=expect):
         PiiRedactor(settings)
+
+
+@pytest.mark.integration
+def test_data_redact_replaces_pii_before_the_card_and_counts_types_only(
+    tmp_path, tiny_model_dir, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import yaml
+
+    from fairtune.cli import main
+    from fairtune.data import load_task_data
+    from fairtune.testing import tiny_sentiment_rows, write_csv
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rows = tiny_sentiment_rows(20, seed=1)
+    rows[0] = ("the movie was great, email me at jane.doe@example.com", "positive")
+    rows[1] = ("a dull plot, call 212-555-0199", "negative")
+    write_csv(tmp_path / "train.csv", rows)
+    write_csv(tmp_path / "eval.csv", tiny_sentiment_rows(8, seed=2))
+    cfg = {
+        "name": "pii",
+        "output_dir": str(tmp_path / "runs"),
+        "data": {"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv"), "max_length": 16},
+        "model": {"name": str(tiny_model_dir)},
+    }
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["data", str(tmp_path / "cfg.yaml"), "--redact"]) == 0
+    out = capsys.readouterr().out
+    card = (tmp_path / "runs" / "pii" / "data" / "card.json").read_text()
+    messages = [f["message"] for f in json.loads(card)["findings"]]
+    assert "PII redacted (replace) in 2 texts: EMAIL_ADDRESS 1, PHONE_NUMBER 1." in messages
+    assert "jane.doe" not in card and "212-555-0199" not in card
+    assert json.loads(card)["pii"]["train"]["counts"] == {"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1}
+    assert "jane.doe" not in out + capsys.readouterr().err
+    # the loaded data (what training sees) is redacted, and the second load comes from the cache
+    from fairtune.config import build_config
+
+    data_cfg = build_config({**cfg, "data": {**cfg["data"], "redact": True}}).data
+    task = load_task_data(data_cfg)
+    assert task.train.texts[0] == "the movie was great, email me at <EMAIL_ADDRESS>"
+    assert (
+        task.redaction is not None
+        and len(list((tmp_path / "cache" / "fairtune" / "redacted").glob("*.json"))) == 2
+    )

