@@ -83,7 +83,7 @@ def test_report_renders_offline_in_chromium(report_run: Path) -> None:
     assert console_errors == []
     external = [u for u in requests if not u.startswith(("file:", "data:"))]
     assert external == [], external
-    assert len(imgs) == 5  # training curves, confusion matrix, calibration, template probes, invariance
+    assert len(imgs) == 6  # training, confusion, calibration, template probes, invariance, membership ROC
     for alt, width, src in imgs:
         assert len(alt) > 20 and width > 0 and src.startswith("data:image/svg")
     assert headings == ["Summary", "Gates", "Evaluation", "Data card", "Audits", "Configuration"]
@@ -125,7 +125,7 @@ def test_model_card_has_metadata_and_every_mitchell_section(report_run: Path) ->
         "Robustness to perturbations and adversarial substitutions: assessed; invariance_failure_rate" in text
     )
     assert "Faithfulness of token explanations: assessed; ig_comprehensiveness = " in text
-    assert "Leakage of training data: not assessed for this model yet." in text
+    assert "Leakage of training data: assessed; mia_auc = " in text
     assert "lorem" not in text.lower() and "[more information needed]" not in text.lower()
 
 

@@ -23,7 +23,7 @@ COMMANDS = {
     ),
     "audit": (
         "fairtune.cli._audit",
-        "assess a trained run: fairness, robustness, explain (writes audit/<name>.json)",
+        "assess a trained run: fairness, robustness, explain, privacy (writes audit/<name>.json)",
     ),
     "mitigate": (
         "fairtune.cli._mitigate",

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--only",
         action="append",
         metavar="NAME",
-        help="run only this auditor (repeatable): fairness, robustness, explain",
+        help="run only this auditor (repeatable): fairness, robustness, explain, privacy",
     )
     p.add_argument("--json", action="store_true", help="print the audit documents as JSON")
 
@@ -166,6 +166,22 @@ def print_explain(doc: dict[str, Any]) -> None:
     print_findings(doc)
 
 
+def print_privacy(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    m = doc["details"]["membership"]
+    t = Table(title=f"membership inference: {m['attack']}", show_header=False)
+    t.add_row("members / non-members", f"{m['members']} / {m['nonmembers']}")
+    t.add_row("AUC (0.5: cannot tell)", f"{m['auc']:.4f}")
+    t.add_row("TPR at 1% / 0.1% FPR", f"{m['tpr_at_1pct_fpr']:.2%} / {m['tpr_at_01pct_fpr']:.2%}")
+    t.add_row("advantage (max TPR - FPR)", f"{m['advantage']:.4f}")
+    t.add_row(
+        "mean loss: members / non-members", f"{m['member_mean_loss']:.4f} / {m['nonmember_mean_loss']:.4f}"
+    )
+    console().print(t)
+    print_findings(doc)
+
+
 def run(args: argparse.Namespace) -> int:
     from fairtune.workflows.audit import audit
 
@@ -180,4 +196,6 @@ def run(args: argparse.Namespace) -> int:
             print_robustness(doc)
         elif name == "explain":
             print_explain(doc)
+        elif name == "privacy":
+            print_privacy(doc)
     return 0

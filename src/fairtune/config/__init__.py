@@ -25,6 +25,7 @@ from fairtune.config._schema import (
     GateConfig,
     LoraConfig,
     ModelConfig,
+    PrivacyAuditConfig,
     RobustnessAuditConfig,
     TrainConfig,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "GateConfig",
     "LoraConfig",
     "ModelConfig",
+    "PrivacyAuditConfig",
     "RobustnessAuditConfig",
     "TrainConfig",
     "all_metric_names",

@@ -55,6 +55,7 @@ KNOWN_METRICS: dict[str, tuple[str, ...]] = {
         "random_sufficiency",
         "ig_convergence_delta",
     ),
+    "privacy": ("mia_auc", "mia_tpr_at_1pct_fpr", "mia_tpr_at_01pct_fpr", "mia_advantage"),
 }
 
 

@@ -321,12 +321,24 @@ class ExplainAuditConfig(Section):
         return sorted(set(v))
 
 
+class PrivacyAuditConfig(Section):
+    """The privacy audit: membership inference on training members vs held-out texts."""
+
+    enabled: bool = Field(True, description="Run this audit in `fairtune run`.")
+    sample: int = Field(
+        1000, ge=10, description="Training texts (seeded) attacked, and as many held-out eval texts."
+    )
+    max_auc: float = Field(0.6, gt=0.5, le=1, description="A membership AUC above this is flagged.")
+    seed: int = Field(0, ge=0, description="Seed for the member and non-member samples.")
+
+
 class AuditConfig(Section):
     """Auditors that `fairtune run` and `fairtune audit` run on the trained model."""
 
     fairness: FairnessAuditConfig = Field(default_factory=FairnessAuditConfig)  # type: ignore[arg-type]
     robustness: RobustnessAuditConfig = Field(default_factory=RobustnessAuditConfig)  # type: ignore[arg-type]
     explain: ExplainAuditConfig = Field(default_factory=ExplainAuditConfig)  # type: ignore[arg-type]
+    privacy: PrivacyAuditConfig = Field(default_factory=PrivacyAuditConfig)  # type: ignore[arg-type]
 
 
 class GateConfig(Section):

@@ -101,6 +101,7 @@ KEY_METRICS = {
         "equalized_odds_difference",
     ),
     "robustness": ("invariance_failure_rate", "attack_success_rate", "accuracy_under_attack"),
+    "privacy": ("mia_auc", "mia_tpr_at_1pct_fpr"),
     "explain": (
         "ig_comprehensiveness",
         "ig_sufficiency",

@@ -200,3 +200,24 @@ def invariance_failures(perturbations: dict[str, Any]) -> Plot | None:
     ax.set_xlim(0, max(5.0, 100 * max(r[1] for r in rows) * 1.3))
     alt = "Invariance failure rate per perturbation: " + "; ".join(f"{k} {r:.1%} of {n}" for k, r, n in rows)
     return Plot("Invariance tests: share of predictions a perturbation changed", alt + ".", _to_uri(fig))
+
+
+def membership_roc(m: dict[str, Any]) -> Plot:
+    """The membership-inference attack's ROC curve on log axes, where low false-positive rates show."""
+    fig, ax = _figure(4.2, 3.8)
+    fpr, tpr = np.asarray(m["roc"]["fpr"]), np.asarray(m["roc"]["tpr"])
+    ax.plot(
+        np.clip(fpr, 1e-4, 1), np.clip(tpr, 1e-4, 1), color="#cb3c33", label=f"attack (AUC {m['auc']:.3f})"
+    )
+    grid = np.logspace(-4, 0, 50)
+    ax.plot(grid, grid, color="#888888", linestyle="--", label="chance")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.legend(fontsize=8)
+    alt = (
+        f"ROC of the loss-threshold membership attack on {m['members']} training and {m['nonmembers']} "
+        f"held-out texts: AUC {m['auc']:.3f}, TPR {m['tpr_at_1pct_fpr']:.1%} at 1% FPR"
+    )
+    return Plot("Membership inference: ROC (log axes)", alt + ".", _to_uri(fig))

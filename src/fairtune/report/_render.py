@@ -15,6 +15,7 @@ from fairtune.report._plots import (
     Plot,
     confusion_matrix,
     invariance_failures,
+    membership_roc,
     mitigation_effect,
     reliability_diagram,
     template_probes,
@@ -88,6 +89,8 @@ def section_plots(ctx: dict[str, Any]) -> dict[str, list[Plot]]:
         if audit["name"] == "fairness" and d.get("templates"):
             p = template_probes(d["templates"]["dimensions"], d.get("positive_label", "positive"))
             out["fairness"] = [p] if p else []
+        if audit["name"] == "privacy" and d.get("membership"):
+            out["privacy"] = [membership_roc(d["membership"])]
         if audit["name"] == "robustness" and d.get("invariance"):
             p = invariance_failures(d["invariance"]["perturbations"])
             out["robustness"] = [p] if p else []

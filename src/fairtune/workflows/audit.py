@@ -11,7 +11,7 @@ from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig
 from fairtune.errors import AUDIT_UNKNOWN, FairtuneError
 
-AUDITORS = ("fairness", "robustness", "explain")
+AUDITORS = ("fairness", "robustness", "explain", "privacy")
 
 
 def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
@@ -103,10 +103,19 @@ def _explain(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
     )
 
 
+def _privacy(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
+    from fairtune.audits.privacy import audit_privacy
+    from fairtune.data import load_task_data
+
+    task = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed)
+    return audit_privacy(clf, task.train, task.eval, cfg.audit.privacy)
+
+
 RUNNERS: dict[str, Callable[[RunDir, FairtuneConfig, Any, Any], Any]] = {
     "fairness": _fairness,
     "robustness": _robustness,
     "explain": _explain,
+    "privacy": _privacy,
 }
 
 
