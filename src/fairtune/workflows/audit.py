@@ -38,14 +38,23 @@ def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
         attempt(load_lexicons, cf.dimensions, cf.lexicon_dir, "train.counterfactual")
     if ra.enabled:
         attempt(prepare_wordnet, ra.wordnet, "audit.robustness.wordnet")
+    import importlib.util
+
     ea = cfg.audit.explain
     if ea.enabled and "shap" in {*ea.methods, ea.global_method}:
-        import importlib.util
-
         from fairtune.errors import EXPLAIN_SHAP_MISSING
 
         if importlib.util.find_spec("shap") is None:
             problems.append("audit.explain.methods: " + EXPLAIN_SHAP_MISSING)
+    if cfg.data.redact:
+        from fairtune.data._pii import SPACY_INSTALL, settings_from_config
+
+        model = settings_from_config(cfg.data).spacy_model
+        if importlib.util.find_spec(model) is None:
+            problems.append(
+                f"data.pii.spacy_model: the spaCy pipeline {model!r} that data.redact needs is missing. "
+                f"Install it with `{SPACY_INSTALL}`."
+            )
     return problems
 
 
