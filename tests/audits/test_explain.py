@@ -267,3 +267,17 @@ def test_ig_stability_across_step_counts_is_high(trained) -> None:
     b = explain(trained, texts, "ig", settings=ExplainSettings(ig_steps=20))
     rho = rank_agreement(a, b)
     assert rho is not None and rho > 0.9
+
+
+def test_ig_works_when_the_embeddings_are_frozen_as_in_lora(trained) -> None:
+    weights = [p for p in trained.model.parameters()]
+    flags = [p.requires_grad for p in weights]
+    for p in weights:
+        p.requires_grad_(False)  # what PEFT does to the base model
+    try:
+        (e,) = explain(trained, ["the movie was great"], "ig")
+        assert max(abs(s) for s in e.scores) > 1e-4  # real attributions, not zeros from a cut graph
+        assert not any(p.requires_grad for p in weights)  # and the model is left as it was
+    finally:
+        for p, f in zip(weights, flags, strict=True):
+            p.requires_grad_(f)

@@ -206,20 +206,19 @@ def occlusion(
 
 
 @contextlib.contextmanager
-def _frozen(model: Any) -> Iterator[None]:
-    """Attributions need no weight gradients: skipping them saves backward work. The input embeddings
-    stay trainable, because Captum's layer hook needs the embedding output to be part of the graph."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    was_training = model.training
-    for p, _ in flags:
-        p.requires_grad_(False)
-    model.get_input_embeddings().weight.requires_grad_(True)
+def _attribution_mode(model: Any) -> Iterator[None]:
+    """Eval mode (no dropout), and the input embedding weight requiring grad: Captum's layer hook needs
+    the embedding output in the autograd graph, and a LoRA model has that weight frozen. Both are
+    restored afterwards. Other weights need no change: Captum asks autograd only for the gradient with
+    respect to the embedding output, so no weight gradient is computed either way."""
+    weight = model.get_input_embeddings().weight
+    was_training, needed_grad = model.training, weight.requires_grad
     model.eval()
+    weight.requires_grad_(True)
     try:
         yield
     finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
+        weight.requires_grad_(needed_grad)
         model.train(was_training)
 
 
@@ -256,7 +255,7 @@ def integrated_gradients(
     deltas: list[float] = [0.0] * len(words)
     from tqdm.auto import tqdm
 
-    with _frozen(model), warnings.catch_warnings():
+    with _attribution_mode(model), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*internal_batch_size.*")
         bar = tqdm(total=len(words), desc="explain ig", unit="text", disable=None, leave=False)
         for start in range(0, len(words), per_call):
