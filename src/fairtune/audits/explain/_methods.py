@@ -8,7 +8,6 @@ methods, checked for faithfulness, and shown side by side.
 from __future__ import annotations
 
 import contextlib
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -175,14 +174,6 @@ def explain(
         )
         for k, (w, cut) in enumerate(prepared)
     ]
-
-
-def timed_explain(
-    clf: Classifier, texts: Sequence[str], method: str, **kwargs: Any
-) -> tuple[list[Explanation], float]:
-    start = time.perf_counter()
-    out = explain(clf, texts, method, **kwargs)
-    return out, time.perf_counter() - start
 
 
 # --- occlusion ------------------------------------------------------------------------------------
