@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 .venv/bin/python bench/train_speed.py
 .venv/bin/python bench/fairness.py
 .venv/bin/python bench/robustness.py
+.venv/bin/python bench/explain.py
+.venv/bin/python bench/pii.py
