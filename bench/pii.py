@@ -8,7 +8,8 @@ Run from the project root, with nothing else running (about 1 minute per configu
 Data: ../shared/data/pii/synth_dataset_v2.jsonl (1,500 texts, 2,863 labelled spans).
 Matching: a predicted span counts for a labelled span of the same type (after the dataset-to-Presidio
 name mapping below) when their character-level IoU is at least 0.75. Precision, recall and F2 per type;
-throughput is texts per second of batched analysis (BatchAnalyzerEngine, batch 32), one process.
+throughput is texts per second of batched analysis (BatchAnalyzerEngine, batch 32): Presidio default in one
+process as it comes, fairtune with its own settings (spaCy parser off, one process per core).
 Presidio's default: AnalyzerEngine with the same spaCy pipeline, all recognizers, no score threshold.
 
 Results: bench/results/pii.json.
