@@ -62,7 +62,7 @@ def enabled_auditors(cfg: FairtuneConfig) -> list[str]:
     return [name for name in AUDITORS if getattr(cfg.audit, name).enabled]
 
 
-def _fairness(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
+def _fairness(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
     from fairtune.audits.fairness import audit_fairness
     from fairtune.config import FAIRNESS_DIMENSIONS
     from fairtune.data import load_lexicons
@@ -76,7 +76,7 @@ def _fairness(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
     )
     return audit_fairness(
         clf,
-        data,
+        task.eval,
         cfg.audit.fairness,
         group_column=cfg.data.group_column,
         mitigation_lexicons=mitigation,
@@ -84,7 +84,7 @@ def _fairness(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
     )
 
 
-def _robustness(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
+def _robustness(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
     from fairtune.audits.robustness import SentenceEncoder, audit_robustness
     from fairtune.data import load_wordnet
 
@@ -95,10 +95,10 @@ def _robustness(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
         if rc.attack and rc.min_similarity
         else None
     )
-    return audit_robustness(clf, data, rc, wordnet=wordnet, encoder=encoder)
+    return audit_robustness(clf, task.eval, rc, wordnet=wordnet, encoder=encoder)
 
 
-def _explain(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
+def _explain(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
     from fairtune._io import read_json
     from fairtune.audits.explain import audit_explain
 
@@ -108,15 +108,13 @@ def _explain(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
         if (run.root / "audit" / f"{name}.json").is_file()
     }
     return audit_explain(
-        clf, data, cfg.audit.explain, prior=prior, log=lambda m: print(m, file=sys.stderr, flush=True)
+        clf, task.eval, cfg.audit.explain, prior=prior, log=lambda m: print(m, file=sys.stderr, flush=True)
     )
 
 
-def _privacy(run: RunDir, cfg: FairtuneConfig, clf: Any, data: Any) -> Any:
+def _privacy(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
     from fairtune.audits.privacy import audit_privacy
-    from fairtune.data import load_task_data
 
-    task = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed)
     return audit_privacy(clf, task.train, task.eval, cfg.audit.privacy)
 
 
@@ -140,11 +138,12 @@ def audit(
         raise FairtuneError(AUDIT_UNKNOWN.format(name=bad[0], known=", ".join(AUDITORS)))
     run, cfg, clf = load_run_classifier(run_dir)
     names = only or enabled_auditors(cfg)
-    data = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed).eval
+    # Loaded once for every auditor: eval for all, train too for the privacy audit's members.
+    task = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed)
     out = {}
     for name in names:
         log(f"audit {name}: running on {run.root}")
-        result = RUNNERS[name](run, cfg, clf, data)
+        result = RUNNERS[name](run, cfg, clf, task)
         path = result.write(run.root)
         log(
             f"audit {name}: {len(result.metrics)} metrics, {len(result.findings)} findings in "
