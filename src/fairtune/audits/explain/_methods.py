@@ -95,13 +95,13 @@ def seen_words(clf: Classifier, words: Words) -> int:
     tok, max_length = getattr(clf, "tokenizer", None), getattr(clf, "max_length", None)
     if tok is None or not max_length or not getattr(tok, "is_fast", False) or not len(words):
         return len(words)
-    enc = tok(words.text, truncation=True, max_length=max_length, return_offsets_mapping=True)
-    ends = [b for a, b in enc["offset_mapping"] if b > a]
+    enc = tok(words.text, return_offsets_mapping=True)  # once, uncut; the cut is computed from it
+    if len(enc["input_ids"]) <= max_length:
+        return len(words)
+    capacity = max_length - tok.num_special_tokens_to_add()
+    ends = [b for a, b in enc["offset_mapping"] if b > a][:capacity]
     if not ends:
         return 0
-    full = tok(words.text, return_offsets_mapping=True)
-    if len(full["input_ids"]) <= max_length:
-        return len(words)
     last = max(ends)
     return sum(1 for _, b in words.spans if b <= last)
 
