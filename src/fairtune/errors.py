@@ -38,6 +38,10 @@ DATA_MISSING_COLUMN = (
 DATA_EMPTY_TEXT = (
     "{path}: {n} empty text(s) in column {column!r} (first at {where}). Remove those rows or fill them in."
 )
+DATA_BINARY_TEXT = (
+    "{path}: {n} text(s) in column {column!r} look like binary data, not text (first at {where}: "
+    "{preview}). Decode those values to text or remove the rows."
+)
 DATA_MISSING_LABEL = (
     "{path}: {n} missing label(s) in column {column!r} (first at {where}). Every row needs a label."
 )

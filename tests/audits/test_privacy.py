@@ -69,3 +69,120 @@ def test_too_little_data_is_an_error_naming_the_field() -> None:
     clf = MemorisingClassifier({}, False)
     with pytest.raises(DataError, match=r"audit\.privacy: membership inference needs at least 10"):
         audit_privacy(clf, train, held, PrivacyAuditConfig())
+
+
+class LossClassifier:
+    """Gives each text's true label the probability exp(-loss[text])."""
+
+    labels = ["negative", "positive"]  # noqa: RUF012
+
+    def __init__(self, loss: dict[str, float], label: dict[str, int]) -> None:
+        self.loss, self.label = loss, label
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        out = []
+        for t in texts:
+            p = float(np.exp(-self.loss[t]))
+            out.append([p, 1 - p] if self.label[t] == 0 else [1 - p, p])
+        return np.array(out)
+
+
+def test_reference_model_calibration_finds_members_that_a_loss_threshold_misses() -> None:
+    """Texts differ widely in difficulty; training lowers a member's loss by a little. The threshold
+    on loss barely sees it; the loss difference to a reference model sees it fully."""
+    rng = np.random.default_rng(0)
+    train, held = _data(300, "train"), _data(300, "held")
+    difficulty = {t: float(rng.uniform(0.05, 0.69)) for t in train.texts + held.texts}
+    labels = dict(zip(train.texts + held.texts, [*train.labels.tolist(), *held.labels.tolist()], strict=True))
+    target = {t: d - (0.04 if t in set(train.texts) else 0.0) for t, d in difficulty.items()}
+    res = audit_privacy(
+        LossClassifier(target, labels),
+        train,
+        held,
+        PrivacyAuditConfig(sample=300, reference_data="ref.csv"),
+        reference=LossClassifier(difficulty, labels),
+        reference_texts={"unrelated text"},
+    )
+    assert res.metrics["mia_auc"] < 0.65
+    assert res.metrics["mia_calibrated_auc"] > 0.99
+    assert res.metrics["mia_calibrated_tpr_at_1pct_fpr"] > 0.9
+    assert res.details["calibrated"]["reference_data"] == "ref.csv"
+
+
+def test_texts_the_reference_model_trained_on_are_left_out() -> None:
+    train, held = _data(50, "train"), _data(50, "held")
+    clf = MemorisingClassifier({}, False)
+    res = audit_privacy(
+        clf, train, held, PrivacyAuditConfig(sample=50), reference=clf, reference_texts=set(held.texts[:20])
+    )
+    assert res.details["membership"]["members"] == 30  # 50 held-out texts less the 20 in the reference set
+
+
+def test_canaries_are_distinct_reproducible_and_inserted_as_asked() -> None:
+    from fairtune.config import CanaryConfig
+    from fairtune.data import make_canaries
+
+    cfg = CanaryConfig(per_repeat=5, repeats=[16, 1, 4], references=100, seed=3)
+    can = make_canaries(cfg, ["negative", "positive"])
+    assert can.texts == make_canaries(cfg, ["negative", "positive"]).texts
+    assert len(set(can.texts)) == len(can.texts) == 115
+    assert can.repeats.count(0) == 100 and can.repeats.count(16) == 5
+    assert set(can.labels) == {0, 1}
+    train = _data(10, "train")
+    out = can.insert_into(train)
+    assert len(out) == 10 + 5 * (1 + 4 + 16)
+    assert out.texts.count(can.texts[can.repeats.index(16)]) == 16
+    assert can.summary() == {"inserted": 15, "rows_added": 105, "references": 100, "repeats": [1, 4, 16]}
+
+
+def test_exposure_ranks_against_the_references() -> None:
+    from fairtune.data import exposure
+
+    ref = np.arange(1, 8, dtype=float)  # 7 references: log2(8) = 3 bits at most
+    np.testing.assert_allclose(exposure(np.array([0.5, 3.5, 100.0]), ref), [3.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("memorises", [True, False])
+def test_canary_exposure_is_high_only_for_a_model_that_memorises(memorises: bool) -> None:
+    from fairtune.config import CanaryConfig
+    from fairtune.data import make_canaries
+
+    can = make_canaries(
+        CanaryConfig(per_repeat=10, repeats=[1, 16], references=255), ["negative", "positive"]
+    )
+    loss = {
+        t: (0.001 * (1 if r == 16 else 50) if memorises and r else 0.1 + (zlib.crc32(t.encode()) % 997) / 997)
+        for t, r in zip(can.texts, can.repeats, strict=True)
+    }
+    clf = LossClassifier(loss, dict(zip(can.texts, can.labels, strict=True)))
+    train, held = _data(40, "train"), _data(40, "held")
+    res = audit_privacy(clf_with_fallback(clf, train, held), train, held, PrivacyAuditConfig(), canaries=can)
+    detail = res.details["canaries"]
+    assert detail["max_possible_exposure"] == pytest.approx(8.0)
+    assert 1.0 < detail["no_memorisation_exposure"] < 2.0
+    if memorises:
+        assert res.metrics["canary_exposure_r16"] == pytest.approx(8.0)
+        assert detail["by_repeats"]["16"]["ranked_first"] == 10
+        assert res.findings[-1]["severity"] == "warning"
+    else:
+        assert res.metrics["canary_exposure_r16"] < 4.0
+        assert res.findings[-1]["severity"] == "info"
+
+
+def clf_with_fallback(clf: LossClassifier, *datasets: LabelledData) -> LossClassifier:
+    """Extend `clf` with a middling loss for the membership part's texts."""
+    for d in datasets:
+        for t, y in zip(d.texts, d.labels.tolist(), strict=True):
+            clf.loss.setdefault(t, 0.5)
+            clf.label.setdefault(t, y)
+    return clf
+
+
+def test_dp_guarantee_is_put_beside_the_measured_figures() -> None:
+    train, held = _data(40, "train"), _data(40, "held")
+    dp = {"epsilon_spent": 1.0, "delta": 1e-5, "accountant": "prv", "epsilon": 1.0}
+    res = audit_privacy(MemorisingClassifier({}, False), train, held, PrivacyAuditConfig(), dp=dp)
+    bound = res.details["guarantee"]["tpr_bound_at_1pct_fpr"]
+    assert bound == pytest.approx(np.e * 0.01 + 1e-5)
+    assert res.metrics["dp_epsilon"] == 1.0
+    assert "no membership test can find more than 2.7%" in res.findings[-1]["message"]

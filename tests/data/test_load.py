@@ -171,3 +171,22 @@ def test_read_table_reports_locations(tmp_path: Path) -> None:
     p.write_text('{"text": "a"}\n\n{"text": "b"}\n')
     table = read_table(p)
     assert table.where(1) == "line 3"
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "parquet"])
+def test_binary_junk_in_the_text_column_is_named(tmp_path: Path, kind: str) -> None:
+    junk = "\x00\x01\x02PK\x03\x04\x14\x00\x06\x00"
+    rows = [
+        {"text": "a fine film", "label": "pos"},
+        {"text": junk if kind == "jsonl" else b"\x89PNG\r\n\x1a\n\x00\x00", "label": "neg"},
+        {"text": "fine text with one \x07 bell and many ordinary words", "label": "neg"},
+    ]
+    path = tmp_path / f"d.{kind}"
+    if kind == "jsonl":
+        path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    else:
+        pd.DataFrame(rows).to_parquet(path)
+    problems = _problems(_cfg(path, path))
+    msg = next(p for p in problems if "look like binary data" in p)
+    assert msg.startswith(f"{path}: 1 text(s) in column 'text' look like binary data, not text (first at ")
+    assert "Decode those values to text or remove the rows." in msg

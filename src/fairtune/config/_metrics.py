@@ -20,7 +20,7 @@ EXPLAIN_METHOD_METRICS = (
 #: data card, `train.*` from training; each auditor `<name>` writes audit/<name>.json["metrics"].
 KNOWN_METRICS: dict[str, tuple[str, ...]] = {
     "eval": ("accuracy", "macro_f1", "ece", "loss"),
-    "train": ("samples_per_second", "train_seconds"),
+    "train": ("samples_per_second", "train_seconds", "dp_epsilon"),
     "data": ("train_eval_overlap", "train_exact_duplicates", "train_near_duplicates", "long_texts"),
     "fairness": (
         "flip_rate",
@@ -55,7 +55,17 @@ KNOWN_METRICS: dict[str, tuple[str, ...]] = {
         "random_sufficiency",
         "ig_convergence_delta",
     ),
-    "privacy": ("mia_auc", "mia_tpr_at_1pct_fpr", "mia_tpr_at_01pct_fpr", "mia_advantage"),
+    "privacy": (
+        "mia_auc",
+        "mia_tpr_at_1pct_fpr",
+        "mia_tpr_at_01pct_fpr",
+        "mia_advantage",
+        "mia_calibrated_auc",
+        "mia_calibrated_tpr_at_1pct_fpr",
+        "mia_calibrated_tpr_at_01pct_fpr",
+        "dp_epsilon",
+        *(f"canary_exposure_r{r}" for r in (1, 2, 4, 8, 16, 32, 64)),
+    ),
 }
 
 

@@ -168,6 +168,66 @@ class AdversarialConfig(Section):
     weight: float = Field(1.0, gt=0, description="Weight of the adversarial loss added to the clean loss.")
 
 
+class CanaryConfig(Section):
+    """Canaries: texts of one format, "my {kind} is {secret}", with random secrets and random labels.
+    Some are put into training `repeats` times each; as many others never are. The audit ranks how
+    much better the model fits the inserted ones (exposure)."""
+
+    per_repeat: int = Field(10, ge=1, le=1000, description="Canaries inserted for each repeat count.")
+    repeats: list[int] = Field(
+        default_factory=lambda: [1, 4, 16], description="How many times each canary is inserted."
+    )
+    references: int = Field(
+        1000, ge=10, description="Never-inserted canaries of the same format, for the ranks."
+    )
+    seed: int = Field(0, ge=0, description="Seed for the secrets and labels.")
+
+    @field_validator("repeats")
+    @classmethod
+    def _repeats(cls, v: list[int]) -> list[int]:
+        if not v or any(r < 1 or r > 1000 for r in v):
+            raise ValueError("each repeat count is a whole number in 1..1000, e.g. [1, 4, 16]")
+        return sorted(set(v))
+
+
+class DpConfig(Section):
+    """Differentially private fine-tuning (DP-SGD through Opacus): every optimizer step samples each
+    training text independently (Poisson), clips each text's gradient and adds Gaussian noise."""
+
+    epsilon: float = Field(
+        8.0,
+        gt=0,
+        le=100,
+        description="Privacy budget ε for the whole training run (at most 100: beyond it the guarantee "
+        "means little, and the accountant's numerics break down).",
+    )
+    delta: float | Literal["auto"] = Field(
+        "auto", description="δ; must be below 1/N for N training texts (auto: 1/(10·N))."
+    )
+    max_grad_norm: float = Field(1.0, gt=0, description="Each text's gradient is clipped to this L2 norm.")
+    accountant: Literal["prv", "rdp"] = Field(
+        "prv", description="Opacus accountant: prv (tight, numerical) or rdp (Rényi DP, Mironov 2017)."
+    )
+    clipping: Literal["ghost", "hooks"] = Field(
+        "ghost",
+        description="ghost: ghost clipping (per-example norms without per-example gradients; fast, "
+        "little memory); hooks: Opacus' per-example gradients.",
+    )
+    physical_batch_size: int = Field(
+        64,
+        gt=0,
+        description="Texts per forward/backward pass. Each sampled batch (train.batch_size on average) "
+        "is cut into such pieces, longest texts together; only memory and speed depend on it.",
+    )
+
+    @field_validator("delta")
+    @classmethod
+    def _delta_range(cls, v: float | str) -> float | str:
+        if isinstance(v, float) and not 0 < v < 1:
+            raise ValueError("δ is a probability in (0, 1), well below 1/N; or use auto")
+        return v
+
+
 class TrainConfig(Section):
     """The fine-tuning loop."""
 
@@ -198,6 +258,25 @@ class TrainConfig(Section):
     counterfactual: CounterfactualConfig | None = Field(
         None, description="Fairness mitigation while training (set by `fairtune mitigate --fairness`)."
     )
+    privacy: DpConfig | None = Field(
+        None, description="Train with differential privacy (DP-SGD), e.g. {epsilon: 8}."
+    )
+    canaries: CanaryConfig | None = Field(
+        None,
+        description="Insert made-up texts with random secrets into training, to measure memorisation "
+        "in the privacy audit (Carlini et al. 2019).",
+    )
+
+    @model_validator(mode="after")
+    def _dp_alone(self) -> TrainConfig:
+        if self.privacy is not None:
+            for name in ("adversarial", "counterfactual"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"train.privacy cannot be combined with train.{name}: it changes or adds examples "
+                        "per training text, so the per-text guarantee would not hold. Remove one of them"
+                    )
+        return self
 
 
 class FairnessAuditConfig(Section):
@@ -331,6 +410,15 @@ class PrivacyAuditConfig(Section):
     )
     max_auc: float = Field(0.6, gt=0.5, le=1, description="A membership AUC above this is flagged.")
     seed: int = Field(0, ge=0, description="Seed for the member and non-member samples.")
+    reference_data: str | None = Field(
+        None,
+        description="Labelled texts from the same population as train, in neither train nor eval "
+        "(same columns as data.train). A reference model is trained on them like the audited one, "
+        "and calibrates the attack to each text's difficulty. Unset: loss threshold only.",
+    )
+    reference_epochs: float | None = Field(
+        None, gt=0, description="Epochs for the reference model (unset: train.epochs)."
+    )
 
 
 class AuditConfig(Section):

@@ -1,5 +1,6 @@
 """Data: read files or datasets, validate them, split, encode labels, and describe them in a data card."""
 
+from fairtune.data._canary import Canaries, exposure, make_canaries
 from fairtune.data._card import build_data_card, normalize
 from fairtune.data._counterfactual import Counterfactuals, augment, make_counterfactuals
 from fairtune.data._lexicon import DIMENSIONS, Lexicon, load_lexicons, parse_lexicon
@@ -11,6 +12,7 @@ from fairtune.data._wordnet import load_wordnet, prepare_wordnet
 __all__ = [
     "DIMENSIONS",
     "PRONOUN_WORDS",
+    "Canaries",
     "Counterfactuals",
     "LabelledData",
     "Lexicon",
@@ -19,9 +21,11 @@ __all__ = [
     "TaskData",
     "augment",
     "build_data_card",
+    "exposure",
     "load_lexicons",
     "load_task_data",
     "load_wordnet",
+    "make_canaries",
     "make_counterfactuals",
     "make_swappers",
     "normalize",

@@ -13,6 +13,7 @@ import pandas as pd
 from fairtune.config import DataConfig
 from fairtune.data._read import Table, decode_utf8, read_table
 from fairtune.errors import (
+    DATA_BINARY_TEXT,
     DATA_EMPTY_FILE,
     DATA_EMPTY_TEXT,
     DATA_FILE_MISSING,
@@ -61,6 +62,29 @@ class TaskData:
     notes: list[str] = field(default_factory=list)
     #: PII found and replaced per split ({"train": {TYPE: count}, ...}) when data.redact is on.
     redaction: dict[str, Any] | None = None
+
+
+def _bytes_to_text(value: Any) -> Any:
+    """A binary cell (e.g. a parquet binary column) holding UTF-8 text is that text; other bytes stay."""
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
+
+
+def _looks_binary(value: Any) -> bool:
+    """Bytes, a NUL, or at least 10% control characters (other than tab/newline) or U+FFFD."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return True
+    text = str(value)
+    if "\x00" in text:
+        return True
+    bad = sum(
+        1 for ch in text if (ord(ch) < 32 and ch not in "\t\n\r") or ch == "\ufffd" or 127 <= ord(ch) < 160
+    )
+    return bad >= max(1, 0.1 * len(text))
 
 
 def _is_missing(value: Any) -> bool:
@@ -117,13 +141,24 @@ def _extract(table: Table, cfg: DataConfig, split: str, problems: list[str]) -> 
     if len(frame) == 0:
         problems.append(DATA_EMPTY_FILE.format(path=table.path, split=split))
         return None
-    texts_raw = frame[cfg.text_column].tolist()
+    texts_raw = [_bytes_to_text(t) for t in frame[cfg.text_column].tolist()]
     labels = frame[cfg.label_column].tolist()
     empty = [i for i, t in enumerate(texts_raw) if _is_missing(t)]
     if empty:
         problems.append(
             DATA_EMPTY_TEXT.format(
                 path=table.path, n=len(empty), column=cfg.text_column, where=table.where(empty[0])
+            )
+        )
+    binary = [i for i, t in enumerate(texts_raw) if not _is_missing(t) and _looks_binary(t)]
+    if binary:
+        problems.append(
+            DATA_BINARY_TEXT.format(
+                path=table.path,
+                n=len(binary),
+                column=cfg.text_column,
+                where=table.where(binary[0]),
+                preview=repr(texts_raw[binary[0]])[:60],
             )
         )
     missing = [i for i, v in enumerate(labels) if _is_missing(v)]

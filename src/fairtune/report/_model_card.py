@@ -87,6 +87,22 @@ def _training_section(cfg: FairtuneConfig, ctx: dict[str, Any]) -> list[str]:
         f"- Procedure: fine-tuned {how} with AdamW, lr {cfg.train.lr}, batch {cfg.train.batch_size}, "
         f"{tr.get('steps', '?')} steps, {tr.get('precision', '?')}, seed {cfg.seed}."
     )
+    dp = tr.get("privacy")
+    if dp:
+        lines.append(
+            f"- Differential privacy: DP-SGD through {dp['library']}, (ε = {dp['epsilon_spent']:.2f}, "
+            f"δ = {dp['delta']:.2g}) by the {dp['accountant']} accountant; Poisson sampling at rate "
+            f"{dp['sample_rate']:.4g}, each text's gradient clipped to norm {dp['max_grad_norm']:g}, noise "
+            f"multiplier {dp['noise_multiplier']:.3g}, {dp['steps_taken']} steps. The guarantee covers each "
+            "training text; it does not cover the pretrained model's own data."
+        )
+    if tr.get("canaries"):
+        c = tr["canaries"]
+        lines.append(
+            f"- Canaries: {c['inserted']} made-up texts with random secrets were added "
+            f"({c['rows_added']} rows, repeated {', '.join(map(str, c['repeats']))} times) to measure "
+            "memorisation; see the privacy audit."
+        )
     return lines
 
 
@@ -101,7 +117,7 @@ KEY_METRICS = {
         "equalized_odds_difference",
     ),
     "robustness": ("invariance_failure_rate", "attack_success_rate", "accuracy_under_attack"),
-    "privacy": ("mia_auc", "mia_tpr_at_1pct_fpr"),
+    "privacy": ("mia_auc", "mia_tpr_at_1pct_fpr", "mia_calibrated_auc", "dp_epsilon", "canary_exposure_r16"),
     "explain": (
         "ig_comprehensiveness",
         "ig_sufficiency",

@@ -18,6 +18,7 @@ import torch
 
 from fairtune.config import TrainConfig
 from fairtune.data import TaskData
+from fairtune.errors import ConfigError
 from fairtune.evaluation import classification_metrics, cross_entropy
 from fairtune.training._batching import collate, epoch_batches, tokenize
 from fairtune.training._checkpoint import (
@@ -29,6 +30,14 @@ from fairtune.training._checkpoint import (
     save_weights,
 )
 from fairtune.training._precision import resolve_precision
+from fairtune.training._privacy import (
+    DpEngine,
+    epsilon_spent,
+    length_pieces,
+    model_forward_ids,
+    plan_privacy,
+    poisson_batch,
+)
 
 LOWER_IS_BETTER = {"loss", "ece"}
 
@@ -39,6 +48,7 @@ class FitResult:
     eval_metrics: dict[str, Any]
     precision: str
     world_size: int
+    dp: dict[str, Any] | None = None
 
 
 def make_optimizer(model: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -70,6 +80,23 @@ def evaluate_model(
     clf = TorchClassifier(model, tokenizer, batch_size=batch_size, max_length=max_length, precision=precision)
     logits = clf.logits(texts)
     return classification_metrics(labels, softmax(logits), label_names, loss=cross_entropy(labels, logits))
+
+
+def schedule(cfg: TrainConfig, n_train: int, world: int = 1) -> tuple[int, int]:
+    """(steps per epoch, total steps). Under train.privacy, batches are Poisson samples of expected
+    size train.batch_size, so an epoch is n / batch_size steps."""
+    if cfg.privacy is not None:
+        per_epoch = max(1, round(n_train / cfg.batch_size))
+    else:
+        per_epoch = max(1, math.ceil(n_train / cfg.batch_size) // world)
+    total = math.ceil(cfg.epochs * per_epoch)
+    return per_epoch, (min(total, cfg.max_steps) if cfg.max_steps else total)
+
+
+def _opacus_version() -> str:
+    from importlib.metadata import version
+
+    return version("opacus")
 
 
 class Trainer:
@@ -111,10 +138,7 @@ class Trainer:
             self.pair_encoded = tokenize(tokenizer, [pair_texts[k] for k in keys], max_length)
             self.pair_index = {k: j for j, k in enumerate(keys)}
         world = self.acc.num_processes
-        n_batches = math.ceil(len(self.encoded) / cfg.batch_size)
-        self.steps_per_epoch = max(1, n_batches // world)
-        total = math.ceil(cfg.epochs * self.steps_per_epoch)
-        self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
+        self.steps_per_epoch, self.total_steps = schedule(cfg, len(self.encoded), world)
         self.model_raw = model
         optimizer = make_optimizer(model, cfg)
         from transformers import get_linear_schedule_with_warmup
@@ -122,13 +146,33 @@ class Trainer:
         self.scheduler = get_linear_schedule_with_warmup(
             optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
         )
-        self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.dp: DpEngine | None = None
+        if cfg.privacy is not None:
+            if world > 1:
+                raise ConfigError(
+                    ["train.privacy: DP training runs in one process; launch it without accelerate/torchrun."]
+                )
+            plan = plan_privacy(
+                cfg.privacy, n=len(self.encoded), batch_size=cfg.batch_size, steps=self.total_steps
+            )
+            self.model = self.acc.prepare(model)
+            self.dp = DpEngine(self.model, optimizer, plan)
+            self.optimizer = self.dp.optimizer
+            self.explicit_ids = model_forward_ids(model, tokenizer)
+        else:
+            self.model, self.optimizer = self.acc.prepare(model, optimizer)
         self.show_progress = show_progress and self.acc.is_main_process
         self.state = TrainState()
         self.writer: Any = None
 
     # -- pieces -------------------------------------------------------------------------------
     def _my_batches(self, epoch: int) -> list[list[int]]:
+        if self.dp is not None:  # Poisson sampling: a pure function of (seed, step)
+            first = epoch * self.steps_per_epoch
+            return [
+                poisson_batch(len(self.encoded), self.dp.plan.sample_rate, seed=self.seed, step=first + b)
+                for b in range(self.steps_per_epoch)
+            ]
         batches = epoch_batches(
             self.lengths,
             self.cfg.batch_size,
@@ -139,7 +183,38 @@ class Trainer:
         world, rank = self.acc.num_processes, self.acc.process_index
         return batches[rank::world][: self.steps_per_epoch]
 
+    def _dp_step(self, idx: list[int]) -> float:
+        """One DP-SGD step: clip each text's gradient piece by piece, then one noisy AdamW step."""
+        assert self.dp is not None
+        total = 0.0
+        pieces = length_pieces(idx, self.lengths, self.dp_physical_batch)
+        if not pieces:
+            self.dp.empty_step()
+        positions, token_types = self.explicit_ids
+        for k, piece in enumerate(pieces):
+            batch = collate(self.encoded, piece, self.data.train.labels, self.pad_id)
+            labels = batch.pop("labels").to(self.acc.device)
+            ids = batch["input_ids"]
+            if positions:  # explicit, contiguous, per-example ids: Opacus needs them (NOTES-DEPS)
+                batch["position_ids"] = torch.arange(ids.shape[1]).unsqueeze(0).expand_as(ids).contiguous()
+            if token_types:
+                batch["token_type_ids"] = torch.zeros_like(ids)
+            batch = {k2: v.to(self.acc.device) for k2, v in batch.items()}
+            with self.acc.autocast():
+                logits = self.model(**batch).logits
+            total += self.dp.backward_piece(logits, labels, last=k == len(pieces) - 1)
+        self.dp.step()
+        self.scheduler.step()
+        return total / max(len(idx), 1)
+
+    @property
+    def dp_physical_batch(self) -> int:
+        assert self.cfg.privacy is not None
+        return self.cfg.privacy.physical_batch_size
+
     def _train_step(self, idx: list[int]) -> float:
+        if self.dp is not None:
+            return self._dp_step(idx)
         batch = collate(self.encoded, idx, self.data.train.labels, self.pad_id)
         batch = {k: v.to(self.acc.device) for k, v in batch.items()}
         adv = self.cfg.adversarial
@@ -280,7 +355,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         last_metrics: dict[str, Any] | None = None
-        window_loss, window_n, window_t = 0.0, 0, time.perf_counter()
+        window_loss, window_n, window_samples, window_t = 0.0, 0, 0, time.perf_counter()
         while st.step < self.total_steps and not st.stopped_early:
             batches = self._my_batches(st.epoch)
             for idx in batches[st.batch_in_epoch :]:
@@ -291,10 +366,11 @@ class Trainer:
                 st.batch_in_epoch += 1
                 st.samples += len(idx) * self.acc.num_processes
                 window_loss, window_n = window_loss + loss, window_n + 1
+                window_samples += len(idx) * self.acc.num_processes
                 bar.update(1)
                 if st.step % cfg.log_every == 0 or st.step == self.total_steps:
                     now = time.perf_counter()
-                    rate = window_n * cfg.batch_size * self.acc.num_processes / max(now - window_t, 1e-9)
+                    rate = window_samples / max(now - window_t, 1e-9)
                     rec = {
                         "step": st.step,
                         "epoch": st.epoch,
@@ -306,7 +382,7 @@ class Trainer:
                     st.history.append(rec)
                     self._scalars("train", {k: rec[k] for k in ("loss", "lr", "samples_per_s")})
                     bar.set_postfix(loss=f"{rec['loss']:.4f}", samples_s=f"{rate:.0f}")
-                    window_loss, window_n, window_t = 0.0, 0, now
+                    window_loss, window_n, window_samples, window_t = 0.0, 0, 0, now
                 if cfg.eval_every and st.step % cfg.eval_every == 0:
                     last_metrics = self._eval_and_track()
                 if st.step % cfg.save_every == 0 and st.step < self.total_steps and not st.stopped_early:
@@ -330,7 +406,20 @@ class Trainer:
             last_metrics = self.evaluate()
         if self.writer is not None:
             self.writer.close()
-        return FitResult(st, last_metrics, self.precision, self.acc.num_processes)
+        dp = None
+        if self.dp is not None:
+            self.dp.cleanup()
+            plan = self.dp.plan
+            dp = {
+                **plan.to_dict(),
+                "epsilon_spent": epsilon_spent(
+                    plan.accountant, plan.noise_multiplier, plan.sample_rate, st.step, plan.delta
+                ),
+                "steps_taken": st.step,
+                "sampling": "poisson",
+                "library": f"opacus {_opacus_version()}",
+            }
+        return FitResult(st, last_metrics, self.precision, self.acc.num_processes, dp)
 
     def _checkpoint(self) -> None:
         self.acc.wait_for_everyone()

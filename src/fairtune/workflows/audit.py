@@ -113,9 +113,68 @@ def _explain(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
 
 
 def _privacy(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
+    from fairtune._io import read_json
     from fairtune.audits.privacy import audit_privacy
+    from fairtune.data import Canaries
 
-    return audit_privacy(clf, task.train, task.eval, cfg.audit.privacy)
+    canary_file = run.root / "canaries.json"
+    canaries = Canaries.from_dict(read_json(canary_file)) if canary_file.is_file() else None
+    dp = run.read_metrics().get("train", {}).get("privacy") if run.metrics.is_file() else None
+    reference, reference_texts = None, None
+    if cfg.audit.privacy.reference_data:
+        reference, reference_texts = privacy_reference(run, cfg)
+    return audit_privacy(
+        clf,
+        task.train,
+        task.eval,
+        cfg.audit.privacy,
+        reference=reference,
+        reference_texts=reference_texts,
+        canaries=canaries,
+        dp=dp,
+    )
+
+
+def privacy_reference(run: RunDir, cfg: FairtuneConfig) -> tuple[Any, set[str]]:
+    """Train (or reuse) the privacy audit's reference model: the run's own recipe, on
+    audit.privacy.reference_data instead of data.train, without canaries. It lives in
+    audit/privacy-reference/ and is reused while its config is unchanged."""
+    from fairtune.config import build_config, config_to_dict
+    from fairtune.data import load_task_data
+    from fairtune.errors import RunError
+    from fairtune.models import TorchClassifier
+    from fairtune.workflows.train import train
+
+    pa = cfg.audit.privacy
+    raw = config_to_dict(cfg)
+    raw.update(name="privacy-reference", output_dir=str(run.root / "audit"), gates={})
+    raw["data"].update(train=pa.reference_data, max_train_rows=None, extra_train=None)
+    raw["train"].update(canaries=None, epochs=pa.reference_epochs or cfg.train.epochs, max_steps=None)
+    if cfg.train.privacy is not None:
+        # The attacker's own model need not be private: a better-fit reference makes a stronger attack.
+        # DP's large batches would leave it a handful of steps on a small reference set.
+        raw["train"].update(privacy=None, batch_size=32)
+    ref_cfg = build_config(raw)
+    ref_run = RunDir.for_config(ref_cfg)
+    reuse = ref_run.model.is_dir()
+    if reuse:
+        try:
+            ref_run.check_same_config(ref_cfg)
+        except RunError:
+            reuse = False
+    if not reuse:
+        print(
+            f"audit privacy: training the reference model on {pa.reference_data}", file=sys.stderr, flush=True
+        )
+        train(ref_cfg, overwrite=True, show_progress=sys.stderr.isatty())
+    texts = load_task_data(ref_cfg.data, ref_cfg.seed).train.texts
+    clf = TorchClassifier.from_dir(
+        ref_run.model,
+        batch_size=cfg.train.eval_batch_size,
+        max_length=cfg.data.max_length,
+        precision=cfg.train.precision,
+    )
+    return clf, set(texts)
 
 
 RUNNERS: dict[str, Callable[[RunDir, FairtuneConfig, Any, Any], Any]] = {

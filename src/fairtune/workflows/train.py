@@ -55,6 +55,19 @@ def counterfactual_training(cfg: FairtuneConfig, data: Any) -> tuple[dict[int, s
     return pairs, info
 
 
+def insert_canaries(cfg: FairtuneConfig, data: Any, run: RunDir) -> dict[str, Any]:
+    """Apply train.canaries: append the inserted canaries to data.train and keep all of them (made-up
+    texts, no user data) in the run directory for the privacy audit."""
+    if cfg.train.canaries is None:
+        return {}
+    from fairtune.data import make_canaries
+
+    canaries = make_canaries(cfg.train.canaries, data.label_names)
+    data.train = canaries.insert_into(data.train)
+    atomic_write_json(run.root / "canaries.json", canaries.to_dict())
+    return canaries.summary()
+
+
 def train(
     cfg: FairtuneConfig, *, resume: bool = False, overwrite: bool = False, show_progress: bool = True
 ) -> dict[str, Any]:
@@ -72,6 +85,7 @@ def train(
         torch.set_num_threads(cfg.train.threads)
     set_seed(cfg.seed, deterministic=cfg.train.deterministic)
     pairs, counterfactual = counterfactual_training(cfg, data)
+    canary_info = insert_canaries(cfg, data, run)
     model, tokenizer = build_classifier(cfg.model, data.label_names)
     trainer = Trainer(
         model,
@@ -113,6 +127,8 @@ def train(
                 "history": st.history,
                 "evals": st.evals,
                 **({"counterfactual": counterfactual} if counterfactual else {}),
+                **({"privacy": result.dp, "dp_epsilon": result.dp["epsilon_spent"]} if result.dp else {}),
+                **({"canaries": canary_info} if canary_info else {}),
             },
             "labels": data.label_names,
         }

@@ -5,6 +5,7 @@ its training data."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from fairtune.audits._result import AuditResult, sample_indices
 from fairtune.config import PrivacyAuditConfig
-from fairtune.data import LabelledData
+from fairtune.data import Canaries, LabelledData, exposure
 from fairtune.errors import DataError
 from fairtune.models import Classifier
 
@@ -29,12 +30,17 @@ def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
 
 
 def loss_threshold_attack(member_loss: np.ndarray, nonmember_loss: np.ndarray) -> dict[str, Any]:
-    """Score = -loss (lower loss: more likely a member). Returns AUC, TPR at 1% and 0.1% FPR, the
-    membership advantage (max TPR - FPR), and the ROC curve (at most 201 points)."""
+    """Score = -loss (lower loss: more likely a member)."""
+    return attack_scores(-np.asarray(member_loss), -np.asarray(nonmember_loss))
+
+
+def attack_scores(member_score: np.ndarray, nonmember_score: np.ndarray) -> dict[str, Any]:
+    """A higher score says "member". Returns AUC, TPR at 1% and 0.1% FPR, the membership advantage
+    (max TPR - FPR), and the ROC curve (at most 201 points)."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    y = np.r_[np.ones(len(member_loss)), np.zeros(len(nonmember_loss))]
-    score = -np.r_[member_loss, nonmember_loss]
+    y = np.r_[np.ones(len(member_score)), np.zeros(len(nonmember_score))]
+    score = np.r_[member_score, nonmember_score]
     fpr, tpr, _ = roc_curve(y, score)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 201)).astype(int))
     return {
@@ -47,11 +53,26 @@ def loss_threshold_attack(member_loss: np.ndarray, nonmember_loss: np.ndarray) -
 
 
 def audit_privacy(
-    clf: Classifier, train: LabelledData, held_out: LabelledData, cfg: PrivacyAuditConfig
+    clf: Classifier,
+    train: LabelledData,
+    held_out: LabelledData,
+    cfg: PrivacyAuditConfig,
+    *,
+    reference: Classifier | None = None,
+    reference_texts: set[str] | None = None,
+    canaries: Canaries | None = None,
+    dp: dict[str, Any] | None = None,
 ) -> AuditResult:
-    """Members: a seeded sample of training texts; non-members: as many held-out (eval) texts."""
+    """Members: a seeded sample of training texts; non-members: as many held-out (eval) texts.
+
+    `reference`: a model trained the same way on other data from the same population
+    (`reference_texts`); its losses calibrate each text's difficulty. `canaries`: the run's inserted
+    and reference canaries. `dp`: the run's DP-SGD record (metrics.json train.privacy)."""
     t0 = time.perf_counter()
     res = AuditResult("privacy")
+    if reference_texts:  # a text the reference model trained on cannot calibrate itself
+        train = train.subset([i for i, t in enumerate(train.texts) if t not in reference_texts])
+        held_out = held_out.subset([i for i, t in enumerate(held_out.texts) if t not in reference_texts])
     n = min(cfg.sample, len(train), len(held_out))
     if n < 10:
         raise DataError(
@@ -87,5 +108,102 @@ def audit_privacy(
         f"texts vs {n_loss.mean():.3f} on held-out ones. This is an empirical lower bound on leakage, not "
         f"a guarantee; only differentially private training bounds it.",
     )
+    if reference is not None:
+        _calibrated(res, reference, members, nonmembers, m_loss, n_loss, cfg)
+    if canaries is not None:
+        _canaries(res, clf, canaries)
+    if dp is not None:
+        _guarantee(res, dp)
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _calibrated(
+    res: AuditResult,
+    reference: Classifier,
+    members: LabelledData,
+    nonmembers: LabelledData,
+    m_loss: np.ndarray,
+    n_loss: np.ndarray,
+    cfg: PrivacyAuditConfig,
+) -> None:
+    """Difficulty calibration (Watson et al. 2022; one reference model, in the spirit of LiRA/RMIA):
+    score = reference loss - target loss. A text that is hard for any model no longer looks like a
+    non-member, nor an easy one like a member; what is left is what training on it changed."""
+    ref_m, ref_n = per_example_loss(reference, members), per_example_loss(reference, nonmembers)
+    attack = attack_scores(ref_m - m_loss, ref_n - n_loss)
+    res.details["calibrated"] = {
+        "attack": "loss difference to one reference model (Watson et al. 2022)",
+        "reference_data": cfg.reference_data,
+        "reference_member_mean_loss": float(ref_m.mean()),
+        "reference_nonmember_mean_loss": float(ref_n.mean()),
+        **attack,
+    }
+    res.metrics.update(
+        mia_calibrated_auc=attack["auc"],
+        mia_calibrated_tpr_at_1pct_fpr=attack["tpr_at_1pct_fpr"],
+        mia_calibrated_tpr_at_01pct_fpr=attack["tpr_at_01pct_fpr"],
+    )
+    res.finding(
+        "warning" if attack["auc"] > cfg.max_auc else "info",
+        f"membership inference calibrated by a reference model trained on {cfg.reference_data}: AUC "
+        f"{attack['auc']:.3f}, and {attack['tpr_at_1pct_fpr']:.1%} of training texts found at 1% false "
+        f"positives (loss threshold alone: {res.metrics['mia_auc']:.3f}, "
+        f"{res.metrics['mia_tpr_at_1pct_fpr']:.1%}).",
+    )
+
+
+def _canaries(res: AuditResult, clf: Classifier, canaries: Canaries) -> None:
+    data = LabelledData(canaries.texts, np.asarray(canaries.labels), source="canaries")
+    loss = per_example_loss(clf, data)
+    reps = np.asarray(canaries.repeats)
+    ref = loss[reps == 0]
+    chance = float(np.mean(exposure(ref, ref)))  # what a model that memorised nothing scores
+    groups = {}
+    for r in sorted(set(reps[reps > 0].tolist())):
+        exp = exposure(loss[reps == r], ref)
+        groups[str(r)] = {
+            "canaries": int((reps == r).sum()),
+            "mean_exposure": float(exp.mean()),
+            "max_exposure": float(exp.max()),
+            "ranked_first": int((exp >= np.log2(len(ref) + 1) - 1e-9).sum()),
+            "mean_loss": float(loss[reps == r].mean()),
+        }
+        res.metrics[f"canary_exposure_r{r}"] = float(exp.mean())
+    res.details["canaries"] = {
+        "references": len(ref),
+        "max_possible_exposure": float(np.log2(len(ref) + 1)),
+        "no_memorisation_exposure": chance,
+        "reference_mean_loss": float(ref.mean()),
+        "by_repeats": groups,
+    }
+    top = max(groups, key=lambda k: int(k))
+    res.finding(
+        "warning" if groups[top]["mean_exposure"] > chance + 2 else "info",
+        f"canaries: inserted {top} times, a canary's secret has mean exposure "
+        f"{groups[top]['mean_exposure']:.2f} bits (no memorisation: about {chance:.2f}; at most "
+        f"{np.log2(len(ref) + 1):.2f}, when the model fits it better than all {len(ref)} never-inserted "
+        f"canaries). " + "; ".join(f"{k}×: {g['mean_exposure']:.2f}" for k, g in groups.items()) + ".",
+    )
+
+
+def _guarantee(res: AuditResult, dp: dict[str, Any]) -> None:
+    """Put the accountant's (ε, δ) beside the measured figures, with what each means."""
+    eps, delta = float(dp["epsilon_spent"]), float(dp["delta"])
+    # For any (ε, δ)-DP training, any membership test has TPR <= e^ε · FPR + δ (Kairouz et al. 2015).
+    bound = min(1.0, math.exp(eps) * 0.01 + delta)
+    res.details["guarantee"] = {**dp, "tpr_bound_at_1pct_fpr": bound}
+    res.metrics["dp_epsilon"] = eps
+    res.finding(
+        "info",
+        f"trained with DP-SGD: (ε = {eps:.2f}, δ = {delta:.2g}) by Opacus' {dp['accountant']} accountant. "
+        f"This is a proof about every possible attacker, worst case over all training sets: at 1% false "
+        f"positives no membership test can find more than {bound:.1%} of training texts"
+        + (
+            " (at this ε the worst-case bound says nothing there; it still bounds rarer, stronger tests)"
+            if bound >= 1.0
+            else ""
+        )
+        + ". The figures above are what one attack achieved on this model and data, on average over "
+        "texts; the guarantee also covers the most exposed text.",
+    )

@@ -1,0 +1,155 @@
+"""DP-SGD on GLUE SST-2: dev accuracy at ε = 8, training throughput against non-private training of the
+same model on the same data (side by side, in this one run), and what the privacy audit measures on
+the private model against the non-private one.
+
+Run from the project root, with nothing else running:
+
+    .venv/bin/python bench/dp.py
+
+1. The private run, `configs/sst2-minilm-dp.yaml` (LoRA, ε = 8, canaries): trained with `fairtune train`
+   if runs/sst2-minilm-dp has no model yet (about 70 minutes on 2 slow cores), then audited with
+   `fairtune audit --only privacy` (a reference model is trained on ../shared/data/sst2_sentences/test.tsv).
+2. The non-private reference, runs/sst2-minilm (`configs/sst2-minilm.yaml`, full fine-tuning): trained if
+   missing; its privacy audit is recomputed here with the same reference data (the run is not changed).
+3. Throughput, side by side: the private config's model and data, `--steps` optimizer steps of
+   `--batch` texts each, once without and once with train.privacy. Non-private training keeps its
+   length-grouped batches; DP training samples Poisson batches and cuts each into pieces of similar length.
+
+Results: bench/results/dp.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, fairtune
+
+RESULTS = ROOT / "bench" / "results" / "dp.json"
+DP_CONFIG = ROOT / "configs" / "sst2-minilm-dp.yaml"
+NONPRIVATE_CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
+
+
+def _ensure_trained(config: Path) -> Path:
+    from fairtune.config import load_config
+
+    cfg = load_config(config)
+    run = ROOT / cfg.output_dir / cfg.name
+    if not (run / "model" / "config.json").is_file():
+        fairtune("train", str(config.relative_to(ROOT)), "--overwrite")
+    return run
+
+
+def _nonprivate_audit(run: Path, reference_data: str) -> dict[str, Any]:
+    """The privacy audit of the non-private run with the private run's reference data, not written
+    into the run (its own config has no reference data)."""
+    from fairtune._rundir import RunDir
+    from fairtune.data import load_task_data
+    from fairtune.workflows.audit import RUNNERS
+    from fairtune.workflows.predict import load_run_classifier
+
+    rd, cfg, clf = load_run_classifier(run)
+    cfg = cfg.model_copy(deep=True)
+    cfg.audit.privacy.reference_data = reference_data
+    task = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        # the reference model goes to a scratch copy of the run's layout
+        scratch = RunDir(Path(tmp) / rd.root.name)
+        scratch.root.mkdir(parents=True)
+        shutil.copy(rd.metrics, scratch.metrics)
+        return RUNNERS["privacy"](scratch, cfg, clf, task).to_json()  # type: ignore[no-any-return]
+
+
+def _throughput(steps: int, batch: int) -> dict[str, Any]:
+    from fairtune.config import config_to_dict, load_config
+    from fairtune.config._load import build_config
+    from fairtune.workflows.train import train
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for way in ("nonprivate", "dp"):
+            raw = config_to_dict(load_config(DP_CONFIG))
+            raw.update(name=f"speed-{way}", output_dir=tmp)
+            raw["train"].update(
+                max_steps=steps, batch_size=batch, eval_every=None, save_every=10_000, canaries=None
+            )
+            if way == "nonprivate":
+                raw["train"]["privacy"] = None
+            print(f"throughput: {way}, {steps} steps of {batch} texts", flush=True)
+            m = train(build_config(raw), show_progress=False)
+            out[way] = {
+                "samples_per_second": m["train"]["samples_per_second"],
+                "samples": m["train"]["samples"],
+                "train_seconds": m["train"]["train_seconds"],
+            }
+    out["ratio"] = out["dp"]["samples_per_second"] / out["nonprivate"]["samples_per_second"]
+    out["steps"], out["batch"] = steps, batch
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=4, help="optimizer steps per way in the throughput test")
+    ap.add_argument("--batch", type=int, default=256, help="texts per step in the throughput test")
+    ap.add_argument("--skip-throughput", action="store_true", help="keep the throughput from the last run")
+    args = ap.parse_args()
+    from fairtune._io import atomic_write_json, read_json
+    from fairtune.config import load_config
+
+    dp_run = _ensure_trained(DP_CONFIG)
+    fairtune("audit", str(dp_run.relative_to(ROOT)), "--only", "privacy")
+    dp_metrics = read_json(dp_run / "metrics.json")
+    dp_audit = read_json(dp_run / "audit" / "privacy.json")
+    np_run = _ensure_trained(NONPRIVATE_CONFIG)
+    np_metrics = read_json(np_run / "metrics.json")
+    reference = load_config(DP_CONFIG).audit.privacy.reference_data
+    assert reference
+    np_audit = _nonprivate_audit(np_run, reference)
+    if args.skip_throughput and RESULTS.is_file():
+        speed = read_json(RESULTS)["throughput"]
+    else:
+        speed = _throughput(args.steps, args.batch)
+
+    dp = dp_metrics["train"]["privacy"]
+    m, nm = dp_audit["metrics"], np_audit["metrics"]
+    result = {
+        "epsilon": dp["epsilon_spent"],
+        "delta": dp["delta"],
+        "dev_accuracy": dp_metrics["eval"]["accuracy"],
+        "nonprivate_dev_accuracy": np_metrics["eval"]["accuracy"],
+        "throughput_ratio": speed["ratio"],
+        "mia_auc": m["mia_auc"],
+        "mia_tpr_at_1pct_fpr": m["mia_tpr_at_1pct_fpr"],
+        "nonprivate_mia_auc": nm["mia_auc"],
+        "nonprivate_mia_tpr_at_1pct_fpr": nm["mia_tpr_at_1pct_fpr"],
+        "mia_calibrated_auc": m.get("mia_calibrated_auc"),
+        "mia_calibrated_tpr_at_1pct_fpr": m.get("mia_calibrated_tpr_at_1pct_fpr"),
+        "nonprivate_mia_calibrated_auc": nm.get("mia_calibrated_auc"),
+        "nonprivate_mia_calibrated_tpr_at_1pct_fpr": nm.get("mia_calibrated_tpr_at_1pct_fpr"),
+        "canaries": dp_audit["details"].get("canaries"),
+        "dp": dp,
+        "dp_train_minutes": dp_metrics["train"]["train_seconds"] / 60,
+        "nonprivate_model": "full fine-tuning (configs/sst2-minilm.yaml)",
+        "dp_model": "LoRA r=8 (configs/sst2-minilm-dp.yaml)",
+        "throughput": speed,
+        "targets": {
+            "dev_accuracy": 0.85,
+            "throughput_ratio": 0.40,
+            "mia_auc": 0.55,
+            "mia_tpr_at_1pct_fpr": 0.02,
+        },
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(RESULTS, result)
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
