@@ -98,6 +98,30 @@ def test_dp_gradient_is_the_mean_of_clipped_per_example_gradients(
     engine.cleanup()
 
 
+@pytest.mark.parametrize("clipping", ["ghost", "hooks"])
+def test_an_empty_poisson_batch_still_takes_a_noisy_step(tiny_model_dir: Path, clipping: str) -> None:
+    model, _ = _model(tiny_model_dir)
+    before = [p.detach().clone() for p in model.parameters()]
+    plan = DpPlan(
+        n=100,
+        sample_rate=0.01,
+        steps=1,
+        epsilon=8,
+        delta=1e-4,
+        noise_multiplier=1.0,
+        max_grad_norm=1.0,
+        accountant="rdp",
+        clipping=clipping,
+        expected_batch_size=1,
+    )
+    engine = DpEngine(model, torch.optim.SGD(model.parameters(), lr=0.1), plan)
+    engine.empty_step()
+    engine.step()
+    moved = [not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True)]
+    assert all(moved)  # noise reached every parameter
+    engine.cleanup()
+
+
 def test_plan_spends_the_asked_epsilon_and_no_more() -> None:
     plan = plan_privacy(DpConfig(epsilon=3.0, accountant="rdp"), n=5000, batch_size=100, steps=200)
     assert plan.delta == pytest.approx(1 / 50_000)

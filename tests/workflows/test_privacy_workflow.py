@@ -48,3 +48,84 @@ def test_run_audits_membership_and_reports_it(
     capsys.readouterr()
     assert main(["audit", str(run), "--only", "privacy"]) == 0
     assert "AUC (0.5: cannot tell)" in capsys.readouterr().out
+
+
+def test_dp_run_with_canaries_and_a_reference_model(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`fairtune run` with train.privacy and train.canaries, audited with a reference model: the audit
+    holds all three attacks and the guarantee, and the report and model card say what each means."""
+    from fairtune.testing import tiny_sentiment_rows, write_csv
+
+    write_csv(tmp_path / "train.csv", tiny_sentiment_rows(96, seed=1))
+    write_csv(tmp_path / "eval.csv", tiny_sentiment_rows(40, seed=2))
+    write_csv(tmp_path / "ref.csv", tiny_sentiment_rows(48, seed=3))
+    cfg = {
+        "name": "dp",
+        "output_dir": str(tmp_path / "runs"),
+        "seed": 7,
+        "data": {"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv"), "max_length": 16},
+        "model": {"name": str(tiny_model_dir)},
+        "train": {
+            "epochs": 2,
+            "batch_size": 24,
+            "lr": 2e-3,
+            "precision": "fp32",
+            "privacy": {"epsilon": 20, "accountant": "rdp", "physical_batch_size": 8},
+            "canaries": {"per_repeat": 2, "repeats": [1, 4], "references": 20},
+        },
+        "audit": {
+            "fairness": {"enabled": False},
+            "robustness": {"enabled": False},
+            "explain": {"enabled": False},
+            "privacy": {"reference_data": str(tmp_path / "ref.csv"), "reference_epochs": 2},
+        },
+        "gates": {"train.dp_epsilon": {"max": 20}, "privacy.dp_epsilon": {"max": 20}},
+    }
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 0
+    run = tmp_path / "runs" / "dp"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train"]["n_train"] == 96 + 2 * (1 + 4)  # the canary rows went into training
+    doc = json.loads((run / "audit" / "privacy.json").read_text())
+    assert doc["details"]["membership"]["members"] == 40  # members are real training texts only
+    assert set(doc["details"]["canaries"]["by_repeats"]) == {"1", "4"}
+    assert doc["details"]["calibrated"]["reference_data"] == str(tmp_path / "ref.csv")
+    assert (run / "audit" / "privacy-reference" / "model" / "config.json").is_file()
+    assert doc["metrics"]["dp_epsilon"] == metrics["train"]["dp_epsilon"] <= 20
+    html = (run / "report.html").read_text()
+    for text in (
+        "The guarantee beside the measurements",
+        "calibrated by a reference model",
+        "times inserted",
+    ):
+        assert text in html
+    card = (run / "model" / "README.md").read_text()
+    assert "Differential privacy: DP-SGD through opacus" in card and "Canaries: 4 made-up texts" in card
+    # the second audit reuses the reference model
+    stamp = (run / "audit" / "privacy-reference" / "model" / "model.safetensors").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["audit", str(run), "--only", "privacy"]) == 0
+    assert (run / "audit" / "privacy-reference" / "model" / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_unreachable_epsilon_exits_2_before_training(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fairtune.testing import tiny_sentiment_rows, write_csv
+
+    write_csv(tmp_path / "train.csv", tiny_sentiment_rows(96, seed=1))
+    cfg = {
+        "name": "tiny-eps",
+        "output_dir": str(tmp_path / "runs"),
+        "data": {"train": str(tmp_path / "train.csv"), "max_length": 16},
+        "model": {"name": str(tiny_model_dir)},
+        "train": {"epochs": 1, "batch_size": 8, "privacy": {"epsilon": 0.001, "accountant": "rdp"}},
+    }
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    capsys.readouterr()
+    assert main(["validate", str(tmp_path / "cfg.yaml")]) == 2
+    assert "train.privacy.epsilon: 0.001 cannot be reached" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 2
+    assert "The smallest ε that works here is" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "tiny-eps" / "checkpoints").exists()

@@ -227,7 +227,7 @@ class DpEngine:
         for p in self.params:
             p.grad = torch.zeros_like(p)
             if self.plan.clipping == "hooks":
-                p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
+                setattr(p, "grad_sample", torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device))  # noqa: B010
 
     def step(self) -> None:
         self.optimizer.step()

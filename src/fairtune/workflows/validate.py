@@ -28,6 +28,22 @@ def validate(cfg: FairtuneConfig) -> dict[str, Any]:
             },
             eval_is_split=data.eval_is_split,
         )
+        if cfg.train.privacy is not None:
+            from fairtune.training._loop import schedule
+            from fairtune.training._privacy import plan_privacy
+
+            n = len(data.train) + (
+                sum(cfg.train.canaries.repeats) * cfg.train.canaries.per_repeat if cfg.train.canaries else 0
+            )
+            steps = schedule(cfg.train, n)[1]
+            plan = plan_privacy(cfg.train.privacy, n=n, batch_size=cfg.train.batch_size, steps=steps)
+            summary["privacy"] = {
+                "epsilon": plan.epsilon,
+                "delta": plan.delta,
+                "noise_multiplier": round(plan.noise_multiplier, 4),
+                "steps": plan.steps,
+                "sample_rate": round(plan.sample_rate, 6),
+            }
     except FairtuneError as exc:
         problems.extend(exc.problems)
     try:
