@@ -96,7 +96,7 @@ def _throughput(steps: int, batch: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=4, help="optimizer steps per way in the throughput test")
+    ap.add_argument("--steps", type=int, default=8, help="optimizer steps per way in the throughput test")
     ap.add_argument("--batch", type=int, default=256, help="texts per step in the throughput test")
     ap.add_argument("--skip-throughput", action="store_true", help="keep the throughput from the last run")
     args = ap.parse_args()

@@ -146,8 +146,8 @@ EXPLAIN_SHAP_MISSING = (
 )
 EXPLAIN_NO_TEXTS = "explain: no text given. Pass a text as an argument or --file PATH."
 MITIGATE_NOTHING = (
-    "fairtune mitigate: choose one mitigation, e.g. --fairness cda (cda, clp, both) or --robustness adv "
-    "(adv, augment, both)."
+    "fairtune mitigate: choose one mitigation, e.g. --fairness cda (cda, clp, both), --robustness adv "
+    "(adv, augment, both) or --privacy dp (dp, redact)."
 )
 
 

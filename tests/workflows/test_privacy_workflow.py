@@ -129,3 +129,39 @@ def test_unreachable_epsilon_exits_2_before_training(
     assert main(["train", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 2
     assert "The smallest ε that works here is" in capsys.readouterr().err
     assert not (tmp_path / "runs" / "tiny-eps" / "checkpoints").exists()
+
+
+def test_mitigate_privacy_dp_retrains_with_dp_and_compares_the_leakage(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fairtune.testing import tiny_sentiment_rows, write_csv
+
+    write_csv(tmp_path / "train.csv", tiny_sentiment_rows(96, seed=1))
+    write_csv(tmp_path / "eval.csv", tiny_sentiment_rows(40, seed=2))
+    cfg = {
+        "name": "parent",
+        "output_dir": str(tmp_path / "runs"),
+        "seed": 7,
+        "data": {"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv"), "max_length": 16},
+        "model": {"name": str(tiny_model_dir)},
+        "train": {"epochs": 3, "batch_size": 8, "lr": 2e-3, "precision": "fp32"},
+        "audit": {
+            "fairness": {"enabled": False},
+            "robustness": {"enabled": False},
+            "explain": {"enabled": False},
+        },
+    }
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 0
+    parent = tmp_path / "runs" / "parent"
+    capsys.readouterr()
+    argv = ["mitigate", str(parent), "--privacy", "dp", "--dp-epsilon", "20", "--dp-batch-size", "24"]
+    assert main([*argv, "--no-progress"]) == 0
+    child = parent / "mitigate" / "privacy-dp"
+    doc = json.loads((child / "mitigation.json").read_text())
+    assert doc["privacy"]["epsilon"] == 20 and doc["privacy"]["expected_batch_size"] == 24
+    assert {"eval.accuracy", "privacy.mia_auc", "train.samples_per_second"} <= {
+        r["metric"] for r in doc["comparison"]
+    }
+    assert "privacy.mia_auc" in capsys.readouterr().out
+    assert "DP-SGD: ε = " in (parent / "report.html").read_text()

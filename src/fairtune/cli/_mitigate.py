@@ -1,4 +1,4 @@
-"""fairtune mitigate RUN_DIR --fairness cda|clp|both | --robustness adv|augment|both"""
+"""fairtune mitigate RUN_DIR --fairness cda|clp|both | --robustness adv|augment|both | --privacy dp|redact"""
 
 from __future__ import annotations
 
@@ -30,6 +30,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="training texts attacked and perturbed for augment (default 2000)",
     )
     p.add_argument(
+        "--privacy",
+        choices=["dp", "redact"],
+        help="dp: retrain with DP-SGD (train.privacy); redact: retrain on PII-redacted text (data.redact)",
+    )
+    p.add_argument("--dp-epsilon", type=float, help="privacy budget ε for --privacy dp (default 8)")
+    p.add_argument(
+        "--dp-batch-size", type=int, help="expected batch for --privacy dp (DP wants large ones, e.g. 1024)"
+    )
+    p.add_argument("--dp-lr", type=float, help="learning rate for --privacy dp (default: the parent's)")
+    p.add_argument(
         "--overwrite", action="store_true", help="discard an existing child run of this mitigation first"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
@@ -45,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
         args.run_dir,
         fairness=args.fairness,
         robustness=args.robustness,
+        privacy=args.privacy,
         options={
+            "dp_epsilon": args.dp_epsilon,
+            "dp_batch_size": args.dp_batch_size,
+            "dp_lr": args.dp_lr,
             "clp_lambda": args.clp_lambda,
             "adv_method": args.adv_method,
             "epsilon": args.epsilon,

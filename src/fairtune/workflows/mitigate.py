@@ -1,10 +1,12 @@
-"""`fairtune mitigate RUN_DIR --fairness cda|clp|both | --robustness adv|augment|both`.
+"""`fairtune mitigate RUN_DIR --fairness cda|clp|both | --robustness adv|augment|both
+| --privacy dp|redact`.
 
 Trains a child run with the mitigation and re-audits it with the parent's audit settings (for
 robustness: the same attack sample and constraints). The child lives in RUN_DIR/mitigate/<kind>-<method>/
 with the parent's config plus the mitigation's keys (`train.counterfactual`, `train.adversarial`,
-`data.extra_train`), so it is an ordinary run directory. `mitigation.json` in the child links it to
-its parent and holds the before/after table; the parent's report shows it.
+`data.extra_train`, `train.privacy`, `data.redact`), so it is an ordinary run directory.
+`mitigation.json` in the child links it to its parent and holds the before/after table; the parent's
+report shows it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from fairtune._io import atomic_write_json, atomic_write_text, read_json
 from fairtune._rundir import RunDir
-from fairtune.config import AdversarialConfig, CounterfactualConfig, FairtuneConfig
+from fairtune.config import AdversarialConfig, CounterfactualConfig, DpConfig, FairtuneConfig
 from fairtune.errors import MITIGATE_NOTHING, FairtuneError
 
 #: What the before/after table shows per kind: metric, and whether lower is better.
@@ -40,6 +42,16 @@ COMPARED: dict[str, tuple[tuple[str, bool], ...]] = {
         ("robustness.invariance_failure_rate_max", True),
         ("robustness.queries_per_example", False),
     ),
+    "privacy": (
+        ("eval.accuracy", False),
+        ("eval.ece", True),
+        ("privacy.mia_auc", True),
+        ("privacy.mia_tpr_at_1pct_fpr", True),
+        ("privacy.mia_calibrated_auc", True),
+        ("privacy.mia_calibrated_tpr_at_1pct_fpr", True),
+        *((f"privacy.canary_exposure_r{r}", True) for r in (1, 4, 16)),
+        ("train.samples_per_second", False),
+    ),
 }
 
 
@@ -54,6 +66,16 @@ def child_config(
     if kind == "fairness":
         extra = {"clp_lambda": options["clp_lambda"]} if options.get("clp_lambda") is not None else {}
         train_update["counterfactual"] = CounterfactualConfig.model_validate({"method": method, **extra})
+    elif kind == "privacy":
+        if method == "dp":
+            dp = {"epsilon": options["dp_epsilon"]} if options.get("dp_epsilon") is not None else {}
+            # DP-SGD is per training text: mitigations that add copies of texts cannot come along.
+            train_update.update(privacy=DpConfig.model_validate(dp), counterfactual=None, adversarial=None)
+            for key, opt in (("batch_size", "dp_batch_size"), ("lr", "dp_lr")):
+                if options.get(opt) is not None:
+                    train_update[key] = options[opt]
+        else:
+            data = data.model_copy(update={"redact": True})
     else:
         if method in ("adv", "both"):
             adv = {k: options[k] for k in ("epsilon", "steps") if options.get(k) is not None}
@@ -62,14 +84,14 @@ def child_config(
             train_update["adversarial"] = AdversarialConfig.model_validate(adv)
         if method in ("augment", "both"):
             data = data.model_copy(update={"extra_train": str(out_dir / name / "augment.jsonl")})
-    return parent.model_copy(
-        update={
-            "name": name,
-            "output_dir": str(out_dir),
-            "train": parent.train.model_copy(update=train_update),
-            "data": data,
-        }
+    from fairtune.config import build_config, config_to_dict
+
+    # through build_config, so the child's config is validated as a whole (e.g. DP with its batch size)
+    raw = config_to_dict(parent.model_copy(update={"name": name, "output_dir": str(out_dir), "data": data}))
+    raw["train"].update(
+        {k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in train_update.items()}
     )
+    return build_config(raw)
 
 
 def compare(parent_root: Path, child_root: Path, kind: str) -> list[dict[str, Any]]:
@@ -184,6 +206,7 @@ def mitigate(
     *,
     fairness: str | None = None,
     robustness: str | None = None,
+    privacy: str | None = None,
     options: dict[str, Any] | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
@@ -194,9 +217,12 @@ def mitigate(
 
     from fairtune.workflows.audit import audit
 
-    if (fairness is None) == (robustness is None):
+    chosen = [
+        (k, m) for k, m in (("fairness", fairness), ("robustness", robustness), ("privacy", privacy)) if m
+    ]
+    if len(chosen) != 1:
         raise FairtuneError(MITIGATE_NOTHING)
-    kind, method = ("fairness", fairness) if fairness else ("robustness", robustness)
+    kind, method = chosen[0]
     assert method is not None
     options = options or {}
     parent = RunDir(Path(run_dir))
@@ -230,6 +256,8 @@ def mitigate(
         "child": str(child.root),
         "counterfactual": metrics.get("train", {}).get("counterfactual"),
         "adversarial": cfg.train.adversarial.model_dump() if cfg.train.adversarial else None,
+        "privacy": metrics.get("train", {}).get("privacy"),
+        "redaction": cfg.data.redact or None,
         "augmentation": augmentation or (read_json(aug_path) if aug_path.is_file() else None),
         "comparison": compare(parent.root, child.root, kind),
     }
