@@ -238,3 +238,18 @@ def test_dp_refuses_mitigations_that_duplicate_examples(tiny_config: dict, other
     raw["train"][other] = {"method": "cda"} if other == "counterfactual" else {}
     with pytest.raises(ConfigError, match=f"train.privacy cannot be combined with train.{other}"):
         build_config(raw)
+
+
+def test_freeze_embeddings_keeps_the_embedding_block_fixed(tiny_config: dict) -> None:
+    from safetensors.torch import load_file
+
+    raw = _dp_config(tiny_config, freeze_embeddings=True)
+    train(build_config(raw), show_progress=False)
+    trained = load_file(str(Path(tiny_config["output_dir"]) / "tiny/model/model.safetensors"))
+    base = load_file(str(Path(tiny_config["model"]["name"]) / "model.safetensors"))
+    emb = [k for k in trained if ".embeddings." in k]
+    assert emb
+    for k in emb:
+        torch.testing.assert_close(trained[k], base[k.removeprefix("bert.")], atol=0, rtol=0)
+    moved = [k for k in trained if "encoder.layer.0.attention.self.query.weight" in k]
+    assert not torch.equal(trained[moved[0]], base[moved[0].removeprefix("bert.")])

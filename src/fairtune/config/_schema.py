@@ -213,6 +213,11 @@ class DpConfig(Section):
         description="ghost: ghost clipping (per-example norms without per-example gradients; fast, "
         "little memory); hooks: Opacus' per-example gradients.",
     )
+    freeze_embeddings: bool = Field(
+        False,
+        description="Keep the embedding layer (about half of MiniLM's weights) fixed: less noise to add "
+        "and faster clipping, as in many DP fine-tuning recipes.",
+    )
     physical_batch_size: int = Field(
         64,
         gt=0,

@@ -93,6 +93,16 @@ def schedule(cfg: TrainConfig, n_train: int, world: int = 1) -> tuple[int, int]:
     return per_epoch, (min(total, cfg.max_steps) if cfg.max_steps else total)
 
 
+def freeze_embeddings(model: Any) -> None:
+    """Stop training the input embeddings (and, for BERT-like models, the whole embeddings block)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    owner = getattr(base, getattr(base, "base_model_prefix", ""), base)
+    block = getattr(owner, "embeddings", None)
+    for p in (block.parameters() if isinstance(block, torch.nn.Module) else []):
+        p.requires_grad_(False)
+    base.get_input_embeddings().weight.requires_grad_(False)
+
+
 def _opacus_version() -> str:
     from importlib.metadata import version
 
@@ -140,6 +150,8 @@ class Trainer:
         world = self.acc.num_processes
         self.steps_per_epoch, self.total_steps = schedule(cfg, len(self.encoded), world)
         self.model_raw = model
+        if cfg.privacy is not None and cfg.privacy.freeze_embeddings:
+            freeze_embeddings(model)
         optimizer = make_optimizer(model, cfg)
         from transformers import get_linear_schedule_with_warmup
 
