@@ -253,3 +253,19 @@ def test_freeze_embeddings_keeps_the_embedding_block_fixed(tiny_config: dict) ->
         torch.testing.assert_close(trained[k], base[k.removeprefix("bert.")], atol=0, rtol=0)
     moved = [k for k in trained if "encoder.layer.0.attention.self.query.weight" in k]
     assert not torch.equal(trained[moved[0]], base[moved[0].removeprefix("bert.")])
+
+
+def test_trainable_layers_trains_only_the_top_of_the_model(tiny_model_dir: Path) -> None:
+    from fairtune.config import ModelConfig
+    from fairtune.models import build_classifier
+    from fairtune.training._loop import train_only_top
+
+    model, _ = build_classifier(ModelConfig(name=str(tiny_model_dir)), ["negative", "positive"])
+    train_only_top(model, 1)  # the tiny BERT has layers 0 and 1
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(("layer.1." in n or "pooler" in n or "classifier" in n) for n in trained)
+    assert any("layer.1." in n for n in trained) and any("classifier" in n for n in trained)
+    train_only_top(model, 0)
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == {
+        n for n in trained if "pooler" in n or "classifier" in n
+    }

@@ -218,6 +218,13 @@ class DpConfig(Section):
         description="Keep the embedding layer (about half of MiniLM's weights) fixed: less noise to add "
         "and faster clipping, as in many DP fine-tuning recipes.",
     )
+    trainable_layers: int | None = Field(
+        None,
+        ge=0,
+        description="Train only the classifier head, the pooler and the top N encoder layers (0: head and "
+        "pooler only); unset: every weight. Fewer weights get less noise in all, and backpropagation "
+        "stops early, so DP training gets many more steps for the same time.",
+    )
     physical_batch_size: int = Field(
         64,
         gt=0,

@@ -98,9 +98,30 @@ def freeze_embeddings(model: Any) -> None:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     owner = getattr(base, getattr(base, "base_model_prefix", ""), base)
     block = getattr(owner, "embeddings", None)
-    for p in (block.parameters() if isinstance(block, torch.nn.Module) else []):
+    for p in block.parameters() if isinstance(block, torch.nn.Module) else []:
         p.requires_grad_(False)
     base.get_input_embeddings().weight.requires_grad_(False)
+
+
+def train_only_top(model: Any, n_layers: int) -> None:
+    """Freeze every weight but the classifier head, the pooler and the top `n_layers` encoder layers."""
+    import re
+
+    layer_of = {
+        name: int(m.group(1))
+        for name, _ in model.named_parameters()
+        if (m := re.search(r"\.layers?\.(\d+)\.", name))
+    }
+    top = max(layer_of.values(), default=-1)
+    for name, p in model.named_parameters():
+        keep = (
+            "classifier" in name
+            or "pooler" in name
+            or "score" in name
+            or (name in layer_of and layer_of[name] > top - n_layers)
+        )
+        if not keep:
+            p.requires_grad_(False)
 
 
 def _opacus_version() -> str:
@@ -152,6 +173,8 @@ class Trainer:
         self.model_raw = model
         if cfg.privacy is not None and cfg.privacy.freeze_embeddings:
             freeze_embeddings(model)
+        if cfg.privacy is not None and cfg.privacy.trainable_layers is not None:
+            train_only_top(model, cfg.privacy.trainable_layers)
         optimizer = make_optimizer(model, cfg)
         from transformers import get_linear_schedule_with_warmup
 
