@@ -8,3 +8,4 @@ cd "$(dirname "$0")/.."
 .venv/bin/python bench/robustness.py
 .venv/bin/python bench/explain.py
 .venv/bin/python bench/pii.py
+.venv/bin/python bench/dp.py
