@@ -44,6 +44,22 @@ def _model(model_dir: Path) -> tuple[torch.nn.Module, object]:
     return model, AutoTokenizer.from_pretrained(model_dir)
 
 
+def _plan(clipping: str, *, noise: float, clip: float, batch: int) -> DpPlan:
+    """A hand-made plan: the noise is given, not planned from ε."""
+    return DpPlan(
+        n=100,
+        sample_rate=batch / 100,
+        steps=1,
+        epsilon=8,
+        delta=1e-4,
+        noise_multiplier=noise,
+        max_grad_norm=clip,
+        accountant="rdp",
+        clipping=clipping,
+        expected_batch_size=batch,
+    )
+
+
 def _inputs(tok: object, rows: list[int]) -> dict[str, torch.Tensor]:
     enc = tok([TEXTS[i] for i in rows], padding=True, return_tensors="pt")  # type: ignore[operator]
     ids = enc["input_ids"]
@@ -76,18 +92,7 @@ def test_dp_gradient_is_the_mean_of_clipped_per_example_gradients(
         for e, g in zip(expected, grads, strict=True):
             e += g * scale
     model.zero_grad()
-    plan = DpPlan(
-        n=100,
-        sample_rate=0.08,
-        steps=1,
-        epsilon=8,
-        delta=1e-4,
-        noise_multiplier=0.0,
-        max_grad_norm=clip,
-        accountant="rdp",
-        clipping=clipping,
-        expected_batch_size=8,
-    )
+    plan = _plan(clipping, noise=0.0, clip=clip, batch=8)
     engine = DpEngine(model, torch.optim.SGD(model.parameters(), lr=0.0), plan)
     for k, rows in enumerate([[0, 1, 2], [3, 4]]):
         logits = model(**_inputs(tok, rows)).logits
@@ -102,18 +107,7 @@ def test_dp_gradient_is_the_mean_of_clipped_per_example_gradients(
 def test_an_empty_poisson_batch_still_takes_a_noisy_step(tiny_model_dir: Path, clipping: str) -> None:
     model, _ = _model(tiny_model_dir)
     before = [p.detach().clone() for p in model.parameters()]
-    plan = DpPlan(
-        n=100,
-        sample_rate=0.01,
-        steps=1,
-        epsilon=8,
-        delta=1e-4,
-        noise_multiplier=1.0,
-        max_grad_norm=1.0,
-        accountant="rdp",
-        clipping=clipping,
-        expected_batch_size=1,
-    )
+    plan = _plan(clipping, noise=1.0, clip=1.0, batch=1)
     engine = DpEngine(model, torch.optim.SGD(model.parameters(), lr=0.1), plan)
     engine.empty_step()
     engine.step()
