@@ -14,29 +14,38 @@ from fairtune.cli import main
 pytestmark = pytest.mark.integration
 
 
-def test_run_audits_membership_and_reports_it(
-    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _privacy_only_config(tmp_path: Path, model_dir: Path, name: str, train: dict, **extra: object) -> Path:
+    """Tiny train/eval CSVs and a config with only the privacy audit on, written to tmp_path/cfg.yaml."""
     from fairtune.testing import tiny_sentiment_rows, write_csv
 
     write_csv(tmp_path / "train.csv", tiny_sentiment_rows(96, seed=1))
     write_csv(tmp_path / "eval.csv", tiny_sentiment_rows(40, seed=2))
+    audit = {"fairness": {"enabled": False}, "robustness": {"enabled": False}, "explain": {"enabled": False}}
     cfg = {
-        "name": "priv",
+        "name": name,
         "output_dir": str(tmp_path / "runs"),
         "seed": 7,
         "data": {"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv"), "max_length": 16},
-        "model": {"name": str(tiny_model_dir)},
-        "train": {"epochs": 4, "batch_size": 8, "lr": 2e-3, "warmup_ratio": 0.1, "precision": "fp32"},
-        "audit": {
-            "fairness": {"enabled": False},
-            "robustness": {"enabled": False},
-            "explain": {"enabled": False},
-        },
-        "gates": {"privacy.mia_auc": {"max": 0.99}},
+        "model": {"name": str(model_dir)},
+        "train": {"lr": 2e-3, "precision": "fp32", **train},
+        "audit": {**audit, **extra.pop("audit", {})},  # type: ignore[dict-item]
+        **extra,
     }
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 0
+    return tmp_path / "cfg.yaml"
+
+
+def test_run_audits_membership_and_reports_it(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _privacy_only_config(
+        tmp_path,
+        tiny_model_dir,
+        "priv",
+        {"epochs": 4, "batch_size": 8, "warmup_ratio": 0.1},
+        gates={"privacy.mia_auc": {"max": 0.99}},
+    )
+    assert main(["run", str(cfg), "--no-progress"]) == 0
     run = tmp_path / "runs" / "priv"
     doc = json.loads((run / "audit" / "privacy.json").read_text())
     m = doc["details"]["membership"]
@@ -57,33 +66,21 @@ def test_dp_run_with_canaries_and_a_reference_model(
     holds all three attacks and the guarantee, and the report and model card say what each means."""
     from fairtune.testing import tiny_sentiment_rows, write_csv
 
-    write_csv(tmp_path / "train.csv", tiny_sentiment_rows(96, seed=1))
-    write_csv(tmp_path / "eval.csv", tiny_sentiment_rows(40, seed=2))
     write_csv(tmp_path / "ref.csv", tiny_sentiment_rows(48, seed=3))
-    cfg = {
-        "name": "dp",
-        "output_dir": str(tmp_path / "runs"),
-        "seed": 7,
-        "data": {"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv"), "max_length": 16},
-        "model": {"name": str(tiny_model_dir)},
-        "train": {
+    cfg = _privacy_only_config(
+        tmp_path,
+        tiny_model_dir,
+        "dp",
+        {
             "epochs": 2,
             "batch_size": 24,
-            "lr": 2e-3,
-            "precision": "fp32",
             "privacy": {"epsilon": 20, "accountant": "rdp", "physical_batch_size": 8},
             "canaries": {"per_repeat": 2, "repeats": [1, 4], "references": 20},
         },
-        "audit": {
-            "fairness": {"enabled": False},
-            "robustness": {"enabled": False},
-            "explain": {"enabled": False},
-            "privacy": {"reference_data": str(tmp_path / "ref.csv"), "reference_epochs": 2},
-        },
-        "gates": {"train.dp_epsilon": {"max": 20}, "privacy.dp_epsilon": {"max": 20}},
-    }
-    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 0
+        audit={"privacy": {"reference_data": str(tmp_path / "ref.csv"), "reference_epochs": 2}},
+        gates={"train.dp_epsilon": {"max": 20}, "privacy.dp_epsilon": {"max": 20}},
+    )
+    assert main(["run", str(cfg), "--no-progress"]) == 0
     run = tmp_path / "runs" / "dp"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train"]["n_train"] == 96 + 2 * (1 + 4)  # the canary rows went into training
@@ -134,25 +131,8 @@ def test_unreachable_epsilon_exits_2_before_training(
 def test_mitigate_privacy_dp_retrains_with_dp_and_compares_the_leakage(
     tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fairtune.testing import tiny_sentiment_rows, write_csv
-
-    write_csv(tmp_path / "train.csv", tiny_sentiment_rows(96, seed=1))
-    write_csv(tmp_path / "eval.csv", tiny_sentiment_rows(40, seed=2))
-    cfg = {
-        "name": "parent",
-        "output_dir": str(tmp_path / "runs"),
-        "seed": 7,
-        "data": {"train": str(tmp_path / "train.csv"), "eval": str(tmp_path / "eval.csv"), "max_length": 16},
-        "model": {"name": str(tiny_model_dir)},
-        "train": {"epochs": 3, "batch_size": 8, "lr": 2e-3, "precision": "fp32"},
-        "audit": {
-            "fairness": {"enabled": False},
-            "robustness": {"enabled": False},
-            "explain": {"enabled": False},
-        },
-    }
-    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 0
+    cfg = _privacy_only_config(tmp_path, tiny_model_dir, "parent", {"epochs": 3, "batch_size": 8})
+    assert main(["run", str(cfg), "--no-progress"]) == 0
     parent = tmp_path / "runs" / "parent"
     capsys.readouterr()
     argv = ["mitigate", str(parent), "--privacy", "dp", "--dp-epsilon", "20", "--dp-batch-size", "24"]
