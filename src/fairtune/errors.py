@@ -150,6 +150,31 @@ MITIGATE_NOTHING = (
     "(adv, augment, both) or --privacy dp (dp, redact)."
 )
 
+COMPRESS_NOTHING = (
+    "fairtune compress: choose at least one variant: --bf16, --int8, --onnx (ONNX fp32 and its dynamic and "
+    "static int8), or --prune 0.3."
+)
+COMPRESS_PRUNE_AMOUNT = (
+    "--prune: {value!r} is not a share of weights to remove. Pass a number in (0, 1), e.g. 0.3."
+)
+COMPRESS_PRUNE_STRUCTURED = (
+    "--prune-method {method}: {arch} has no BERT-style encoder layers (encoder.layer[i].attention.output"
+    ".dense and .output.dense) to prune {what} in. Use --prune-method magnitude, which works on any model."
+)
+COMPRESS_ONNX_FAILED = (
+    "--onnx: the ONNX export of {arch} failed at {where} ({detail}). This architecture cannot be exported "
+    "with torch.onnx here; use --int8 (PyTorch dynamic int8) or --bf16 instead."
+)
+VARIANT_UNKNOWN = (
+    "--variant: no compressed variant {name!r} in {path}. Variants there: {known}. Build one with "
+    "fairtune compress {run} --int8 (or --onnx, --bf16, --prune 0.3)."
+)
+SERVE_PORT_IN_USE = (
+    "--port: {host}:{port} is already in use by another process. Stop it, or pass another port, e.g. "
+    "--port {other}."
+)
+SERVE_BAD_LIMIT = "{field}: {reason} (got {value!r}). {fix}"
+
 
 class FairtuneError(Exception):
     """An error that is the user's to fix. Carries one or more problems; the CLI exits with `exit_code`."""

@@ -34,6 +34,10 @@ COMMANDS = {
         "fairtune.cli._report",
         "write report.html, report.md, summary.json, gates and the model card",
     ),
+    "compress": (
+        "fairtune.cli._compress",
+        "build smaller, faster variants (--bf16, --int8, --onnx, --prune 0.3), measure and re-audit each",
+    ),
     "compare": ("fairtune.cli._compare", "print metrics and gates of several runs side by side"),
 }
 

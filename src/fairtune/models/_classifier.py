@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -48,34 +48,57 @@ class TorchClassifier:
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
-        from fairtune.training import collate
-
-        texts = [str(t) for t in texts]
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        if not texts:
-            return out
-        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
-        order = np.argsort([len(ids) for ids in enc], kind="stable")
         device = next(self.model.parameters()).device
         was_training = self.model.training
         self.model.eval()
-        pad = self.tokenizer.pad_token_id or 0
+
+        def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+            logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
+            return logits.float().cpu().numpy()  # type: ignore[no-any-return]
+
         try:
             with (
                 torch.inference_mode(),
                 torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"),
             ):
-                for start in range(0, len(texts), self.batch_size):
-                    idx = order[start : start + self.batch_size]
-                    batch = collate(enc, idx.tolist(), None, pad)
-                    logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
-                    out[idx] = logits.float().cpu().numpy()
+                return batched_by_length(
+                    self.tokenizer, texts, self.max_length, self.batch_size, len(self.labels), run
+                )
         finally:
             self.model.train(was_training)
-        return out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.logits(texts))
+
+
+def batched_by_length(
+    tokenizer: Any,
+    texts: Sequence[str],
+    max_length: int,
+    batch_size: int,
+    n_labels: int,
+    run: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Tokenize once, sort by length, and call `run(input_ids, attention_mask)` (int64 arrays padded to
+    each batch's longest text) batch by batch; return the logits in the texts' order."""
+    texts = [str(t) for t in texts]
+    out = np.zeros((len(texts), n_labels), dtype=np.float32)
+    if not texts:
+        return out
+    enc = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    order = np.argsort([len(ids) for ids in enc], kind="stable")
+    pad = tokenizer.pad_token_id or 0
+    for start in range(0, len(texts), batch_size):
+        idx = order[start : start + batch_size]
+        width = max(len(enc[i]) for i in idx)
+        ids = np.full((len(idx), width), pad, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            ids[row, : len(enc[i])] = enc[i]
+            mask[row, : len(enc[i])] = 1
+        out[idx] = run(ids, mask)
+    return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

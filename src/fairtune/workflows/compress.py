@@ -1,0 +1,249 @@
+"""`fairtune compress RUN_DIR [--bf16] [--int8] [--onnx] [--prune 0.3]`: build compressed variants of a
+trained model into RUN_DIR/compress/<variant>/, measure each (size, latency, throughput, peak memory,
+accuracy, ECE) and re-audit it through the `Classifier` interface, beside the parent (fp32).
+
+Each variant folder gets `variant.json` (what it is), `metrics.json` (its numbers and how each audit metric
+moved from the parent) and `audit/<name>.json`. `compress/summary.json` holds the table the report shows.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fairtune._io import atomic_write_json, read_json
+from fairtune._rundir import RunDir
+from fairtune.compress import (
+    ONNX_VARIANTS,
+    PruneSpec,
+    build_bf16,
+    build_int8,
+    build_onnx,
+    build_pruned,
+    load_variant,
+    measure_variant,
+    size_mb,
+)
+from fairtune.config import FairtuneConfig
+from fairtune.errors import COMPRESS_NOTHING, FairtuneError
+
+#: Auditors that re-run on every variant (explain is left out: its gradient methods need the fp32 model).
+REAUDITED = ("fairness", "robustness", "privacy")
+#: The audit metrics the report compares, and whether lower is better.
+COMPARED: dict[str, tuple[tuple[str, bool], ...]] = {
+    "fairness": (
+        ("flip_rate", True),
+        ("mean_abs_delta", True),
+        ("template_spread_max", True),
+        ("eec_gender_gap", True),
+        ("eec_race_gap", True),
+        ("group_accuracy_min", False),
+        ("group_accuracy_gap", True),
+        ("demographic_parity_difference", True),
+        ("equalized_odds_difference", True),
+    ),
+    "robustness": (
+        ("clean_accuracy", False),
+        ("attack_success_rate", True),
+        ("accuracy_under_attack", False),
+        ("invariance_failure_rate", True),
+    ),
+    "privacy": (("mia_auc", True), ("mia_tpr_at_1pct_fpr", True)),
+}
+
+
+def requested_variants(*, bf16: bool, int8: bool, onnx: bool, prune: PruneSpec | None) -> list[str]:
+    names = [n for n, on in (("bf16", bf16), ("int8", int8)) if on]
+    if onnx:
+        names += list(ONNX_VARIANTS)
+    if prune is not None:
+        names.append(prune.name)
+    if not names:
+        raise FairtuneError(COMPRESS_NOTHING)
+    return names
+
+
+def _recovery(
+    cfg: FairtuneConfig, task: Any, show_progress: bool
+) -> Callable[[Any, Any, int], dict[str, Any]]:
+    """A short fine-tune of the pruned model with the run's own recipe (masks keep pruned weights at 0)."""
+    from fairtune.training import Trainer
+
+    def recover(model: Any, tokenizer: Any, steps: int) -> dict[str, Any]:
+        tcfg = cfg.train.model_copy(
+            update={
+                "max_steps": steps,
+                "epochs": max(cfg.train.epochs, 1.0),
+                "save_every": steps + 1,
+                "eval_every": None,
+                "early_stopping": None,
+                "canaries": None,
+                "counterfactual": None,
+                "adversarial": None,
+                "privacy": None,
+            }
+        )
+        with tempfile.TemporaryDirectory(prefix="fairtune-recover-") as td:
+            trainer = Trainer(
+                model,
+                tokenizer,
+                task,
+                tcfg,
+                run_dir=Path(td),
+                seed=cfg.seed,
+                max_length=cfg.data.max_length,
+                show_progress=show_progress,
+            )
+            res = trainer.fit()
+        return {
+            "steps": res.state.step,
+            "lr": tcfg.lr,
+            "eval_accuracy_after": res.eval_metrics.get("accuracy"),
+        }
+
+    return recover
+
+
+def reaudit(
+    run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any, out_root: Path, names: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Run `names` auditors on `clf`; write out_root/audit/<name>.json; return their metrics."""
+    from fairtune.workflows.audit import RUNNERS
+
+    out = {}
+    for name in names:
+        result = RUNNERS[name](run, cfg, clf, task)
+        result.write(out_root)
+        out[name] = dict(result.metrics)
+    return out
+
+
+def moved(variant: dict[str, dict[str, float]], parent: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """{auditor: {metric: {parent, variant, delta, worse}}} for the compared metrics both sides have."""
+    table: dict[str, Any] = {}
+    for auditor, metrics in COMPARED.items():
+        if auditor not in variant:
+            continue
+        rows = {}
+        for metric, lower_better in metrics:
+            v, p = variant[auditor].get(metric), parent.get(auditor, {}).get(metric)
+            if v is None or p is None:
+                continue
+            delta = float(v) - float(p)
+            rows[metric] = {
+                "parent": float(p),
+                "variant": float(v),
+                "delta": delta,
+                "worse": bool(delta > 1e-9 if lower_better else delta < -1e-9),
+            }
+        table[auditor] = rows
+    return table
+
+
+def compress(
+    run_dir: str | Path,
+    variants: Sequence[str],
+    *,
+    prune: PruneSpec | None = None,
+    audits: Sequence[str] | None = None,
+    log: Callable[[str], None] = print,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Build, measure and re-audit `variants`; return compress/summary.json's content."""
+    from fairtune.data import load_task_data
+    from fairtune.models import TorchClassifier
+
+    run = RunDir(Path(run_dir))
+    model_dir = run.require_model()
+    cfg = run.load_config()
+    if prune is not None and prune.recover_steps and cfg.train.privacy is not None:
+        raise FairtuneError(
+            f"--recover-steps {prune.recover_steps}: {run.root} was trained with DP-SGD, and a "
+            "non-private recovery fine-tune on its training data would void the privacy guarantee. "
+            "Pass --recover-steps 0."
+        )
+    enabled = [n for n in REAUDITED if getattr(cfg.audit, n).enabled]
+    names_audit = list(enabled if audits is None else audits)
+    bad = [a for a in names_audit if a not in REAUDITED]
+    if bad:
+        raise FairtuneError(
+            f"--audit: {bad[0]!r} cannot re-run on a variant. Choose from: {', '.join(REAUDITED)}."
+        )
+    root = run.root / "compress"
+    probe = TorchClassifier.from_dir(model_dir)
+    task = load_task_data(cfg.data.model_copy(update={"label_names": probe.labels}), cfg.seed)
+    del probe
+
+    for name in variants:
+        if name in ONNX_VARIANTS:
+            continue
+        log(f"compress: building {name}")
+        if name == "bf16":
+            build_bf16(model_dir, root / name)
+        elif name == "int8":
+            build_int8(model_dir, root / name)
+        elif prune is not None and name == prune.name:
+            build_pruned(model_dir, root / name, prune, recover=_recovery(cfg, task, show_progress))
+    onnx = [n for n in variants if n in ONNX_VARIANTS]
+    if onnx:
+        log(f"compress: exporting ONNX and building {', '.join(onnx)}")
+        calib = task.train.texts[:256]
+        build_onnx(model_dir, root, max_length=cfg.data.max_length, calibration_texts=calib, names=onnx)
+
+    kw = {"batch_size": cfg.train.eval_batch_size, "max_length": cfg.data.max_length}
+    texts, labels = task.eval.texts, task.eval.labels
+    log("compress: measuring the parent (fp32)")
+    parent_clf, parent_m = measure_variant(
+        lambda: TorchClassifier.from_dir(model_dir, precision="fp32", **kw), texts, labels
+    )
+    parent_m["size_mb"] = size_mb(model_dir)
+    parent_audits = {}
+    for name in names_audit:
+        path = run.root / "audit" / f"{name}.json"
+        if path.is_file():
+            parent_audits[name] = read_json(path).get("metrics", {})
+        else:
+            log(f"compress: the parent has no audit/{name}.json; auditing it first")
+            parent_audits.update(reaudit(run, cfg, parent_clf, task, run.root, [name]))
+    del parent_clf
+    summary: dict[str, Any] = {
+        "schema": "fairtune/compress/v1",
+        "parent": {"name": "fp32", **parent_m},
+        "variants": {},
+        "audits": names_audit,
+    }
+    previous = root / "summary.json"
+    if previous.is_file():  # keep variants built by earlier calls
+        summary["variants"].update(read_json(previous).get("variants", {}))
+    for name in variants:
+        vdir = root / name
+        log(f"compress: measuring {name}")
+
+        def load(vdir: Path = vdir) -> Any:
+            return load_variant(vdir, precision=cfg.train.precision, **kw)
+
+        clf, m = measure_variant(load, texts, labels)
+        m["size_mb"] = size_mb(vdir)
+        m["accuracy_delta"] = m["accuracy"] - parent_m["accuracy"]
+        m["speedup"] = m["throughput"] / parent_m["throughput"]
+        if names_audit:
+            log(f"compress: re-auditing {name} ({', '.join(names_audit)})")
+        v_audits = reaudit(run, cfg, clf, task, vdir, names_audit)
+        doc = {
+            **m,
+            "variant": name,
+            "recipe": read_json(vdir / "variant.json"),
+            "audits": moved(v_audits, parent_audits),
+        }
+        atomic_write_json(vdir / "metrics.json", doc)
+        summary["variants"][name] = doc
+        log(
+            f"compress: {name}: {m['size_mb']:.1f} MB, p50 {m['latency_p50_ms']:.1f} ms, "
+            f"{m['throughput']:.0f} texts/s ({m['speedup']:.2f}x), accuracy {m['accuracy']:.4f} "
+            f"({m['accuracy_delta']:+.4f})"
+        )
+        del clf
+    atomic_write_json(root / "summary.json", summary)
+    return summary

@@ -1,0 +1,148 @@
+"""`fairtune compress` on a tiny trained run: every variant is built, loads back through the `Classifier`
+interface, agrees with the parent, is measured and re-audited; bad input gets exit 2 and a fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from fairtune.cli import main
+
+pytestmark = pytest.mark.integration
+VARIANTS = ("bf16", "int8", "onnx", "onnx-int8", "onnx-int8-static", "pruned-magnitude-30")
+
+
+@pytest.fixture(scope="module")
+def compressed(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    from fairtune.testing import tiny_biased_rows, write_csv
+
+    root = tmp_path_factory.mktemp("compress")
+    write_csv(root / "train.csv", tiny_biased_rows(96, seed=1))
+    write_csv(root / "eval.csv", tiny_biased_rows(48, seed=2))
+    cfg = {
+        "name": "tiny",
+        "output_dir": str(root / "runs"),
+        "seed": 7,
+        "data": {"train": str(root / "train.csv"), "eval": str(root / "eval.csv"), "max_length": 16},
+        "model": {"name": str(tiny_model_dir)},
+        "train": {"epochs": 6, "batch_size": 8, "lr": 3e-3, "precision": "fp32"},
+        "audit": {"fairness": {"permutations": 100, "bootstrap": 100}},
+    }
+    (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(root / "cfg.yaml"), "--no-progress"]) == 0
+    run = root / "runs" / "tiny"
+    argv = ["compress", str(run), "--bf16", "--int8", "--onnx", "--prune", "0.3", "--recover-steps", "4"]
+    assert main([*argv, "--audit", "fairness"]) == 0
+    return run
+
+
+def test_every_variant_is_built_measured_and_reaudited(compressed: Path) -> None:
+    summary = json.loads((compressed / "compress" / "summary.json").read_text())
+    assert set(summary["variants"]) == set(VARIANTS)
+    parent = summary["parent"]
+    assert parent["size_mb"] > 0 and parent["throughput"] > 0
+    for name, m in summary["variants"].items():
+        vdir = compressed / "compress" / name
+        assert json.loads((vdir / "metrics.json").read_text())["variant"] == name
+        assert (vdir / "audit" / "fairness.json").is_file()
+        for key in ("size_mb", "latency_p50_ms", "latency_p95_ms", "throughput", "accuracy", "ece"):
+            assert m[key] >= 0, (name, key)
+        assert m["latency_p95_ms"] >= m["latency_p50_ms"]
+        assert m["peak_memory_mb"] is None or m["peak_memory_mb"] >= 0
+        # Each compared fairness metric carries the parent's value, the variant's and the move.
+        rows = m["audits"]["fairness"]
+        assert "flip_rate" in rows
+        r = rows["flip_rate"]
+        assert r["delta"] == pytest.approx(r["variant"] - r["parent"])
+    v = summary["variants"]
+    assert v["bf16"]["size_mb"] == pytest.approx(parent["size_mb"] / 2, rel=0.1)
+    assert v["onnx-int8"]["size_mb"] < v["onnx"]["size_mb"]
+    assert v["pruned-magnitude-30"]["recipe"]["pruning"]["zeroed"] > 0
+    assert v["pruned-magnitude-30"]["recipe"]["recovery"]["steps"] == 4
+
+
+def test_variants_predict_like_the_parent(compressed: Path) -> None:
+    from fairtune.compress import load_variant
+    from fairtune.models import TorchClassifier
+
+    texts = [f"the film was {w} and {v}" for w in ("good", "bad", "fine") for v in ("long", "short")]
+    parent = TorchClassifier.from_dir(compressed / "model", precision="fp32").predict_proba(texts)
+    for name in ("bf16", "int8", "onnx", "onnx-int8", "onnx-int8-static"):
+        clf = load_variant(compressed / "compress" / name, batch_size=4, max_length=16)
+        probs = clf.predict_proba(texts)
+        assert probs.shape == parent.shape
+        assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+        tol = 1e-4 if name == "onnx" else 0.1  # ONNX fp32 matches eager; the rest are approximations
+        assert np.abs(probs - parent).max() < tol, name
+
+
+def test_pruned_weights_stay_zero_after_recovery(compressed: Path) -> None:
+    from safetensors.torch import load_file
+
+    weights = load_file(str(compressed / "compress" / "pruned-magnitude-30" / "model.safetensors"))
+    enc = [w for k, w in weights.items() if ".encoder." in k and k.endswith("weight") and w.ndim == 2]
+    zero = sum(int((w == 0).sum()) for w in enc) / sum(w.numel() for w in enc)
+    assert 0.25 <= zero <= 0.35
+
+
+def test_structured_pruning_removes_whole_heads_and_neurons(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    from fairtune.compress import PruneSpec, apply_pruning, remove_pruning
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    info = apply_pruning(model, PruneSpec(0.5, "heads"))
+    remove_pruning(model)
+    heads = model.config.num_attention_heads
+    d = model.config.hidden_size // heads
+    for li, h in info["pruned_heads"]:
+        w = model.bert.encoder.layer[li].attention.output.dense.weight
+        assert (w[:, h * d : (h + 1) * d] == 0).all()
+    assert len(info["pruned_heads"]) == round(0.5 * info["heads"])
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    apply_pruning(model, PruneSpec(0.25, "ffn"))
+    remove_pruning(model)
+    for layer in model.bert.encoder.layer:
+        cols = (layer.output.dense.weight == 0).all(dim=0)
+        assert int(cols.sum()) == round(0.25 * cols.numel())
+
+
+def test_bad_input(compressed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fairtune.compress import PruneSpec
+    from fairtune.errors import FairtuneError
+
+    assert main(["compress", str(compressed)]) == 2
+    assert "--int8" in capsys.readouterr().err
+    assert main(["compress", str(compressed), "--prune", "1.5"]) == 2
+    assert "1.5" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["compress", str(tmp_path / "empty"), "--int8"]) == 2
+    assert "Train it first" in capsys.readouterr().err
+    with pytest.raises(FairtuneError, match="--prune-method"):
+        PruneSpec(0.3, "rows")
+
+
+def test_onnx_export_failure_names_the_operator(
+    compressed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from fairtune.compress import export_onnx
+    from fairtune.errors import FairtuneError
+    from fairtune.models import load_trained
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(
+            "Exporting the operator 'aten::fancy_attention' to ONNX opset version 17 is not supported."
+        )
+
+    monkeypatch.setattr(torch.onnx, "export", fail)
+    model, tok = load_trained(compressed / "model")
+    with pytest.raises(FairtuneError) as err:
+        export_onnx(model, tok, tmp_path / "m.onnx", max_length=16)
+    assert "aten::fancy_attention" in str(err.value) and "--int8" in str(err.value)
