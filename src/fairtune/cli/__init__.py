@@ -38,6 +38,10 @@ COMMANDS = {
         "fairtune.cli._compress",
         "build smaller, faster variants (--bf16, --int8, --onnx, --prune 0.3), measure and re-audit each",
     ),
+    "serve": (
+        "fairtune.cli._serve",
+        "serve a run (or one of its compressed variants) over HTTP: predict, explain, metrics, a web page",
+    ),
     "compare": ("fairtune.cli._compare", "print metrics and gates of several runs side by side"),
 }
 

@@ -1,0 +1,52 @@
+"""fairtune serve RUN_DIR [--variant int8] [--host 127.0.0.1] [--port 8000]"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a trained run directory, e.g. runs/sst2-minilm")
+    p.add_argument("--variant", help="serve a compressed variant from RUN_DIR/compress/ (e.g. onnx-int8)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--max-batch", type=int, default=32, help="most texts per model call (default 32)")
+    p.add_argument(
+        "--max-wait-ms", type=float, default=5.0, help="longest wait to fill a batch, in ms (default 5)"
+    )
+    p.add_argument("--max-texts", type=int, default=64, help="most texts per request (default 64)")
+    p.add_argument("--max-chars", type=int, default=10_000, help="most characters per text (default 10000)")
+    p.add_argument(
+        "--max-body-bytes", type=int, default=1_000_000, help="largest request body (default 1000000)"
+    )
+    p.add_argument(
+        "--api-key-env",
+        default="FAIRTUNE_API_KEY",
+        help="environment variable holding the API key; when it is set, /v1/* and /metrics need it",
+    )
+    p.add_argument(
+        "--log-texts",
+        action="store_true",
+        help="log request texts, PII-redacted with Presidio (off by default: logs never hold texts)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from fairtune.workflows.serve import serve
+
+    serve(
+        args.run_dir,
+        variant=args.variant,
+        host=args.host,
+        port=args.port,
+        api_key_env=args.api_key_env,
+        log_texts=args.log_texts,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_texts=args.max_texts,
+        max_chars=args.max_chars,
+        max_body_bytes=args.max_body_bytes,
+    )
+    return 0

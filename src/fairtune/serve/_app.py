@@ -1,0 +1,353 @@
+"""The HTTP service: a FastAPI app over any `Classifier`, with micro-batching, limits, an optional API key,
+Prometheus metrics and a small page for people.
+
+Every model call runs on one worker thread, so the event loop stays free and the model is never entered
+by two requests at once. Concurrent /v1/predict requests are gathered into one batch of at most
+`max_batch` texts, waiting at most `max_wait_ms` for company.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+LOG = logging.getLogger("fairtune.serve")
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[str] = Field(..., description="Texts to classify.")
+
+
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[str] = Field(..., description="Texts to explain.")
+    method: str | None = Field(None, description="ig (torch fp32 models), occlusion or shap.")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    max_batch: int = 32
+    max_wait_ms: float = 5.0
+    max_texts: int = 64
+    max_chars: int = 10_000
+    max_body_bytes: int = 1_000_000
+    max_explain_texts: int = 8
+    api_key: str | None = None
+    log_texts: bool = False
+    explain_method: str = "occlusion"
+    model_info: dict[str, Any] = field(default_factory=dict)
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> Any:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+class MicroBatcher:
+    """Gathers texts from concurrent requests into batches for one model call."""
+
+    def __init__(
+        self,
+        predict: Callable[[list[str]], np.ndarray],
+        executor: ThreadPoolExecutor,
+        *,
+        max_batch: int,
+        max_wait_ms: float,
+        on_batch: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        self.predict, self.executor = predict, executor
+        self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
+        self.on_batch = on_batch
+        self.queue: asyncio.Queue[tuple[list[str], asyncio.Future[np.ndarray]]] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def submit(self, texts: list[str]) -> np.ndarray:
+        fut: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        await self.queue.put((texts, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            items = [await self.queue.get()]
+            n = len(items[0][0])
+            deadline = loop.time() + self.max_wait
+            while n < self.max_batch:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    nxt = await asyncio.wait_for(self.queue.get(), timeout)
+                except TimeoutError:
+                    break
+                items.append(nxt)
+                n += len(nxt[0])
+            texts = [t for group, _ in items for t in group]
+            self.on_batch(len(texts))
+            try:
+                probs = await loop.run_in_executor(self.executor, self.predict, texts)
+            except Exception as exc:
+                for _, fut in items:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            at = 0
+            for group, fut in items:
+                if not fut.done():
+                    fut.set_result(probs[at : at + len(group)])
+                at += len(group)
+
+
+class Metrics:
+    """Prometheus metrics in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "fairtune_requests", "HTTP requests", ["endpoint", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "fairtune_request_latency_seconds",
+            "Request latency",
+            ["endpoint"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.batch = Histogram(
+            "fairtune_batch_size",
+            "Texts per model call",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "fairtune_errors", "Error responses", ["endpoint", "code"], registry=self.registry
+        )
+        self.texts = Counter("fairtune_texts", "Texts classified", registry=self.registry)
+
+
+def _page() -> str:
+    return resources.files("fairtune.serve").joinpath("page.html").read_text(encoding="utf-8")
+
+
+def create_app(
+    clf: Any, settings: ServeSettings, *, redact: Callable[[list[str]], list[str]] | None = None
+) -> Any:
+    """The FastAPI app serving `clf`. `redact` is applied to texts before they are logged (log_texts)."""
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from fairtune.audits.explain import explain as explain_texts
+    from fairtune.errors import FairtuneError
+
+    s = settings
+    metrics = Metrics()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairtune-model")
+    state: dict[str, Any] = {"ready": False}
+
+    def predict(texts: list[str]) -> np.ndarray:
+        return clf.predict_proba(texts)  # type: ignore[no-any-return]
+
+    async def lifespan(app: Any) -> Any:
+        batcher = MicroBatcher(
+            predict,
+            executor,
+            max_batch=s.max_batch,
+            max_wait_ms=s.max_wait_ms,
+            on_batch=metrics.batch.observe,
+        )
+        batcher.start()
+        state["batcher"] = batcher
+        await asyncio.get_running_loop().run_in_executor(executor, predict, ["warm up"])
+        state["ready"] = True
+        LOG.info("ready: %s", s.model_info.get("name", "model"))
+        yield
+        state["ready"] = False
+        await batcher.stop()
+        executor.shutdown(wait=True)
+
+    app = FastAPI(
+        title="fairtune",
+        version=str(s.model_info.get("fairtune_version", "")),
+        description="Text classification with the evidence from fairtune's audits.",
+        lifespan=lifespan,
+    )
+
+    def authorised(request: Request) -> bool:
+        if not s.api_key:
+            return True
+        given = request.headers.get("x-api-key") or ""
+        auth = request.headers.get("authorization") or ""
+        if auth.lower().startswith("bearer "):
+            given = given or auth[7:]
+        return hmac.compare_digest(given.encode(), s.api_key.encode())
+
+    def check_texts(texts: Sequence[str], max_texts: int) -> Any:
+        if not texts:
+            return error(422, "no_texts", "texts: give at least one text.", field="texts")
+        if len(texts) > max_texts:
+            return error(
+                413,
+                "too_many_texts",
+                f"texts: {len(texts)} texts in one request; the limit is {max_texts}. Split the request.",
+                limit="max_texts",
+                max=max_texts,
+            )
+        for i, t in enumerate(texts):
+            if len(t) > s.max_chars:
+                return error(
+                    422,
+                    "text_too_long",
+                    f"texts[{i}]: {len(t)} characters; the limit is {s.max_chars}. Shorten or split it.",
+                    limit="max_chars",
+                    max=s.max_chars,
+                    field=f"texts[{i}]",
+                )
+        return None
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Body limit, API key, metrics and a request log without texts."""
+        t0 = time.perf_counter()
+        endpoint = request.url.path
+        response: Response
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > s.max_body_bytes:
+            response = error(
+                413,
+                "body_too_large",
+                f"request body is {length} bytes; the limit is {s.max_body_bytes}.",
+                limit="max_body_bytes",
+                max=s.max_body_bytes,
+            )
+        elif endpoint.startswith("/v1/") or endpoint == "/metrics":
+            if not authorised(request):
+                response = error(
+                    401,
+                    "unauthorised",
+                    "missing or wrong API key: send it as the X-API-Key header or Authorization: Bearer KEY.",
+                )
+            else:
+                body = await request.body()
+                if len(body) > s.max_body_bytes:  # chunked bodies carry no Content-Length
+                    response = error(
+                        413,
+                        "body_too_large",
+                        f"request body is over {s.max_body_bytes} bytes.",
+                        limit="max_body_bytes",
+                        max=s.max_body_bytes,
+                    )
+                else:
+                    response = await call_next(request)
+        else:
+            response = await call_next(request)
+        elapsed = time.perf_counter() - t0
+        if endpoint in ("/v1/predict", "/v1/explain", "/metrics", "/healthz", "/readyz", "/"):
+            metrics.requests.labels(endpoint, str(response.status_code)).inc()
+            metrics.latency.labels(endpoint).observe(elapsed)
+        if response.status_code >= 400:
+            metrics.errors.labels(endpoint, str(response.status_code)).inc()
+        LOG.info("%s %s %d %.1fms", request.method, endpoint, response.status_code, elapsed * 1000)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for e in exc.errors():
+            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+            problems.append(f"{loc}: {e.get('msg', 'invalid')}")
+        kind = (
+            "malformed_json"
+            if any(e.get("type") == "json_invalid" for e in exc.errors())
+            else "invalid_request"
+        )
+        hint = ' Send JSON like {"texts": ["a text"]}.'
+        return error(422, kind, "; ".join(problems) + hint, problems=problems)  # type: ignore[no-any-return]
+
+    def log_texts(texts: list[str]) -> None:
+        if s.log_texts:
+            shown = redact(texts) if redact is not None else ["<redaction unavailable>"] * len(texts)
+            LOG.info("texts: %s", json.dumps(shown, ensure_ascii=False))
+
+    @app.post("/v1/predict", summary="Labels and probabilities for texts")
+    async def v1_predict(req: PredictRequest) -> Any:
+        bad = check_texts(req.texts, s.max_texts)
+        if bad is not None:
+            return bad
+        log_texts(req.texts)
+        probs = await state["batcher"].submit(list(req.texts))
+        metrics.texts.inc(len(req.texts))
+        return {
+            "model": s.model_info,
+            "predictions": [
+                {
+                    "label": clf.labels[int(p.argmax())],
+                    "probability": float(p.max()),
+                    "probabilities": {name: float(v) for name, v in zip(clf.labels, p, strict=True)},
+                }
+                for p in probs
+            ],
+        }
+
+    @app.post("/v1/explain", summary="Word attributions for texts")
+    async def v1_explain(req: ExplainRequest) -> Any:
+        bad = check_texts(req.texts, s.max_explain_texts)
+        if bad is not None:
+            return bad
+        method = req.method or s.explain_method
+        log_texts(req.texts)
+
+        def run() -> list[dict[str, Any]]:
+            return [e.to_json() for e in explain_texts(clf, list(req.texts), method)]
+
+        try:
+            out = await asyncio.get_running_loop().run_in_executor(executor, run)
+        except FairtuneError as exc:
+            return error(422, "cannot_explain", exc.render())
+        return {"model": s.model_info, "method": method, "explanations": out}
+
+    @app.get("/healthz", summary="Liveness")
+    async def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: the model is loaded and warmed up")
+    async def readyz() -> Any:
+        if not state["ready"]:
+            return error(503, "not_ready", "the model is still loading")
+        return {"status": "ready", "model": s.model_info}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prom() -> Any:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(_page())
+
+    return app

@@ -1,0 +1,146 @@
+"""`fairtune serve RUN_DIR [--variant NAME] [--host 127.0.0.1] [--port 8000]`: the run's model (or one of its
+compressed variants) behind the HTTP API of `fairtune.serve`, under uvicorn."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from fairtune._rundir import RunDir
+from fairtune.errors import SERVE_BAD_LIMIT, SERVE_PORT_IN_USE, FairtuneError
+from fairtune.serve import ServeSettings
+
+API_KEY_ENV = "FAIRTUNE_API_KEY"
+
+
+def load_served(run_dir: str | Path, variant: str | None) -> tuple[Any, dict[str, Any], str]:
+    """(classifier, model info for responses, default explanation method)."""
+    from fairtune import __version__
+    from fairtune.compress import load_variant, variant_dir
+    from fairtune.models import TorchClassifier
+
+    run = RunDir(Path(run_dir))
+    model_dir = run.require_model()
+    cfg = run.load_config()
+    kw = {"batch_size": cfg.train.eval_batch_size, "max_length": cfg.data.max_length}
+    if variant:
+        vdir = variant_dir(run.root, variant)
+        clf = load_variant(vdir, precision=cfg.train.precision, **kw)
+    else:
+        clf = TorchClassifier.from_dir(model_dir, precision=cfg.train.precision, **kw)
+    # Integrated gradients need float torch weights; quantized and ONNX models get occlusion.
+    differentiable = isinstance(clf, TorchClassifier) and all(
+        p.dtype.is_floating_point and p.dtype != _bf16() for p in clf.model.parameters()
+    )
+    differentiable = differentiable and not any(
+        "quantized" in type(m).__module__ for m in clf.model.modules()
+    )
+    info = {"name": cfg.name, "run": str(run.root), "variant": variant or "fp32", "labels": clf.labels}
+    info["fairtune_version"] = __version__
+    return clf, info, "ig" if differentiable else "occlusion"
+
+
+def _bf16() -> Any:
+    import torch
+
+    return torch.bfloat16
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port that another process holds, before loading anything heavy."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise FairtuneError(
+                    SERVE_PORT_IN_USE.format(host=host, port=port, other=port + 1)
+                    if exc.errno == errno.EADDRINUSE
+                    else f"--port: {port} needs privileges here ({exc.strerror}). Use a port above 1023."
+                ) from None
+            raise FairtuneError(
+                f"--host: cannot bind {host}:{port} ({exc.strerror}). Check the address."
+            ) from None
+
+
+def check_limits(**limits: float) -> None:
+    for name, value in limits.items():
+        if value is None or value <= 0:
+            raise FairtuneError(
+                SERVE_BAD_LIMIT.format(
+                    field=f"--{name.replace('_', '-')}",
+                    reason="must be a positive number",
+                    value=value,
+                    fix="Pass a number above 0.",
+                )
+            )
+
+
+def build_settings(
+    *,
+    info: dict[str, Any],
+    explain_method: str,
+    api_key_env: str = API_KEY_ENV,
+    log_texts: bool = False,
+    **limits: Any,
+) -> ServeSettings:
+    check_limits(**limits)
+    key = os.environ.get(api_key_env) or None
+    return ServeSettings(
+        api_key=key, log_texts=log_texts, explain_method=explain_method, model_info=info, **limits
+    )
+
+
+def text_redactor() -> Any:
+    """Presidio redaction for opted-in text logs (loaded only then)."""
+    from fairtune.data._pii import PiiRedactor
+
+    redactor = PiiRedactor()
+    return lambda texts: redactor.redact(texts).texts
+
+
+def serve(
+    run_dir: str | Path,
+    *,
+    variant: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key_env: str = API_KEY_ENV,
+    log_texts: bool = False,
+    graceful_timeout: int = 30,
+    **limits: Any,
+) -> None:
+    import uvicorn
+
+    from fairtune.serve import create_app
+
+    check_port_free(host, port)
+    clf, info, method = load_served(run_dir, variant)
+    settings = build_settings(
+        info=info, explain_method=method, api_key_env=api_key_env, log_texts=log_texts, **limits
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = create_app(clf, settings, redact=text_redactor() if log_texts else None)
+    logging.getLogger("fairtune.serve").info(
+        "serving %s (%s) on http://%s:%d; API key %s",
+        info["name"],
+        info["variant"],
+        host,
+        port,
+        f"required (from ${api_key_env})" if settings.api_key else "off",
+    )
+    # access_log off: uvicorn's access log would print request lines; fairtune logs its own, without texts.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
+        timeout_graceful_shutdown=graceful_timeout,
+    )

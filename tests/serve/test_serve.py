@@ -1,0 +1,354 @@
+"""`fairtune serve`: the real server on a loopback port. Happy paths, every limit, malformed and mistyped
+requests, unicode edge cases, the API key, micro-batching, metrics, logs without texts, the port-in-use
+error, graceful shutdown with requests in flight, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import yaml
+
+from fairtune.cli import main
+
+pytestmark = pytest.mark.integration
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """uvicorn in a thread of the test process, on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            assert time.time() < deadline, "server did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    from fairtune.testing import tiny_sentiment_rows, write_csv
+
+    root = tmp_path_factory.mktemp("serve")
+    cfg = {
+        "name": "tiny",
+        "output_dir": str(root / "runs"),
+        "seed": 7,
+        "data": {
+            "train": str(write_csv(root / "train.csv", tiny_sentiment_rows(96, seed=1))),
+            "eval": str(write_csv(root / "eval.csv", tiny_sentiment_rows(32, seed=2))),
+            "max_length": 16,
+        },
+        "model": {"name": str(tiny_model_dir)},
+        "train": {"epochs": 6, "batch_size": 8, "lr": 1e-2, "precision": "fp32"},
+    }
+    (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(root / "cfg.yaml"), "--no-progress"]) == 0
+    return root / "runs" / "tiny"
+
+
+def make_app(run_dir: Path, **overrides: Any) -> Any:
+    from fairtune.serve import create_app
+    from fairtune.workflows.serve import build_settings, load_served
+
+    clf, info, method = load_served(run_dir, None)
+    limits = {
+        "max_batch": 32,
+        "max_wait_ms": 5.0,
+        "max_texts": 4,
+        "max_chars": 12_000,
+        "max_body_bytes": 60_000,
+    }
+    limits.update({k: v for k, v in overrides.items() if k in limits})
+    settings = build_settings(info=info, explain_method=method, **limits)
+    extra = {k: v for k, v in overrides.items() if k not in limits}
+    if extra:
+        import dataclasses
+
+        settings = dataclasses.replace(settings, **extra)
+    return create_app(clf, settings, redact=lambda texts: ["<REDACTED>" for _ in texts])
+
+
+@pytest.fixture(scope="module")
+def server(run_dir: Path) -> Iterator[Server]:
+    with Server(make_app(run_dir, max_wait_ms=50.0)) as srv:
+        yield srv
+
+
+def post(srv: Server, path: str, body: Any, **kw: Any) -> httpx.Response:
+    return httpx.post(srv.url + path, json=body, timeout=60, **kw)
+
+
+def test_predict_matches_the_model(server: Server, run_dir: Path) -> None:
+    from fairtune.models import TorchClassifier
+
+    texts = ["a good film", "a bad film", "fine"]
+    r = post(server, "/v1/predict", {"texts": texts})
+    assert r.status_code == 200
+    preds = r.json()["predictions"]
+    direct = TorchClassifier.from_dir(run_dir / "model", precision="fp32").predict_proba(texts)
+    got = np.array([[p["probabilities"][k] for k in ("negative", "positive")] for p in preds])
+    assert np.allclose(got, direct, atol=1e-5)
+    assert [p["label"] for p in preds] == [["negative", "positive"][i] for i in direct.argmax(1)]
+    assert r.json()["model"]["variant"] == "fp32"
+
+
+def test_explain_returns_word_attributions(server: Server) -> None:
+    r = post(server, "/v1/explain", {"texts": ["a truly good film"]})
+    assert r.status_code == 200, r.text
+    e = r.json()["explanations"][0]
+    assert e["words"] == ["a", "truly", "good", "film"] and len(e["scores"]) == 4
+    assert r.json()["method"] == "ig"
+    r = post(server, "/v1/explain", {"texts": ["a truly good film"], "method": "occlusion"})
+    assert r.status_code == 200 and r.json()["method"] == "occlusion"
+    r = post(server, "/v1/explain", {"texts": ["   "]})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "cannot_explain"
+
+
+def test_health_docs_page_and_metrics(server: Server) -> None:
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(server.url + "/readyz").json()["status"] == "ready"
+    assert httpx.get(server.url + "/docs").status_code == 200
+    assert "/v1/predict" in httpx.get(server.url + "/openapi.json").json()["paths"]
+    assert "<textarea" in httpx.get(server.url + "/").text
+    post(server, "/v1/predict", {"texts": ["metric me"]})
+    post(server, "/v1/predict", {"texts": "not a list"})
+    prom = httpx.get(server.url + "/metrics").text
+    assert re.search(r'fairtune_requests_total\{endpoint="/v1/predict",status="200"\} [1-9]', prom)
+    assert re.search(r'fairtune_errors_total\{code="422",endpoint="/v1/predict"\} [1-9]', prom)
+    assert "fairtune_request_latency_seconds_bucket" in prom and "fairtune_batch_size_bucket" in prom
+
+
+def test_concurrent_requests_are_micro_batched(server: Server) -> None:
+    def count() -> float:
+        prom = httpx.get(server.url + "/metrics").text
+        return float(re.search(r"^fairtune_batch_size_count (\S+)$", prom, re.M).group(1))  # type: ignore[union-attr]
+
+    before = count()
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(
+            pool.map(lambda i: post(server, "/v1/predict", {"texts": [f"text {i}"]}).status_code, range(16))
+        )
+    assert codes == [200] * 16
+    assert count() - before < 16  # some requests shared a model call
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "limit"),
+    [
+        ({"texts": ["a"] * 5}, 413, "too_many_texts", "max_texts"),
+        ({"texts": ["x" * 12_001]}, 422, "text_too_long", "max_chars"),
+        ({"texts": ["y" * 11_000] * 6}, 413, "body_too_large", "max_body_bytes"),
+    ],
+)
+def test_limits(server: Server, body: Any, status: int, code: str, limit: str) -> None:
+    r = post(server, "/v1/predict", body)
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["code"] == code and err["limit"] == limit and str(err["max"]) in err["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "mentions"),
+    [
+        (b'{"texts": ["unclosed"', "malformed_json", "JSON"),
+        (b"not json at all", "malformed_json", "JSON"),
+        (b'{"texts": "one string"}', "invalid_request", "texts"),
+        (b'{"texts": [1, 2]}', "invalid_request", "texts.0"),
+        (b'{"text": ["wrong key"]}', "invalid_request", "texts"),
+        (b'{"texts": []}', "no_texts", "texts"),
+        (b"[]", "invalid_request", "body"),
+    ],
+)
+def test_bad_requests(server: Server, content: bytes, code: str, mentions: str) -> None:
+    r = httpx.post(server.url + "/v1/predict", content=content, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == code and mentions in r.json()["error"]["message"]
+
+
+def test_unicode_edge_cases(server: Server) -> None:
+    texts = [
+        "loved it 😀🎬👍🏽",
+        "הסרט היה נהדר",  # Hebrew, right to left
+        "كان الفيلم رائعا",  # Arabic
+        "zero\u200bwidth\u200djoin\ufeff",
+        "e\u0301 combining accents",
+        "",
+        "\u202eoverride\u202c",
+    ]
+    r = post(server, "/v1/predict", {"texts": texts[:4]})
+    assert r.status_code == 200 and len(r.json()["predictions"]) == 4
+    r = post(server, "/v1/predict", {"texts": texts[4:]})
+    assert r.status_code == 200 and len(r.json()["predictions"]) == 3
+    long = ("word " * 2000)[:10_000]
+    r = post(server, "/v1/predict", {"texts": [long]})
+    assert r.status_code == 200
+    assert abs(sum(r.json()["predictions"][0]["probabilities"].values()) - 1) < 1e-5
+
+
+def test_api_key(run_dir: Path) -> None:
+    with Server(make_app(run_dir, api_key="s3cret-key")) as srv:
+        body = {"texts": ["hello"]}
+        assert post(srv, "/v1/predict", body).status_code == 401
+        assert post(srv, "/v1/predict", body, headers={"X-API-Key": "wrong"}).status_code == 401
+        assert httpx.get(srv.url + "/metrics").status_code == 401
+        assert post(srv, "/v1/predict", body, headers={"X-API-Key": "s3cret-key"}).status_code == 200
+        r = post(srv, "/v1/explain", body, headers={"Authorization": "Bearer s3cret-key"})
+        assert r.status_code == 200
+        assert httpx.get(srv.url + "/healthz").status_code == 200  # probes stay open
+
+
+def test_logs_hold_no_texts_unless_asked(run_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="fairtune.serve")
+    with Server(make_app(run_dir)) as srv:
+        post(srv, "/v1/predict", {"texts": ["secret phrase jane@example.com"]})
+    assert "/v1/predict 200" in caplog.text
+    assert "secret phrase" not in caplog.text and "jane@" not in caplog.text
+    caplog.clear()
+    with Server(make_app(run_dir, log_texts=True)) as srv:
+        post(srv, "/v1/predict", {"texts": ["secret phrase jane@example.com"]})
+    assert "<REDACTED>" in caplog.text and "jane@" not in caplog.text
+
+
+def test_log_redactor_is_presidio() -> None:
+    from fairtune.workflows.serve import text_redactor
+
+    (out,) = text_redactor()(["please write to jane.doe@example.com"])
+    assert "<EMAIL_ADDRESS>" in out and "jane" not in out
+
+
+def test_port_in_use_and_unknown_variant(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert main(["serve", str(run_dir), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port} is already in use" in err and "Traceback" not in err
+    assert main(["serve", str(run_dir), "--variant", "int4", "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err
+    assert "no compressed variant 'int4'" in err and "none yet" in err
+    assert main(["serve", str(run_dir), "--max-batch", "0", "--port", str(free_port())]) == 2
+    assert "--max-batch" in capsys.readouterr().err
+
+
+def test_graceful_shutdown_finishes_requests_in_flight(run_dir: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT / "src"), "OMP_NUM_THREADS": "1"}
+    env.pop("FAIRTUNE_API_KEY", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fairtune",
+            "serve",
+            str(run_dir),
+            "--port",
+            str(port),
+            "--max-wait-ms",
+            "1500",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.time() < deadline, "server did not become ready"
+            time.sleep(0.2)
+        with ThreadPoolExecutor(3) as pool:
+            futures = [
+                pool.submit(httpx.post, url + "/v1/predict", json={"texts": [f"t{i}"]}, timeout=60)
+                for i in range(3)
+            ]
+            time.sleep(0.5)  # the requests wait in the batcher (1.5 s) when the signal comes
+            proc.send_signal(signal.SIGTERM)
+            codes = [f.result().status_code for f in futures]
+        assert codes == [200, 200, 200]
+        # uvicorn re-raises the signal once it has shut down cleanly, so the exit status is SIGTERM's.
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        log = proc.stdout.read().decode()  # type: ignore[union-attr]
+        assert "Waiting for application shutdown" in log and "Finished server process" in log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: install Debian's chromium (make setup does)")
+def test_page_in_chromium(server: Server) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.report.test_render_in_browser import FLAGS, SCREENSHOT_DIR
+
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 900, "height": 700})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url + "/", wait_until="load")
+        page.fill("#text", "a truly good film")
+        page.click("#go")
+        page.wait_for_selector("#highlights .word", timeout=60_000)
+        label = page.text_content("#label")
+        words = page.eval_on_selector_all(
+            "#highlights .word", "els => els.map(e => [e.textContent, e.style.background])"
+        )
+        bars = page.eval_on_selector_all("#probs .bar", "els => els.length")
+        SCREENSHOT_DIR.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT_DIR / "serve.png"), full_page=True)
+        browser.close()
+    assert not errors
+    assert label in ("negative", "positive")
+    assert [w for w, _ in words] == ["a", "truly", "good", "film"]
+    assert any("rgba" in bg for _, bg in words)
+    assert bars == 2
+    assert json.loads(json.dumps(words))  # plain data came back from the page
