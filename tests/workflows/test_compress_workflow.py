@@ -146,3 +146,13 @@ def test_onnx_export_failure_names_the_operator(
     with pytest.raises(FairtuneError) as err:
         export_onnx(model, tok, tmp_path / "m.onnx", max_length=16)
     assert "aten::fancy_attention" in str(err.value) and "--int8" in str(err.value)
+
+
+def test_report_shows_the_variants_and_their_audits(compressed: Path) -> None:
+    assert main(["report", str(compressed)]) == 0
+    html = (compressed / "report.html").read_text()
+    assert "Compressed variants" in html and "onnx-int8-static" in html
+    assert "onnx-int8: audit metrics against the parent" in html and "fairness.flip_rate" in html
+    assert "Compression: speed against accuracy" in html
+    md = (compressed / "report.md").read_text()
+    assert "## Compressed variants" in md and "| pruned-magnitude-30 |" in md

@@ -221,3 +221,25 @@ def membership_roc(m: dict[str, Any]) -> Plot:
         f"held-out texts: AUC {m['auc']:.3f}, TPR {m['tpr_at_1pct_fpr']:.1%} at 1% FPR"
     )
     return Plot("Membership inference: ROC (log axes)", alt + ".", _to_uri(fig))
+
+
+def compression_tradeoff(summary: dict[str, Any]) -> Plot | None:
+    """Throughput against accuracy for the parent and each compressed variant (marker area ~ size)."""
+    rows = [("fp32 (parent)", summary["parent"]), *list(summary.get("variants", {}).items())]
+    if len(rows) < 2:
+        return None
+    fig, ax = _figure(5.6, 3.6)
+    top = max(m["size_mb"] for _, m in rows) or 1.0
+    for name, m in rows:
+        colour = "#888888" if name.startswith("fp32") else "#4063d8"
+        ax.scatter(
+            m["throughput"], 100 * m["accuracy"], s=40 + 260 * m["size_mb"] / top, color=colour, alpha=0.7
+        )
+        ax.annotate(name, (m["throughput"], 100 * m["accuracy"]), xytext=(4, 4), textcoords="offset points",
+                    fontsize=7)  # fmt: skip
+    ax.set_xlabel("throughput at batch 32 (texts/s)")
+    ax.set_ylabel("eval accuracy (%)")
+    alt = "Throughput and accuracy per model: " + "; ".join(
+        f"{n} {m['throughput']:.0f} texts/s, {m['accuracy']:.2%}, {m['size_mb']:.0f} MB" for n, m in rows
+    )
+    return Plot("Compression: speed against accuracy (marker area: size on disk)", alt + ".", _to_uri(fig))

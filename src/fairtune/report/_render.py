@@ -13,6 +13,7 @@ from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig, config_to_dict
 from fairtune.report._plots import (
     Plot,
+    compression_tradeoff,
     confusion_matrix,
     invariance_failures,
     membership_roc,
@@ -66,6 +67,11 @@ def gather(run_root: Path, cfg: FairtuneConfig, gates: dict[str, Any]) -> dict[s
         "data_card": read_json(card_path) if card_path.is_file() else None,
         "audits": _audits(run_root),
         "mitigations": [read_json(p) for p in sorted((run_root / "mitigate").glob("*/mitigation.json"))],
+        "compression": (
+            read_json(run_root / "compress" / "summary.json")
+            if (run_root / "compress" / "summary.json").is_file()
+            else None
+        ),
         "gates": gates,
         "config_yaml": yaml.safe_dump(config_to_dict(cfg), sort_keys=False),
     }
@@ -98,6 +104,8 @@ def section_plots(ctx: dict[str, Any]) -> dict[str, list[Plot]]:
         [m for m in ctx.get("mitigations", []) if m["kind"] == "fairness"], FAIRNESS_PLOTTED
     )
     out["mitigations"] = [p] if p else []
+    c = compression_tradeoff(ctx["compression"]) if ctx.get("compression") else None
+    out["compression"] = [c] if c else []
     return out
 
 
@@ -188,6 +196,30 @@ def render_markdown(ctx: dict[str, Any]) -> str:
             + " |"
             for r in m["comparison"]
         ]
+    comp = ctx.get("compression")
+    if comp:
+        lines += ["", "## Compressed variants", ""]
+        lines += ["| variant | MB | p50 ms | p95 ms | texts/s | speed-up | accuracy | Δ accuracy | ECE |"]
+        lines += ["|---|---|---|---|---|---|---|---|---|"]
+        for name, m in [("fp32 (parent)", comp["parent"]), *comp["variants"].items()]:
+            lines.append(
+                f"| {name} | {m['size_mb']:.1f} | {m['latency_p50_ms']:.1f} | {m['latency_p95_ms']:.1f} | "
+                f"{m['throughput']:.0f} | {m.get('speedup', 1.0):.2f}x | {m['accuracy']:.4f} | "
+                f"{m.get('accuracy_delta', 0.0):+.4f} | {m['ece']:.4f} |"
+            )
+        moved = [
+            f"| {name} | {auditor}.{metric} | {r['parent']:.4f} | {r['variant']:.4f} | {r['delta']:+.4f} |"
+            for name, m in comp["variants"].items()
+            for auditor, rows in m.get("audits", {}).items()
+            for metric, r in rows.items()
+        ]
+        if moved:
+            lines += [
+                "",
+                "| variant | audit metric | parent | variant | delta |",
+                "|---|---|---|---|---|",
+                *moved,
+            ]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,181 @@
+"""Inference speed of the fine-tuned SST-2 model, side by side in one run: fp32 eager (the baseline), bf16
+autocast, PyTorch dynamic int8, ONNX fp32, ONNX int8 (dynamic and static) as fairtune builds them, and the
+recipe a user would follow with ONNX Runtime's defaults (export, then `quantize_dynamic` with default
+settings, no graph fusion: what Optimum's dynamic quantization does on CPU).
+
+Run from the project root, with nothing else running:
+
+    .venv/bin/python bench/infer_speed.py
+
+It needs runs/sst2-minilm (`fairtune run configs/sst2-minilm.yaml`; trained here if missing). Every variant
+is built from that model into a temporary folder, then measured on the full SST-2 dev set (872 sentences):
+accuracy, throughput at batch 32 (`--repeats` passes over `--n-throughput` texts; the best pass is kept),
+and p50/p95 latency at batch 1 over `--n-latency` texts. Results: bench/results/infer_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, fairtune
+
+RESULTS = ROOT / "bench" / "results" / "infer_speed.json"
+CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
+
+
+def user_recipe(model_dir: Path, out: Path) -> None:
+    """What a user does by hand: torch.onnx.export, then ONNX Runtime's quantize_dynamic, all defaults."""
+    import onnx
+    from onnxruntime.quantization import quantize_dynamic
+
+    from fairtune.compress import export_onnx
+    from fairtune.models import load_trained
+
+    model, tok = load_trained(model_dir)
+    out.mkdir(parents=True)
+    raw = out / "raw.onnx"
+    export_onnx(model, tok, raw, max_length=66)
+    quantize_dynamic(str(raw), str(out / "model.onnx"))
+    raw.unlink()
+    onnx.checker.check_model(str(out / "model.onnx"))
+    model.config.save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "variant.json").write_text(json.dumps({"kind": "onnx", "recipe": "user default"}))
+
+
+def measure(clf: Any, texts: list[str], labels: Any, args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+
+    from fairtune.compress._measure import latency_ms, throughput
+
+    probs = clf.predict_proba(texts)
+    acc = float((probs.argmax(1) == labels).mean())
+    tput = max(throughput(clf, texts[: args.n_throughput], batch_size=32) for _ in range(args.repeats))
+    lat = latency_ms(clf, texts[: args.n_latency])
+    return {
+        "accuracy": acc,
+        "throughput": tput,
+        "p50_ms": lat["p50_ms"],
+        "p95_ms": lat["p95_ms"],
+        "probs": np.asarray(probs),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n-throughput", type=int, default=512)
+    ap.add_argument("--n-latency", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    args = ap.parse_args()
+
+    import numpy as np
+    import torch
+
+    from fairtune._io import atomic_write_json
+    from fairtune.compress import build_int8, build_onnx, load_variant, size_mb
+    from fairtune.compress._variants import build_bf16
+    from fairtune.config import load_config
+    from fairtune.data import load_task_data
+    from fairtune.models import TorchClassifier
+    from fairtune.training import cpu_has_native_bf16
+
+    cfg = load_config(CONFIG)
+    run = ROOT / cfg.output_dir / cfg.name
+    if not (run / "model" / "config.json").is_file():
+        fairtune("run", str(CONFIG.relative_to(ROOT)))
+    model_dir = run / "model"
+    task = load_task_data(cfg.data, cfg.seed)
+    texts, labels = task.eval.texts, np.asarray(task.eval.labels)
+    kw = {"batch_size": 32, "max_length": cfg.data.max_length}
+
+    with tempfile.TemporaryDirectory(prefix="bench-infer-") as td:
+        root = Path(td)
+        t0 = time.perf_counter()
+        build_int8(model_dir, root / "int8")
+        build_bf16(model_dir, root / "bf16")
+        build_onnx(
+            model_dir,
+            root,
+            max_length=cfg.data.max_length,
+            calibration_texts=task.train.texts[:256],
+            names=["onnx", "onnx-int8", "onnx-int8-static"],
+        )
+        user_recipe(model_dir, root / "onnx-int8-user-default")
+        build_s = time.perf_counter() - t0
+        loaders: dict[str, tuple[Callable[[], Any], Path]] = {
+            "fp32_eager": (lambda: TorchClassifier.from_dir(model_dir, precision="fp32", **kw), model_dir),
+            "bf16_autocast": (lambda: TorchClassifier.from_dir(model_dir, precision="bf16", **kw), model_dir),
+            "bf16_weights": (lambda: load_variant(root / "bf16", **kw), root / "bf16"),
+            "torch_int8": (lambda: load_variant(root / "int8", **kw), root / "int8"),
+            "onnx_fp32": (lambda: load_variant(root / "onnx", **kw), root / "onnx"),
+            "onnx_int8": (lambda: load_variant(root / "onnx-int8", **kw), root / "onnx-int8"),
+            "onnx_int8_static": (
+                lambda: load_variant(root / "onnx-int8-static", **kw),
+                root / "onnx-int8-static",
+            ),
+            "onnx_int8_user_default": (
+                lambda: load_variant(root / "onnx-int8-user-default", **kw),
+                root / "onnx-int8-user-default",
+            ),
+        }
+        variants: dict[str, dict[str, Any]] = {}
+        ref = None
+        for name, (load, path) in loaders.items():
+            print(f"measuring {name} ...", flush=True)
+            m = measure(load(), texts, labels, args)
+            probs = m.pop("probs")
+            if ref is None:
+                ref = probs
+            m["size_mb"] = size_mb(path)
+            m["agreement_with_fp32"] = float((probs.argmax(1) == ref.argmax(1)).mean())
+            variants[name] = m
+    base = variants["fp32_eager"]
+    for m in variants.values():
+        m["ratio_vs_fp32"] = m["throughput"] / base["throughput"]
+        m["accuracy_delta"] = m["accuracy"] - base["accuracy"]
+    within = {n: m for n, m in variants.items() if m["accuracy_delta"] >= -0.01}
+    best = max(within, key=lambda n: within[n]["throughput"])
+    result = {
+        "variants": variants,
+        "best_variant": best,
+        "best_ratio_vs_fp32": variants[best]["ratio_vs_fp32"],
+        "best_of_user_default_ratio": variants["onnx_int8_user_default"]["ratio_vs_fp32"],
+        "target": "best variant >= 4x fp32 eager throughput, accuracy within 1 point",
+        "met": variants[best]["ratio_vs_fp32"] >= 4.0,
+        "model": str(model_dir.relative_to(ROOT)),
+        "eval_texts": len(texts),
+        "throughput_batch": 32,
+        "build_seconds": build_s,
+        "threads": torch.get_num_threads(),
+        "cpu_native_bf16": cpu_has_native_bf16(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+        },
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(args.results, result)
+    print(f"{'variant':26} {'texts/s':>8} {'ratio':>6} {'p50 ms':>7} {'p95 ms':>7} {'acc':>7} {'MB':>6}")
+    for n, m in variants.items():
+        print(
+            f"{n:26} {m['throughput']:8.1f} {m['ratio_vs_fp32']:6.2f} {m['p50_ms']:7.1f} {m['p95_ms']:7.1f} "
+            f"{m['accuracy']:7.4f} {m['size_mb']:6.1f}"
+        )
+    print(f"best within 1 point: {best} at {result['best_ratio_vs_fp32']:.2f}x fp32 eager -> {args.results}")
+
+
+if __name__ == "__main__":
+    main()

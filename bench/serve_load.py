@@ -1,0 +1,171 @@
+"""A bounded load test of `fairtune serve` on loopback: the fp32 PyTorch model against the ONNX int8
+variant, one after the other in this run, with the same requests.
+
+Run from the project root, with nothing else running:
+
+    .venv/bin/python bench/serve_load.py
+
+It needs runs/sst2-minilm and its compressed variants (`fairtune compress runs/sst2-minilm --onnx`; built
+here with --no-audit if missing). For each variant a real server is started with `fairtune serve` on a free
+port, then `--requests` POST /v1/predict requests (one SST-2 dev sentence each, cycling through the 872)
+are sent by `--concurrency` concurrent clients (httpx, asyncio). Reported: throughput (requests/s),
+latency p50/p95/p99 seen by the clients, errors (any non-200 or transport error) and the server's mean
+batch size from /metrics. Results: bench/results/serve_load.json.
+
+Client and server share the machine's cores, so the figures are lower than a server alone would reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, fairtune
+
+RESULTS = ROOT / "bench" / "results" / "serve_load.json"
+CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
+VARIANTS = ("fp32", "onnx-int8")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def load(url: str, texts: list[str], n: int, concurrency: int) -> dict[str, Any]:
+    import httpx
+    import numpy as np
+
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(n))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for i in counter:
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post("/v1/predict", json={"texts": [texts[i % len(texts)]]})
+                    ok = r.status_code == 200 and len(r.json()["predictions"]) == 1
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append((time.perf_counter() - t0) * 1000)
+                errors += 0 if ok else 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+        prom = (await client.get("/metrics")).text
+    lat = np.asarray(latencies)
+    batches = float(re.search(r"^fairtune_batch_size_count (\S+)$", prom, re.M).group(1))  # type: ignore[union-attr]
+    batched = float(re.search(r"^fairtune_batch_size_sum (\S+)$", prom, re.M).group(1))  # type: ignore[union-attr]
+    return {
+        "requests": n,
+        "errors": errors,
+        "throughput": n / wall,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p95_ms": float(np.percentile(lat, 95)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "seconds": wall,
+        "mean_batch_size": batched / max(batches, 1),
+    }
+
+
+def run_variant(run: Path, variant: str, texts: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "fairtune", "serve", str(run), "--port", str(port)]
+    cmd += ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
+    if variant != "fp32":
+        cmd += ["--variant", variant]
+    env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
+    env.pop("FAIRTUNE_API_KEY", None)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"fairtune serve exited with {proc.returncode}: {' '.join(cmd)}")
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                raise SystemExit("the server did not become ready in 5 minutes")
+            time.sleep(0.5)
+        asyncio.run(load(url, texts, min(200, args.requests), args.concurrency))  # warm-up, not counted
+        return asyncio.run(load(url, texts, args.requests, args.concurrency))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--max-batch", type=int, default=32)
+    ap.add_argument("--max-wait-ms", type=float, default=5.0)
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    args = ap.parse_args()
+
+    from fairtune._io import atomic_write_json
+    from fairtune.config import load_config
+    from fairtune.data import load_task_data
+
+    cfg = load_config(CONFIG)
+    run = ROOT / cfg.output_dir / cfg.name
+    if not (run / "model" / "config.json").is_file():
+        fairtune("run", str(CONFIG.relative_to(ROOT)))
+    if not (run / "compress" / "onnx-int8" / "variant.json").is_file():
+        fairtune("compress", str(run.relative_to(ROOT)), "--onnx", "--no-audit")
+    texts = load_task_data(cfg.data, cfg.seed).eval.texts
+    out: dict[str, Any] = {}
+    for variant in VARIANTS:
+        print(
+            f"load test: {variant}, {args.requests} requests at concurrency {args.concurrency} ...",
+            flush=True,
+        )
+        out[variant] = run_variant(run, variant, texts, args)
+        m = out[variant]
+        print(
+            f"  {m['throughput']:.1f} req/s, p50 {m['p50_ms']:.0f} ms, p95 {m['p95_ms']:.0f} ms, "
+            f"p99 {m['p99_ms']:.0f} ms, errors {m['errors']}, mean batch {m['mean_batch_size']:.1f}",
+            flush=True,
+        )
+    best = max(VARIANTS, key=lambda v: out[v]["throughput"])
+    out["summary"] = {
+        "best_variant": best,
+        "best_ratio_vs_fp32": out[best]["throughput"] / out["fp32"]["throughput"],
+        "target": "0 errors; best variant's throughput >= 3x fp32 eager",
+        "errors": sum(out[v]["errors"] for v in VARIANTS),
+        "concurrency": args.concurrency,
+        "max_batch": args.max_batch,
+        "max_wait_ms": args.max_wait_ms,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(args.results, out)
+    print(f"best: {best} at {out['summary']['best_ratio_vs_fp32']:.2f}x fp32 -> {args.results}")
+
+
+if __name__ == "__main__":
+    main()
