@@ -40,7 +40,7 @@ typecheck:
 	$(VENV)/bin/mypy
 
 pytest:
-	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -p no:cacheprovider -n 2 --dist loadscope $(PYTEST_ARGS)
 
 bench-speed:
 	$(PY) bench/train_speed.py
