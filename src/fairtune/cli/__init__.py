@@ -14,6 +14,10 @@ COMMANDS = {
     ),
     "data": ("fairtune.cli._data", "write the data card (data/card.json) without training"),
     "train": ("fairtune.cli._train", "fine-tune a model from a config; writes runs/<name>/"),
+    "pretrain": (
+        "fairtune.cli._pretrain",
+        "continue pretraining the foundation model on unlabelled text (masked LM); writes runs/<name>/model",
+    ),
     "evaluate": ("fairtune.cli._evaluate", "evaluate a trained run (accuracy, F1, calibration)"),
     "predict": ("fairtune.cli._predict", "predict labels for texts with a trained run"),
     "validate": ("fairtune.cli._validate", "check a config and its data without training"),

@@ -475,6 +475,32 @@ class DataCardConfig(Section):
     )
 
 
+class PretrainConfig(Section):
+    """Domain-adaptive continued pretraining with masked language modelling (`fairtune pretrain CONFIG`)."""
+
+    data: str = Field(description="Unlabelled text: .txt (one text per line), .jsonl, .csv, .tsv or .parquet.")
+    text_column: str = Field("text", description="Column that holds the text (.jsonl, .csv, .tsv, .parquet).")
+    eval_fraction: float = Field(
+        0.1, gt=0, le=0.5, description="Share of the texts held out to measure perplexity."
+    )
+    mask_probability: float = Field(0.15, gt=0, lt=1, description="Share of tokens masked.")
+    whole_word_mask: bool = Field(True, description="Mask every piece of a word together.")
+    max_length: int = Field(128, ge=8, le=4096, description="Tokens per text; longer texts are cut.")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training texts.")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    batch_size: int = Field(32, ge=1, description="Texts per optimizer step.")
+    lr: float = Field(5e-5, gt=0, description="Peak learning rate (AdamW, linear decay).")
+    warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps spent warming up.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    save_every: int = Field(200, gt=0, description="Write a resumable checkpoint every N steps.")
+    log_every: int = Field(20, gt=0, description="Log the training loss every N steps.")
+    counterfactual: CounterfactualConfig | None = Field(
+        None,
+        description="Add identity-swapped copies of the texts (the fairness lexicons), to pretrain on "
+        "counterfactually augmented text; only `dimensions`, `lexicon_dir` and `pronouns` are read.",
+    )
+
+
 class FairtuneConfig(Section):
     """A whole run: `fairtune train`, `fairtune run` and friends all read this."""
 
@@ -487,6 +513,7 @@ class FairtuneConfig(Section):
     data_card: DataCardConfig = Field(default_factory=DataCardConfig)  # type: ignore[arg-type]
     card: CardConfig = Field(default_factory=CardConfig)  # type: ignore[arg-type]
     audit: AuditConfig = Field(default_factory=AuditConfig)  # type: ignore[arg-type]
+    pretrain: PretrainConfig | None = Field(None, description="Continued pretraining (fairtune pretrain).")
     gates: dict[str, GateConfig] = Field(
         default_factory=dict, description="Thresholds: {metric: {min: x} | {max: y}}, e.g. eval.accuracy."
     )
