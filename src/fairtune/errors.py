@@ -173,6 +173,11 @@ SERVE_PORT_IN_USE = (
     "--port: {host}:{port} is already in use by another process. Stop it, or pass another port, e.g. "
     "--port {other}."
 )
+MLM_NO_HEAD = (
+    "audit mlm_bias: {model} has no trained masked-LM head, so its pseudo-likelihoods would measure a random "
+    "head, not the model (the packaged MiniLM ships without one). Run it on an MLM checkpoint, e.g. the "
+    "model of a `fairtune pretrain` run."
+)
 SERVE_BAD_LIMIT = "{field}: {reason} (got {value!r}). {fix}"
 
 

@@ -22,8 +22,16 @@ def write_cfg(root: Path, tiny_model_dir: Path, data: Path, **pretrain: object) 
         "seed": 3,
         "model": {"name": str(tiny_model_dir)},
         "train": {"precision": "fp32"},
-        "pretrain": {"data": str(data), "max_length": 16, "batch_size": 8, "lr": 5e-3, "max_steps": 12,
-                     "save_every": 6, "log_every": 3, **pretrain},  # fmt: skip
+        "pretrain": {
+            "data": str(data),
+            "max_length": 16,
+            "batch_size": 8,
+            "lr": 5e-3,
+            "max_steps": 12,
+            "save_every": 6,
+            "log_every": 3,
+            **pretrain,
+        },
     }
     path = root / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -67,7 +75,9 @@ def test_new_head_is_tied_and_the_pooler_is_kept(pretrained: Path, tiny_model_di
     assert any(k.startswith("cls.predictions.") for k in saved)
 
 
-def test_the_pretrained_model_fine_tunes(pretrained: Path, tmp_path: Path, tiny_data: tuple[Path, Path]) -> None:
+def test_the_pretrained_model_fine_tunes(
+    pretrained: Path, tmp_path: Path, tiny_data: tuple[Path, Path]
+) -> None:
     train, ev = tiny_data
     cfg = {
         "name": "ft",
@@ -81,7 +91,9 @@ def test_the_pretrained_model_fine_tunes(pretrained: Path, tmp_path: Path, tiny_
     assert json.loads((tmp_path / "runs" / "ft" / "metrics.json").read_text())["eval"]["accuracy"] > 0
 
 
-def test_resume_continues_from_the_checkpoint(pretrained: Path, tmp_path: Path, tiny_model_dir: Path, corpus: Path) -> None:
+def test_resume_continues_from_the_checkpoint(
+    pretrained: Path, tmp_path: Path, tiny_model_dir: Path, corpus: Path
+) -> None:
     cfg = write_cfg(tmp_path, tiny_model_dir, corpus)
     assert main(["pretrain", str(cfg), "--no-progress"]) == 0
     run = tmp_path / "runs" / "dapt"
@@ -113,9 +125,30 @@ def test_resume_continues_from_the_checkpoint(pretrained: Path, tmp_path: Path, 
     ],
 )
 def test_unusable_unlabelled_files(
-    tmp_path: Path, tiny_model_dir: Path, content: str, name: str, message: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    content: str,
+    name: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     (tmp_path / name).write_text(content)
     assert main(["pretrain", str(write_cfg(tmp_path, tiny_model_dir, tmp_path / name))]) == 2
     err = capsys.readouterr().err
     assert message in err and name in err
+
+
+def test_counterfactual_copies_for_pretraining(tiny_model_dir: Path) -> None:
+    from fairtune.config import build_config
+    from fairtune.workflows.pretrain import counterfactual_copies
+
+    cfg = build_config(
+        {
+            "model": {"name": str(tiny_model_dir)},
+            "pretrain": {"data": "x.txt", "counterfactual": {"method": "cda", "dimensions": ["gender"]}},
+        }
+    )
+    texts, info = counterfactual_copies(cfg, ["the men were good", "a plain film"])
+    assert texts[:2] == ["the men were good", "a plain film"]
+    assert texts[2:] == ["the women were good"]
+    assert info["copies_added"] == 1 and info["texts_with_terms"] == 1

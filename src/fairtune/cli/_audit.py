@@ -10,14 +10,20 @@ from fairtune.cli._common import console
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a trained run directory, e.g. runs/sst2-minilm")
+    p.add_argument(
+        "run_dir",
+        help="a trained run directory, e.g. runs/sst2-minilm (--only mlm_bias: a run, model folder or name)",
+    )
     p.add_argument(
         "--only",
         action="append",
         metavar="NAME",
-        help="run only this auditor (repeatable): fairness, robustness, explain, privacy",
+        help="run only this auditor (repeatable): fairness, robustness, explain, privacy; or mlm_bias alone",
     )
     p.add_argument("--json", action="store_true", help="print the audit documents as JSON")
+    p.add_argument("--crows", help="mlm_bias: the CrowS-Pairs file (crows_pairs_anonymized.csv)")
+    p.add_argument("--max-pairs", type=int, help="mlm_bias: score only the first N pairs")
+    p.add_argument("--output", help="mlm_bias on a model folder (not a run): also write the JSON here")
 
 
 def print_findings(doc: dict[str, Any]) -> None:
@@ -182,9 +188,48 @@ def print_privacy(doc: dict[str, Any]) -> None:
     print_findings(doc)
 
 
-def run(args: argparse.Namespace) -> int:
-    from fairtune.workflows.audit import audit
+def print_mlm_bias(doc: dict[str, Any]) -> None:
+    from rich.table import Table
 
+    d = doc["details"]
+    t = Table(
+        title=f"CrowS-Pairs: share of {d['pairs']} pairs where the more stereotyping sentence is preferred"
+    )
+    for col in ("bias type", "pairs", "score", "95% CI"):
+        t.add_column(col, justify="left" if col == "bias type" else "right")
+    t.add_row(
+        "all", str(d["pairs"]), f"{d['stereotype_score']:.3f}", f"[{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]"
+    )
+    for name, e in d["bias_types"].items():
+        t.add_row(
+            name, str(e["pairs"]), f"{e['stereotype_score']:.3f}", f"[{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}]"
+        )
+    console().print(t)
+    print_findings(doc)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fairtune.workflows.audit import audit, audit_mlm
+
+    if args.only and "mlm_bias" in args.only:
+        if len(args.only) > 1:
+            from fairtune.errors import FairtuneError
+
+            raise FairtuneError(
+                "--only mlm_bias: run it alone; it reads a masked LM, the other audits a classifier."
+            )
+        doc = audit_mlm(
+            args.run_dir,
+            args.crows,
+            max_pairs=args.max_pairs,
+            output=args.output,
+            log=lambda m: console(stderr=True).print(m),
+        )
+        if args.json:
+            print(json.dumps(doc, indent=2, ensure_ascii=False))
+        else:
+            print_mlm_bias(doc)
+        return 0
     docs = audit(args.run_dir, args.only, log=lambda m: console(stderr=True).print(m))
     if args.json:
         print(json.dumps(docs, indent=2, ensure_ascii=False))

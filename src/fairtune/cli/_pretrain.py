@@ -18,7 +18,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load(args)
     from fairtune.workflows.pretrain import pretrain
 
-    m = pretrain(cfg, resume=args.resume, overwrite=args.overwrite, show_progress=not args.no_progress)["pretrain"]
+    m = pretrain(cfg, resume=args.resume, overwrite=args.overwrite, show_progress=not args.no_progress)[
+        "pretrain"
+    ]
     out = console()
     head = "a new MLM head tied to the input embeddings" if m["new_mlm_head"] else "the checkpoint's MLM head"
     out.print(

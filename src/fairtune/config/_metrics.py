@@ -55,6 +55,23 @@ KNOWN_METRICS: dict[str, tuple[str, ...]] = {
         "random_sufficiency",
         "ig_convergence_delta",
     ),
+    "mlm_bias": (
+        "stereotype_score",
+        *(
+            f"stereotype_score_{t}"
+            for t in (
+                "race_color",
+                "gender",
+                "socioeconomic",
+                "nationality",
+                "religion",
+                "age",
+                "sexual_orientation",
+                "physical_appearance",
+                "disability",
+            )
+        ),
+    ),
     "privacy": (
         "mia_auc",
         "mia_tpr_at_1pct_fpr",

@@ -478,7 +478,9 @@ class DataCardConfig(Section):
 class PretrainConfig(Section):
     """Domain-adaptive continued pretraining with masked language modelling (`fairtune pretrain CONFIG`)."""
 
-    data: str = Field(description="Unlabelled text: .txt (one text per line), .jsonl, .csv, .tsv or .parquet.")
+    data: str = Field(
+        description="Unlabelled text: .txt (one text per line), .jsonl, .csv, .tsv or .parquet."
+    )
     text_column: str = Field("text", description="Column that holds the text (.jsonl, .csv, .tsv, .parquet).")
     eval_fraction: float = Field(
         0.1, gt=0, le=0.5, description="Share of the texts held out to measure perplexity."

@@ -46,8 +46,12 @@ def load_mlm(name: str, revision: str | None = None) -> tuple[Any, Any, bool]:
 
     from fairtune.models import load_pretrained
 
-    (model, info), tok = load_pretrained(AutoModelForMaskedLM, name, revision=revision, output_loading_info=True)
-    missing = [k for k in info.get("missing_keys", []) if k.startswith(MLM_HEAD_PREFIXES) or ".predictions." in k]
+    (model, info), tok = load_pretrained(
+        AutoModelForMaskedLM, name, revision=revision, output_loading_info=True
+    )
+    missing = [
+        k for k in info.get("missing_keys", []) if k.startswith(MLM_HEAD_PREFIXES) or ".predictions." in k
+    ]
     new_head = bool(missing)
     if new_head:
         out, inp = model.get_output_embeddings(), model.get_input_embeddings()
@@ -76,7 +80,11 @@ def encode(tokenizer: Any, texts: list[str], max_length: int) -> Any:
     from datasets import Dataset
 
     enc = tokenizer(
-        texts, truncation=True, max_length=max_length, return_offsets_mapping=True, return_special_tokens_mask=True
+        texts,
+        truncation=True,
+        max_length=max_length,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
     )
     return Dataset.from_dict(
         {
@@ -101,11 +109,14 @@ def collator(tokenizer: Any, mask_probability: float, whole_word: bool, seed: in
                 width = max(len(e["input_ids"]) for e in examples)
                 left = self.tokenizer.padding_side == "left"
                 examples = [
-                    {**e, "offset_mapping": _pad_offsets(list(e["offset_mapping"]), width, left)} for e in examples
+                    {**e, "offset_mapping": _pad_offsets(list(e["offset_mapping"]), width, left)}
+                    for e in examples
                 ]
             return super().torch_call(examples)  # type: ignore[no-any-return]
 
-    return Collator(tokenizer, mlm=True, mlm_probability=mask_probability, whole_word_mask=whole_word, seed=seed)
+    return Collator(
+        tokenizer, mlm=True, mlm_probability=mask_probability, whole_word_mask=whole_word, seed=seed
+    )
 
 
 def _pad_offsets(offsets: list[Any], width: int, left: bool) -> list[Any]:
@@ -113,7 +124,16 @@ def _pad_offsets(offsets: list[Any], width: int, left: bool) -> list[Any]:
     return pad + offsets if left else offsets + pad
 
 
-def perplexity(model: Any, tokenizer: Any, data: Any, *, mask_probability: float, whole_word: bool, seed: int, batch_size: int) -> dict[str, float]:
+def perplexity(
+    model: Any,
+    tokenizer: Any,
+    data: Any,
+    *,
+    mask_probability: float,
+    whole_word: bool,
+    seed: int,
+    batch_size: int,
+) -> dict[str, float]:
     """Masked-token perplexity on held-out texts, with masks drawn from `seed` (the same before and after
     training, so the two numbers compare)."""
     import torch
@@ -128,7 +148,9 @@ def perplexity(model: Any, tokenizer: Any, data: Any, *, mask_probability: float
                 rows = [data[i] for i in range(start, min(start + batch_size, len(data)))]
                 batch = coll(rows)
                 labels = batch["labels"]
-                out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels)
+                out = model(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels
+                )
                 k = int((labels != -100).sum())
                 total += float(out.loss) * k
                 n_tokens += k

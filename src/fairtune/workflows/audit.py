@@ -185,6 +185,47 @@ RUNNERS: dict[str, Callable[[RunDir, FairtuneConfig, Any, Any], Any]] = {
 }
 
 
+def audit_mlm(
+    target: str | Path,
+    crows: str | None,
+    *,
+    max_pairs: int | None = None,
+    bootstrap: int = 1000,
+    output: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """CrowS-Pairs on a masked LM: a model folder or name, or a run directory whose model/ is one (a
+    `fairtune pretrain` run). Writes audit/mlm_bias.json in a run directory, else `output` if given."""
+    from fairtune.audits.mlm_bias import audit_mlm_bias, read_crows
+    from fairtune.errors import MLM_NO_HEAD
+    from fairtune.training._pretrain import has_mlm_head, load_mlm
+
+    if not crows:
+        raise FairtuneError(
+            "--crows: the mlm_bias audit needs the CrowS-Pairs file. Pass --crows "
+            "PATH/crows_pairs_anonymized.csv (from nyu-mll/crows-pairs; ../shared/data/crows_pairs/ here)."
+        )
+    root = Path(target)
+    run_root = root if (root / "config.yaml").is_file() and (root / "model").is_dir() else None
+    name = str(run_root / "model") if run_root else str(target)
+    pairs = read_crows(crows)
+    if max_pairs:
+        pairs = pairs.iloc[:max_pairs]
+    if not has_mlm_head(name):
+        raise FairtuneError(MLM_NO_HEAD.format(model=target))
+    model, tok, _ = load_mlm(name)
+    log(f"audit mlm_bias: {len(pairs)} CrowS-Pairs pairs on {name}")
+    result = audit_mlm_bias(model, tok, pairs, model_name=str(target), bootstrap=bootstrap)
+    if run_root is not None:
+        path = result.write(run_root)
+        log(f"audit mlm_bias: stereotype score {result.metrics['stereotype_score']:.3f} -> {path}")
+    elif output:
+        from fairtune._io import atomic_write_json
+
+        atomic_write_json(output, result.to_json())
+    return result.to_json()
+
+
 def audit(
     run_dir: str | Path, only: list[str] | None = None, log: Callable[[str], None] = print
 ) -> dict[str, dict[str, Any]]:
@@ -194,7 +235,7 @@ def audit(
 
     bad = [n for n in only or [] if n not in AUDITORS]
     if bad:
-        raise FairtuneError(AUDIT_UNKNOWN.format(name=bad[0], known=", ".join(AUDITORS)))
+        raise FairtuneError(AUDIT_UNKNOWN.format(name=bad[0], known=", ".join((*AUDITORS, "mlm_bias"))))
     run, cfg, clf = load_run_classifier(run_dir)
     names = only or enabled_auditors(cfg)
     # Loaded once for every auditor: eval for all, train too for the privacy audit's members.

@@ -30,7 +30,9 @@ def _prepare(cfg: FairtuneConfig, *, resume: bool, overwrite: bool) -> RunDir:
         if not has_ckpt:
             raise RunError(NO_CHECKPOINT.format(path=run.root))
     elif run.model.exists() or has_ckpt:
-        raise RunError(RUN_EXISTS.format(path=run.root, what="a model" if run.model.exists() else "checkpoints"))
+        raise RunError(
+            RUN_EXISTS.format(path=run.root, what="a model" if run.model.exists() else "checkpoints")
+        )
     run.root.mkdir(parents=True, exist_ok=True)
     return run
 
@@ -54,8 +56,14 @@ def counterfactual_copies(cfg: FairtuneConfig, texts: list[str]) -> tuple[list[s
 
     lexicons = load_lexicons(cf.dimensions, cf.lexicon_dir, "pretrain.counterfactual")
     cfs = make_counterfactuals(texts, lexicons, pronouns=cf.pronouns, seed=cfg.seed)
-    copies = [c.text for c in cfs]
-    return texts + copies, {"texts": len(texts), "copies_added": len(copies), "dimensions": cf.dimensions}
+    info = {
+        "texts": len(texts),
+        "texts_with_terms": len(set(cfs.index)),
+        "copies_added": len(cfs.texts),
+        "copies_per_dimension": cfs.per_dimension(),
+        "dimensions": cf.dimensions,
+    }
+    return texts + cfs.texts, info
 
 
 def _base_pooler(name: str, prefix: str) -> dict[str, Any]:
@@ -118,7 +126,11 @@ def pretrain(
     set_seed(cfg.seed)  # a new MLM head is initialised from the seed
     model, tok, new_head = load_mlm(cfg.model.name, cfg.model.revision)
     train_ds, eval_ds = encode(tok, train_texts, pc.max_length), encode(tok, eval_texts, pc.max_length)
-    kw = {"mask_probability": pc.mask_probability, "whole_word": pc.whole_word_mask, "seed": cfg.seed}
+    kw: dict[str, Any] = {
+        "mask_probability": pc.mask_probability,
+        "whole_word": pc.whole_word_mask,
+        "seed": cfg.seed,
+    }
     before = perplexity(model, tok, eval_ds, batch_size=64, **kw)
     run.write_config(cfg)
     steps_per_epoch = -(-len(train_ds) // pc.batch_size)
