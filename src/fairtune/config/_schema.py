@@ -240,6 +240,45 @@ class DpConfig(Section):
         return v
 
 
+class AugmentConfig(Section):
+    """Data augmentation of the training texts (copies keep their label; eval is never augmented)."""
+
+    method: Literal["eda", "backtranslate", "none"] = Field(
+        "eda",
+        description="eda: synonym replacement, insertion, swap and deletion (Wei & Zou 2019); backtranslate: "
+        "through two Marian models; none: off.",
+    )
+    n_aug: int = Field(4, ge=0, le=32, description="EDA copies per training text.")
+    alpha_sr: float = Field(0.1, ge=0, le=1, description="EDA: share of words replaced by a WordNet synonym.")
+    alpha_ri: float = Field(0.1, ge=0, le=1, description="EDA: synonyms inserted, as a share of the words.")
+    alpha_rs: float = Field(0.1, ge=0, le=1, description="EDA: word swaps, as a share of the words.")
+    p_rd: float = Field(0.1, ge=0, le=1, description="EDA: probability that each word is deleted.")
+    protected: list[str] | None = Field(
+        None,
+        description="Words EDA never changes, moves or deletes (unset: negations such as not, no, never).",
+    )
+    wordnet: str | None = Field(
+        None, description="WordNet 3.0 folder (unset: $FAIRTUNE_WORDNET or Debian's /usr/share/wordnet)."
+    )
+    forward_model: str | None = Field(
+        None,
+        description="backtranslate: Marian model from the data's language to the pivot (path or hub id).",
+    )
+    backward_model: str | None = Field(
+        None, description="backtranslate: Marian model from the pivot back (path or hub id)."
+    )
+    num_beams: int = Field(1, ge=1, le=16, description="backtranslate: beams (1: greedy).")
+
+    @model_validator(mode="after")
+    def _models_for_backtranslation(self) -> AugmentConfig:
+        if self.method == "backtranslate" and not (self.forward_model and self.backward_model):
+            raise ValueError(
+                "method backtranslate needs forward_model and backward_model (two Marian translation "
+                "models, e.g. Helsinki-NLP/opus-mt-en-de and Helsinki-NLP/opus-mt-de-en, or local folders)"
+            )
+        return self
+
+
 class TrainConfig(Section):
     """The fine-tuning loop."""
 
@@ -278,11 +317,14 @@ class TrainConfig(Section):
         description="Insert made-up texts with random secrets into training, to measure memorisation "
         "in the privacy audit (Carlini et al. 2019).",
     )
+    augment: AugmentConfig | None = Field(
+        None, description="Augment the training texts for small data, e.g. {method: eda, n_aug: 4}."
+    )
 
     @model_validator(mode="after")
     def _dp_alone(self) -> TrainConfig:
         if self.privacy is not None:
-            for name in ("adversarial", "counterfactual"):
+            for name in ("adversarial", "counterfactual", "augment"):
                 if getattr(self, name) is not None:
                     raise ValueError(
                         f"train.privacy cannot be combined with train.{name}: it changes or adds examples "

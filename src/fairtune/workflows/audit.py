@@ -36,6 +36,13 @@ def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
             attempt(read_eec, fa.eec, "audit.fairness.eec")
     if cf is not None:
         attempt(load_lexicons, cf.dimensions, cf.lexicon_dir, "train.counterfactual")
+    ag = cfg.train.augment
+    if ag is not None and ag.method == "eda":
+        attempt(prepare_wordnet, ag.wordnet, "train.augment.wordnet")
+    if ag is not None and ag.method == "backtranslate":
+        from fairtune.data._augment import check_augment_models
+
+        problems.extend(check_augment_models(ag))
     if ra.enabled:
         attempt(prepare_wordnet, ra.wordnet, "audit.robustness.wordnet")
     import importlib.util

@@ -85,6 +85,9 @@ def train(
         torch.set_num_threads(cfg.train.threads)
     set_seed(cfg.seed, deterministic=cfg.train.deterministic)
     pairs, counterfactual = counterfactual_training(cfg, data)
+    from fairtune.data._augment import augment_training
+
+    augmented = augment_training(cfg.train.augment, data, seed=cfg.seed, max_length=cfg.data.max_length)
     canary_info = insert_canaries(cfg, data, run)
     model, tokenizer = build_classifier(cfg.model, data.label_names)
     trainer = Trainer(
@@ -127,6 +130,7 @@ def train(
                 "history": st.history,
                 "evals": st.evals,
                 **({"counterfactual": counterfactual} if counterfactual else {}),
+                **({"augment": augmented} if augmented else {}),
                 **({"privacy": result.dp, "dp_epsilon": result.dp["epsilon_spent"]} if result.dp else {}),
                 **({"canaries": canary_info} if canary_info else {}),
             },
