@@ -68,6 +68,7 @@ def finetune(
                 "lr": args.lr,
                 "warmup_ratio": 0.1,
                 "save_every": 10_000,
+                "eval_every": 10_000,  # evaluate once, at the end
             },
         }
     )

@@ -93,6 +93,7 @@ def main() -> None:
                             "lr": args.lr,
                             "warmup_ratio": 0.1,
                             "save_every": 100_000,
+                            "eval_every": 100_000,  # evaluate once, at the end
                         },
                     }
                     if method == "eda":
