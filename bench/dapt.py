@@ -117,6 +117,7 @@ def main() -> None:
     ap.add_argument("--pretrain-epochs", type=float, default=2)
     ap.add_argument("--pretrain-lr", type=float, default=1e-4)
     ap.add_argument("--skip-crows", action="store_true")
+    ap.add_argument("--crows-pairs", type=int, default=None, help="score only the first N CrowS-Pairs pairs")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -172,7 +173,9 @@ def main() -> None:
             cda = pretrain_model(work, "dapt-cda", texts, args, counterfactual=True)
             crows: dict[str, Any] = {}
             for key, m in (("dapt", dapt), ("dapt_cda", cda)):
-                doc = audit_mlm(m["model"], str(CROWS), log=lambda s: print(s, flush=True))
+                doc = audit_mlm(
+                    m["model"], str(CROWS), max_pairs=args.crows_pairs, log=lambda s: print(s, flush=True)
+                )
                 d = doc["details"]
                 crows[key] = {
                     "stereotype_score": d["stereotype_score"],
