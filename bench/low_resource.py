@@ -114,9 +114,8 @@ def main() -> None:
                 k: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "runs": v}
                 for k, v in acc.items()
             }
-            out[str(n)]["eda_minus_none"] = out[str(n)]["eda"]["mean"] - out[str(n)]["none"]["mean"]
-            atomic_write_json(args.results, {**out, "partial": True})
-    out["settings"] = {
+            atomic_write_json(args.results, out)  # {N: {eda, none}}, written after each N
+    meta = {
         "seeds": args.seeds,
         "n_aug": args.n_aug,
         "epochs_none": {str(k): v for k, v in EPOCHS.items()},
@@ -129,7 +128,9 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    meta["eda_minus_none"] = {n: out[n]["eda"]["mean"] - out[n]["none"]["mean"] for n in out}
     atomic_write_json(args.results, out)
+    atomic_write_json(args.results.with_name(args.results.stem + "_meta.json"), meta)
     for n in sizes:
         r = out[str(n)]
         print(
