@@ -114,8 +114,16 @@ def collator(tokenizer: Any, mask_probability: float, whole_word: bool, seed: in
                 ]
             return super().torch_call(examples)  # type: ignore[no-any-return]
 
+    # Transformers does no random-token replacement with whole-word masking: every piece of a chosen word
+    # becomes [MASK]. Token-level masking keeps BERT's 80% [MASK] / 10% random / 10% unchanged.
     return Collator(
-        tokenizer, mlm=True, mlm_probability=mask_probability, whole_word_mask=whole_word, seed=seed
+        tokenizer,
+        mlm=True,
+        mlm_probability=mask_probability,
+        whole_word_mask=whole_word,
+        mask_replace_prob=1.0 if whole_word else 0.8,
+        random_replace_prob=0.0 if whole_word else 0.1,
+        seed=seed,
     )
 
 
