@@ -15,26 +15,8 @@ from typing import Any
 import numpy as np
 
 from fairtune._io import atomic_write_dir, atomic_write_json
-from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig
-from fairtune.errors import NO_CHECKPOINT, RUN_EXISTS, ConfigError, DataError, RunError
-
-
-def _prepare(cfg: FairtuneConfig, *, resume: bool, overwrite: bool) -> RunDir:
-    run = RunDir.for_config(cfg)
-    if overwrite:
-        run.clear_training_outputs()
-    has_ckpt = run.checkpoints.is_dir() and any(run.checkpoints.glob("checkpoint-*"))
-    if resume:
-        run.check_same_config(cfg)
-        if not has_ckpt:
-            raise RunError(NO_CHECKPOINT.format(path=run.root))
-    elif run.model.exists() or has_ckpt:
-        raise RunError(
-            RUN_EXISTS.format(path=run.root, what="a model" if run.model.exists() else "checkpoints")
-        )
-    run.root.mkdir(parents=True, exist_ok=True)
-    return run
+from fairtune.errors import ConfigError, DataError
 
 
 def split_texts(texts: list[str], eval_fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -120,7 +102,10 @@ def pretrain(
             ["pretrain: the config has no pretrain section. Add one, e.g. pretrain: {data: unlabelled.txt}."]
         )
     texts = read_unlabelled(pc.data, pc.text_column)
-    run = _prepare(cfg, resume=resume, overwrite=overwrite)
+    from fairtune.workflows.train import prepare_run_dir
+
+    # The Hugging Face Trainer names its checkpoints checkpoint-N.
+    run = prepare_run_dir(cfg, resume=resume, overwrite=overwrite, checkpoint_glob="checkpoint-*")
     train_texts, eval_texts = split_texts(texts, pc.eval_fraction, cfg.seed)
     train_texts, cf_info = counterfactual_copies(cfg, train_texts)
     set_seed(cfg.seed)  # a new MLM head is initialised from the seed

@@ -11,11 +11,15 @@ from fairtune.config import FairtuneConfig
 from fairtune.errors import NO_CHECKPOINT, RUN_EXISTS, RunError
 
 
-def prepare_run_dir(cfg: FairtuneConfig, *, resume: bool, overwrite: bool) -> RunDir:
+def prepare_run_dir(
+    cfg: FairtuneConfig, *, resume: bool, overwrite: bool, checkpoint_glob: str = "step-*"
+) -> RunDir:
+    """The run directory to train into, refusing to overwrite a model or checkpoints without --overwrite
+    and to resume without a checkpoint. `checkpoint_glob` names the checkpoint folders of the loop."""
     run = RunDir.for_config(cfg)
     if overwrite:
         run.clear_training_outputs()
-    has_ckpt = run.checkpoints.is_dir() and any(run.checkpoints.glob("step-*"))
+    has_ckpt = run.checkpoints.is_dir() and any(run.checkpoints.glob(checkpoint_glob))
     if resume:
         run.check_same_config(cfg)
         if not has_ckpt:
