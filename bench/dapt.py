@@ -118,6 +118,12 @@ def main() -> None:
     ap.add_argument("--pretrain-lr", type=float, default=1e-4)
     ap.add_argument("--skip-crows", action="store_true")
     ap.add_argument("--crows-pairs", type=int, default=None, help="score only the first N CrowS-Pairs pairs")
+    ap.add_argument(
+        "--dapt-run",
+        type=Path,
+        help="reuse a finished `fairtune pretrain` run of this recipe (its model/, metrics.json) instead of "
+        "pretraining again",
+    )
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -132,8 +138,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-dapt-") as td:
         work = Path(td)
         texts = write_jsonl(work / "unlabelled.jsonl", [{"text": r["text"]} for r in unlabelled])
-        print(f"DAPT: pretraining MiniLM on {len(unlabelled)} {args.domain} reviews ...", flush=True)
-        dapt = pretrain_model(work, "dapt", texts, args, counterfactual=False)
+        if args.dapt_run:
+            dapt = {
+                **json.loads((args.dapt_run / "metrics.json").read_text())["pretrain"],
+                "model": str(args.dapt_run / "model"),
+                "reused": str(args.dapt_run),
+            }
+        else:
+            print(f"DAPT: pretraining MiniLM on {len(unlabelled)} {args.domain} reviews ...", flush=True)
+            dapt = pretrain_model(work, "dapt", texts, args, counterfactual=False)
         print(
             f"  {dapt['minutes']:.1f} min, perplexity {dapt['perplexity_before']:.1f} -> "
             f"{dapt['perplexity']:.1f}",
@@ -153,6 +166,8 @@ def main() -> None:
                 acc = finetune(work, f"{key}-{seed}", model, train, ev, seed, args)
                 scores[key].append(acc)
                 print(f"  seed {seed} {key}: accuracy {acc:.4f} on {len(rest)} reviews", flush=True)
+            partial = {k: {"mean": statistics.mean(v), "runs": v} for k, v in scores.items()}
+            atomic_write_json(args.results.with_name(args.results.stem + "_partial.json"), partial)
         for key, vals in scores.items():
             result[key] = {
                 "mean": statistics.mean(vals),
