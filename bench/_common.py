@@ -20,3 +20,15 @@ def fairtune(*args: str) -> float:
     if code not in (0, GATE_FAILED):
         raise SystemExit(f"fairtune {' '.join(args)} failed with exit code {code}")
     return time.perf_counter() - t0
+
+
+def trained_run(config: Path, *verb: str) -> Path:
+    """The run directory of `config` (a path under ROOT), made first with `fairtune <verb> CONFIG` (default
+    `run`) if it has no trained model yet."""
+    from fairtune.config import load_config
+
+    cfg = load_config(config)
+    run = ROOT / cfg.output_dir / cfg.name
+    if not (run / "model" / "config.json").is_file():
+        fairtune(*(verb or ("run",)), str(config.relative_to(ROOT)))
+    return run

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fairtune
+from _common import ROOT, fairtune, trained_run
 
 RESULTS = ROOT / "bench" / "results" / "dp.json"
 #: The non-private run's privacy audit with the reference model (not written into that run).
@@ -41,13 +41,7 @@ NONPRIVATE_CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
 
 
 def _ensure_trained(config: Path) -> Path:
-    from fairtune.config import load_config
-
-    cfg = load_config(config)
-    run = ROOT / cfg.output_dir / cfg.name
-    if not (run / "model" / "config.json").is_file():
-        fairtune("train", str(config.relative_to(ROOT)), "--overwrite")
-    return run
+    return trained_run(config, "train", "--overwrite")
 
 
 def _nonprivate_audit(run: Path, reference_data: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fairtune
+from _common import ROOT, trained_run
 
 RESULTS = ROOT / "bench" / "results" / "infer_speed.json"
 CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
@@ -92,9 +92,7 @@ def main() -> None:
     from fairtune.training import cpu_has_native_bf16
 
     cfg = load_config(CONFIG)
-    run = ROOT / cfg.output_dir / cfg.name
-    if not (run / "model" / "config.json").is_file():
-        fairtune("run", str(CONFIG.relative_to(ROOT)))
+    run = trained_run(CONFIG)
     model_dir = run / "model"
     task = load_task_data(cfg.data, cfg.seed)
     texts, labels = task.eval.texts, np.asarray(task.eval.labels)

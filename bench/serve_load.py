@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fairtune
+from _common import ROOT, fairtune, trained_run
 
 RESULTS = ROOT / "bench" / "results" / "serve_load.json"
 CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
@@ -132,9 +132,7 @@ def main() -> None:
     from fairtune.data import load_task_data
 
     cfg = load_config(CONFIG)
-    run = ROOT / cfg.output_dir / cfg.name
-    if not (run / "model" / "config.json").is_file():
-        fairtune("run", str(CONFIG.relative_to(ROOT)))
+    run = trained_run(CONFIG)
     if not (run / "compress" / "onnx-int8" / "variant.json").is_file():
         fairtune("compress", str(run.relative_to(ROOT)), "--onnx", "--no-audit")
     texts = load_task_data(cfg.data, cfg.seed).eval.texts

@@ -310,29 +310,23 @@ def load_variant(path: Path, *, batch_size: int, max_length: int, precision: str
             max_length=max_length,
         )
     if kind == "torch-int8":
-        torch = _torch()
         config = AutoConfig.from_pretrained(path)
         model = _quantize_int8(AutoModelForSequenceClassification.from_config(config))
-        model.load_state_dict(torch.load(path / INT8_WEIGHTS, weights_only=False))
-        model.eval()
-        # Quantized kernels run in fp32/int8; autocast to bf16 would only add casts.
-        return TorchClassifier(
-            model,
-            AutoTokenizer.from_pretrained(path),
-            batch_size=batch_size,
-            max_length=max_length,
-            precision="fp32",
+        model.load_state_dict(_torch().load(path / INT8_WEIGHTS, weights_only=False))
+    elif meta.get("dtype") == "bfloat16":
+        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=_torch().bfloat16)
+    else:
+        return TorchClassifier.from_dir(
+            path, batch_size=batch_size, max_length=max_length, precision=precision
         )
-    if meta.get("dtype") == "bfloat16":
-        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=_torch().bfloat16).eval()
-        return TorchClassifier(
-            model,
-            AutoTokenizer.from_pretrained(path),
-            batch_size=batch_size,
-            max_length=max_length,
-            precision="fp32",
-        )
-    return TorchClassifier.from_dir(path, batch_size=batch_size, max_length=max_length, precision=precision)
+    # int8 kernels and bf16 weights run as they are; autocast to bf16 would only add casts.
+    return TorchClassifier(
+        model.eval(),
+        AutoTokenizer.from_pretrained(path),
+        batch_size=batch_size,
+        max_length=max_length,
+        precision="fp32",
+    )
 
 
 def _torch() -> Any:
