@@ -106,6 +106,37 @@ def pretrain_model(
     }
 
 
+def crows_comparison(
+    work: Path, texts: Path, dapt: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """CrowS-Pairs score of the DAPT model against the same recipe on text plus identity-swapped copies."""
+    from fairtune.workflows.audit import audit_mlm
+
+    print("DAPT with counterfactually augmented text ...", flush=True)
+    cda = pretrain_model(work, "dapt-cda", texts, args, counterfactual=True)
+    crows: dict[str, Any] = {}
+    for key, m in (("dapt", dapt), ("dapt_cda", cda)):
+        doc = audit_mlm(
+            m["model"], str(CROWS), max_pairs=args.crows_pairs, log=lambda s: print(s, flush=True)
+        )
+        d = doc["details"]
+        crows[key] = {
+            "stereotype_score": d["stereotype_score"],
+            "ci95": d["ci95"],
+            "by_type": {t: e["stereotype_score"] for t, e in d["bias_types"].items()},
+        }
+        print(f"  CrowS-Pairs {key}: {d['stereotype_score']:.3f} {d['ci95']}", flush=True)
+    crows["change"] = crows["dapt_cda"]["stereotype_score"] - crows["dapt"]["stereotype_score"]
+    crows["cda_copies_added"] = cda.get("counterfactual", {}).get("copies_added")
+    crows["cda_pretrain_minutes"] = cda["wall_minutes"]
+    crows["pairs_scored"] = args.crows_pairs or "all"
+    crows["note"] = (
+        "The packaged MiniLM has no trained MLM head, so it cannot be scored itself; both models here got a "
+        "new head in the same DAPT recipe, one of them on text plus identity-swapped copies."
+    )
+    return crows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--domain", default="books")
@@ -124,8 +155,16 @@ def main() -> None:
         help="reuse a finished `fairtune pretrain` run of this recipe (its model/, metrics.json) instead of "
         "pretraining again",
     )
+    ap.add_argument(
+        "--crows-only",
+        action="store_true",
+        help="with --dapt-run: only the CrowS-Pairs comparison, added to the accuracy results already in "
+        "--results",
+    )
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args()
+    if args.crows_only and not (args.dapt_run and args.results.is_file()):
+        ap.error("--crows-only needs --dapt-run and an existing --results file from a full run")
 
     from fairtune._io import atomic_write_json
 
@@ -152,6 +191,12 @@ def main() -> None:
             f"{dapt['perplexity']:.1f}",
             flush=True,
         )
+        if args.crows_only:
+            result = json.loads(args.results.read_text())
+            result["crows_pairs"] = crows_comparison(work, texts, dapt, args)
+            atomic_write_json(args.results, result)
+            print(f"CrowS-Pairs change with CDA: {result['crows_pairs']['change']:+.3f} -> {args.results}")
+            return
         scores: dict[str, list[float]] = {"with_dapt": [], "without_dapt": []}
         for seed in range(args.seeds):
             rng = np.random.default_rng(seed + 1)
@@ -182,30 +227,7 @@ def main() -> None:
             for k in ("perplexity_before", "perplexity", "steps", "train_texts", "eval_texts", "new_mlm_head")
         }
         if not args.skip_crows and CROWS.is_file():
-            from fairtune.workflows.audit import audit_mlm
-
-            print("DAPT with counterfactually augmented text ...", flush=True)
-            cda = pretrain_model(work, "dapt-cda", texts, args, counterfactual=True)
-            crows: dict[str, Any] = {}
-            for key, m in (("dapt", dapt), ("dapt_cda", cda)):
-                doc = audit_mlm(
-                    m["model"], str(CROWS), max_pairs=args.crows_pairs, log=lambda s: print(s, flush=True)
-                )
-                d = doc["details"]
-                crows[key] = {
-                    "stereotype_score": d["stereotype_score"],
-                    "ci95": d["ci95"],
-                    "by_type": {t: e["stereotype_score"] for t, e in d["bias_types"].items()},
-                }
-                print(f"  CrowS-Pairs {key}: {d['stereotype_score']:.3f} {d['ci95']}", flush=True)
-            crows["change"] = crows["dapt_cda"]["stereotype_score"] - crows["dapt"]["stereotype_score"]
-            crows["cda_copies_added"] = cda.get("counterfactual", {}).get("copies_added")
-            crows["note"] = (
-                "The packaged MiniLM has no trained MLM head, so it cannot be scored itself; both models "
-                "here got a new head in the same DAPT recipe, one of them on text plus identity-swapped "
-                "copies."
-            )
-            result["crows_pairs"] = crows
+            result["crows_pairs"] = crows_comparison(work, texts, dapt, args)
     result.update(
         {
             "domain": args.domain,

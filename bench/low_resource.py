@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import statistics
@@ -55,8 +56,11 @@ def main() -> None:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     labels = np.array([int(r["label"]) for r in rows])
     sizes = [int(s) for s in args.sizes.split(",")]
-    out: dict[str, Any] = {}
-    timing: dict[str, float] = {}
+    # Sizes not asked for this time keep their earlier results (the sizes take from minutes to an hour).
+    out: dict[str, Any] = json.loads(args.results.read_text()) if args.results.exists() else {}
+    meta_path = args.results.with_name(args.results.stem + "_meta.json")
+    old_meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    timing: dict[str, float] = dict(old_meta.get("seconds", {}))
     with tempfile.TemporaryDirectory(prefix="bench-lowres-") as td:
         work = Path(td)
         for n in sizes:
@@ -129,8 +133,9 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     meta["eda_minus_none"] = {n: out[n]["eda"]["mean"] - out[n]["none"]["mean"] for n in out}
+    out = {k: out[k] for k in sorted(out, key=int)}
     atomic_write_json(args.results, out)
-    atomic_write_json(args.results.with_name(args.results.stem + "_meta.json"), meta)
+    atomic_write_json(meta_path, meta)
     for n in sizes:
         r = out[str(n)]
         print(

@@ -63,6 +63,10 @@ def test_every_variant_is_built_measured_and_reaudited(compressed: Path) -> None
     assert v["onnx-int8"]["size_mb"] < v["onnx"]["size_mb"]
     assert v["pruned-magnitude-30"]["recipe"]["pruning"]["zeroed"] > 0
     assert v["pruned-magnitude-30"]["recipe"]["recovery"]["steps"] == 4
+    # Exported with eager attention, so ONNX Runtime fuses one attention node per layer.
+    layers = json.loads((compressed / "model" / "config.json").read_text())["num_hidden_layers"]
+    assert v["onnx"]["recipe"]["fused_ops"]["Attention"] == layers
+    assert v["onnx-int8"]["recipe"]["fused_ops"]["QAttention"] == layers
 
 
 def test_variants_predict_like_the_parent(compressed: Path) -> None:

@@ -23,6 +23,17 @@ def export_onnx(model: Any, tokenizer: Any, path: Path, *, max_length: int) -> N
     import torch
 
     model = model.float().eval()
+    # Transformers' SDPA attention exports as a masked-softmax subgraph (IsNaN/Where) that ONNX Runtime's
+    # fuser does not recognise; the eager path exports as plain MatMul/Softmax, which it fuses into one
+    # Attention node per layer (QAttention after int8). Same outputs; about 10% faster here.
+    previous = getattr(model.config, "_attn_implementation", None)
+    if previous not in (None, "eager") and hasattr(model, "set_attn_implementation"):
+        try:
+            model.set_attn_implementation("eager")
+        except (ValueError, NotImplementedError):
+            previous = None  # an architecture without an eager path keeps its own
+    else:
+        previous = None
     sample = tokenizer(["a sample text to trace", "short"], padding=True, return_tensors="pt")
     args = tuple(sample[k] for k in INPUTS)
 
@@ -54,6 +65,9 @@ def export_onnx(model: Any, tokenizer: Any, path: Path, *, max_length: int) -> N
         raise FairtuneError(
             COMPRESS_ONNX_FAILED.format(arch=type(model).__name__, where=_failing_op(exc), detail=exc)
         ) from exc
+    finally:
+        if previous is not None:
+            model.set_attn_implementation(previous)
 
 
 def _failing_op(exc: Exception) -> str:
@@ -89,6 +103,26 @@ def fuse_transformer(src: Path, dst: Path, config: Any) -> bool:
     )
     opt.save_model_to_file(str(dst))
     return True
+
+
+def op_counts(path: Path) -> dict[str, int]:
+    """How many nodes of each fused operator the graph has (what the fuser and quantizer made of it)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    fused = (
+        "Attention",
+        "QAttention",
+        "SkipLayerNormalization",
+        "BiasGelu",
+        "FastGelu",
+        "EmbedLayerNormalization",
+    )
+    counts: dict[str, int] = {}
+    for node in graph.node:
+        if node.op_type in fused:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
 
 
 def quantize_dynamic_int8(src: Path, dst: Path) -> None:

@@ -118,6 +118,7 @@ def build_onnx(
         calibration_batches,
         export_onnx,
         fuse_transformer,
+        op_counts,
         quantize_dynamic_int8,
         quantize_static_int8,
     )
@@ -151,7 +152,14 @@ def build_onnx(
                 steps[name](tmp / ONNX_FILE)
                 model.config.save_pretrained(tmp)
                 tok.save_pretrained(tmp)
-                _write_meta(tmp, "onnx", fused=is_fused, source=str(model_dir), **recipes[name])
+                _write_meta(
+                    tmp,
+                    "onnx",
+                    fused=is_fused,
+                    fused_ops=op_counts(tmp / ONNX_FILE),
+                    source=str(model_dir),
+                    **recipes[name],
+                )
 
             atomic_write_dir(root / name, write)
             built.append(name)
