@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fairtune.data._pii import PiiRedactor, PiiSettings, _luhn
+from fairtune.data._pii import PiiRedactor, PiiSettings, _context_name_spans, _luhn, tidy_spans
 from fairtune.errors import FairtuneError
 
 TEXT = "Call John Smith at 212-555-0199 or mail john.smith@example.com, thanks."
@@ -45,6 +45,43 @@ def test_fairtune_recognizers_catch_what_the_defaults_miss(redactor: PiiRedactor
     assert "PHONE_NUMBER" in found[1]
     default = PiiRedactor(PiiSettings(fairtune_additions=False))
     assert "CREDIT_CARD" not in {r.entity_type for r in default.analyze(texts[:1])[0]}
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("My name is Siiri", ["Siiri"]),
+        ("Name:    Anđa Tomić\nAddress: 1 Main St", ["Anđa Tomić"]),  # stops at the line break
+        ("everyone calls me Ján M. Novák, really", ["Ján M. Novák"]),
+        ("Dear Ms. Quinzia Rossi, thanks", ["Quinzia Rossi"]),  # the title is not the name, found once
+        ("I'm Canadian and I'm John P. Smith.", ["Canadian", "John P. Smith"]),  # what context can't tell
+        ("I am happy to call me back", []),  # lower-case words are not names
+        ("my name is JOHN and Name: IBM", []),  # nor are acronyms
+    ],
+)
+def test_names_after_a_phrase_that_introduces_one(text: str, names: list[str]) -> None:
+    assert [text[a:b] for a, b in _context_name_spans(text)] == names
+
+
+def test_ner_spans_stop_at_a_line_break_and_drop_a_possessive() -> None:
+    from presidio_analyzer import RecognizerResult
+
+    text = "Name: Victoria Bruun\nPhone: 1234 and Emmie Ström's tales"
+    found = [
+        RecognizerResult("PERSON", 6, 26, 0.85),  # "Victoria Bruun\nPhone"
+        RecognizerResult("PERSON", 37, 50, 0.85),  # "Emmie Ström's"
+        RecognizerResult("PHONE_NUMBER", 28, 32, 0.4),  # not a NER type: untouched
+    ]
+    assert [text[r.start : r.end] for r in tidy_spans(text, found)] == [
+        "Victoria Bruun",
+        "Emmie Ström",
+        "1234",
+    ]
+
+
+def test_context_names_reach_redaction(redactor: PiiRedactor) -> None:
+    out = redactor.redact(["Hi, my name is Siiri Varvio and I need help"])
+    assert out.texts == ["Hi, my name is <PERSON> and I need help"]
 
 
 def test_luhn() -> None:
