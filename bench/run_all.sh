@@ -9,3 +9,8 @@ cd "$(dirname "$0")/.."
 .venv/bin/python bench/explain.py
 .venv/bin/python bench/pii.py
 .venv/bin/python bench/dp.py
+.venv/bin/python bench/dp_ceiling.py
+.venv/bin/python bench/infer_speed.py
+.venv/bin/python bench/serve_load.py
+.venv/bin/python bench/dapt.py --max-length 128 --pretrain-epochs 1
+.venv/bin/python bench/low_resource.py
