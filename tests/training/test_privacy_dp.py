@@ -263,3 +263,47 @@ def test_trainable_layers_trains_only_the_top_of_the_model(tiny_model_dir: Path)
     assert {n for n, p in model.named_parameters() if p.requires_grad} == {
         n for n in trained if "pooler" in n or "classifier" in n
     }
+
+
+def test_cached_frozen_layers_train_exactly_like_running_them(tiny_config: dict, tmp_path: Path) -> None:
+    """With dropout off, DP training of the top layer on cached frozen states gives the same weights as
+    running the frozen layers at every step (the cache only changes speed, and drops their dropout)."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    model_dir = tmp_path / "no-dropout"
+    shutil.copytree(tiny_config["model"]["name"], model_dir)
+    cfg = json.loads((model_dir / "config.json").read_text())
+    cfg.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (model_dir / "config.json").write_text(json.dumps(cfg))
+    weights, info = {}, {}
+    for cache in (True, False):
+        raw = _dp_config(tiny_config, trainable_layers=1, cache_frozen=cache)
+        raw = {**raw, "model": {"name": str(model_dir)}, "output_dir": str(tmp_path / f"cache-{cache}")}
+        metrics = train(build_config(raw), show_progress=False)
+        info[cache] = metrics["train"]["privacy"]["frozen_cache"]
+        weights[cache] = load_file(str(tmp_path / f"cache-{cache}" / "tiny/model/model.safetensors"))
+    assert info[True]["used"] and info[True]["layers_cached"] == 1  # the tiny BERT's layer 0
+    assert info[False] == {"used": False, "why": "off"}
+    moved = 0
+    for name, w in weights[True].items():
+        torch.testing.assert_close(w, weights[False][name], atol=1e-5, rtol=1e-4)
+        base = load_file(str(model_dir / "model.safetensors")).get(name.removeprefix("bert."))
+        moved += base is not None and not torch.equal(base, w)
+    assert moved  # the top layer did train
+
+
+def test_frozen_cache_applies_only_when_everything_below_is_frozen(tiny_model_dir: Path) -> None:
+    from fairtune.config import ModelConfig
+    from fairtune.models import build_classifier
+    from fairtune.training._frozen import cacheable
+    from fairtune.training._loop import train_only_top
+
+    model, _ = build_classifier(ModelConfig(name=str(tiny_model_dir)), ["negative", "positive"])
+    assert "still trains" in str(cacheable(model, 1))  # nothing frozen yet
+    train_only_top(model, 1)
+    assert cacheable(model, 1) is None
+    assert cacheable(model, 2) == "every encoder layer trains"
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(True)
+    assert "word_embeddings" in str(cacheable(model, 1))

@@ -225,6 +225,12 @@ class DpConfig(Section):
         "pooler only); unset: every weight. Fewer weights get less noise in all, and backpropagation "
         "stops early, so DP training gets many more steps for the same time.",
     )
+    cache_frozen: bool = Field(
+        True,
+        description="With trainable_layers: run the frozen layers below once per training text (in eval "
+        "mode, so without dropout) and train on their cached outputs, instead of recomputing them at every "
+        "step. Same guarantee; much faster when few layers train.",
+    )
     physical_batch_size: int = Field(
         64,
         gt=0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from fairtune.training._checkpoint import (
     save_checkpoint,
     save_weights,
 )
+from fairtune.training._frozen import FrozenBottomCache, cacheable
 from fairtune.training._precision import resolve_precision
 from fairtune.training._privacy import (
     DpEngine,
@@ -173,8 +175,15 @@ class Trainer:
         self.model_raw = model
         if cfg.privacy is not None and cfg.privacy.freeze_embeddings:
             freeze_embeddings(model)
+        self.frozen: FrozenBottomCache | None = None
+        self.frozen_info: dict[str, Any] | None = None
         if cfg.privacy is not None and cfg.privacy.trainable_layers is not None:
             train_only_top(model, cfg.privacy.trainable_layers)
+            why_not = cacheable(model, cfg.privacy.trainable_layers) if cfg.privacy.cache_frozen else "off"
+            if why_not is None:
+                self.frozen = FrozenBottomCache(model, cfg.privacy.trainable_layers)
+            else:
+                self.frozen_info = {"used": False, "why": why_not}
         optimizer = make_optimizer(model, cfg)
         from transformers import get_linear_schedule_with_warmup
 
@@ -235,7 +244,7 @@ class Trainer:
             if token_types:
                 batch["token_type_ids"] = torch.zeros_like(ids)
             batch = {k2: v.to(self.acc.device) for k2, v in batch.items()}
-            with self.acc.autocast():
+            with self.acc.autocast(), self.frozen.top_only(piece) if self.frozen else nullcontext():
                 logits = self.model(**batch).logits
             total += self.dp.backward_piece(logits, labels, last=k == len(pieces) - 1)
         self.dp.step()
@@ -377,8 +386,10 @@ class Trainer:
 
         if resume:
             self._resume()
-        self.model.train()  # from_pretrained returns eval mode; dropout belongs in training
         st, cfg = self.state, self.cfg
+        if self.frozen is not None and not self.frozen.states:
+            self._build_frozen_cache()
+        self.model.train()  # from_pretrained returns eval mode; dropout belongs in training
         if self.acc.is_main_process:
             self.writer = SummaryWriter(log_dir=str(self.run_dir / "events"), purge_step=st.step or None)
         bar = tqdm(
@@ -454,7 +465,29 @@ class Trainer:
                 "sampling": "poisson",
                 "library": f"opacus {_opacus_version()}",
             }
+            if self.frozen_info is not None:
+                dp["frozen_cache"] = self.frozen_info
         return FitResult(st, last_metrics, self.precision, self.acc.num_processes, dp)
+
+    def _build_frozen_cache(self) -> None:
+        """Run the frozen layers over every training text once; the time counts as training time."""
+        from tqdm.auto import tqdm
+
+        assert self.frozen is not None
+        t0 = time.perf_counter()
+        with tqdm(
+            total=len(self.encoded), disable=not self.show_progress, unit="text", desc="frozen layers, once"
+        ) as bar:
+            self.frozen.build(
+                self.acc.unwrap_model(self.model),
+                self.encoded,
+                self.pad_id,
+                batch_size=self.cfg.eval_batch_size,
+                progress=bar.update,
+            )
+        seconds = time.perf_counter() - t0
+        self.state.train_seconds += seconds
+        self.frozen_info = {"used": True, "layers_cached": self.frozen.first, "seconds": seconds}
 
     def _checkpoint(self) -> None:
         self.acc.wait_for_everyone()
