@@ -74,7 +74,8 @@ def test_dp_run_with_canaries_and_a_reference_model(
         {
             "epochs": 2,
             "batch_size": 24,
-            "privacy": {"epsilon": 20, "accountant": "rdp", "physical_batch_size": 8},
+            # the top layer only, as configs/sst2-minilm-dp.yaml: trained on cached frozen states
+            "privacy": {"epsilon": 20, "accountant": "rdp", "physical_batch_size": 8, "trainable_layers": 1},
             "canaries": {"per_repeat": 2, "repeats": [1, 4], "references": 20},
         },
         audit={"privacy": {"reference_data": str(tmp_path / "ref.csv"), "reference_epochs": 2}},
@@ -84,6 +85,7 @@ def test_dp_run_with_canaries_and_a_reference_model(
     run = tmp_path / "runs" / "dp"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train"]["n_train"] == 96 + 2 * (1 + 4)  # the canary rows went into training
+    assert metrics["train"]["privacy"]["frozen_cache"]["used"] is True
     doc = json.loads((run / "audit" / "privacy.json").read_text())
     assert doc["details"]["membership"]["members"] == 40  # members are real training texts only
     assert set(doc["details"]["canaries"]["by_repeats"]) == {"1", "4"}
