@@ -25,7 +25,8 @@ def export_onnx(model: Any, tokenizer: Any, path: Path, *, max_length: int) -> N
     model = model.float().eval()
     # Transformers' SDPA attention exports as a masked-softmax subgraph (IsNaN/Where) that ONNX Runtime's
     # fuser does not recognise; the eager path exports as plain MatMul/Softmax, which it fuses into one
-    # Attention node per layer (QAttention after int8). Same outputs; about 10% faster here.
+    # Attention node per layer (QAttention after int8). Same outputs, a far smaller graph; on the 2 AVX2
+    # cores where bench/infer_speed.py ran, the speed at batch 32 stayed within measurement noise.
     previous = getattr(model.config, "_attn_implementation", None)
     if previous not in (None, "eager") and hasattr(model, "set_attn_implementation"):
         try:
