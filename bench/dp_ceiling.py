@@ -1,10 +1,11 @@
 """How far can DP-SGD on a frozen encoder go? The non-private ceiling of a linear head on the packaged
 MiniLM's frozen features for SST-2, as the training set grows.
 
-DP-SGD's noise grows with the number of weights trained, so the cheap DP recipes train few: a head, or the top
-layer. Whatever the noise, a head on frozen features cannot beat the same head trained without noise. This
-bench measures that ceiling (Tramèr & Boneh 2021, "Differentially private learning needs better features"):
-logistic regression (scikit-learn, standardised features, C = 1) on
+DP-SGD's noise grows with the number of weights trained, so the cheap DP recipes train few: a head, or
+the top layer. DP training of a head on frozen features is not expected to beat the same head trained
+without noise. This bench measures that ceiling (Tramèr & Boneh 2021, "Differentially private learning
+needs better features"): logistic regression (scikit-learn, standardised features, the best of C = 0.01,
+0.1 and 1 on the dev set, so the ceiling is if anything optimistic) on
 
 - `cls`: the last layer's [CLS] vector, what BertForSequenceClassification's pooler and head see;
 - `mean`: the last layer mean-pooled over tokens, how the packaged sentence-transformer was trained;
@@ -37,6 +38,7 @@ from _common import ROOT
 
 RESULTS = ROOT / "bench" / "results" / "dp_ceiling.json"
 DATA = ROOT / ".." / "shared" / "data" / "sst2_glue"
+C_GRID = (0.01, 0.1, 1.0)
 
 
 def read(path: Path) -> tuple[list[str], np.ndarray]:
@@ -108,13 +110,20 @@ def main() -> None:
     encode_s = time.perf_counter() - t0
     y = train_y[pick]
     acc: dict[str, dict[str, float]] = {}
+    by_c: dict[str, dict[str, dict[str, float]]] = {}
     for name in f_train:
-        acc[name] = {}
+        acc[name], by_c[name] = {}, {}
         for n in sizes:
             scaler = StandardScaler().fit(f_train[name][:n])
-            clf = LogisticRegression(C=1.0, max_iter=3000).fit(scaler.transform(f_train[name][:n]), y[:n])
-            acc[name][str(n)] = float(clf.score(scaler.transform(f_dev[name]), dev_y))
-            print(f"{name:>10} n={n:>5}: dev accuracy {acc[name][str(n)]:.4f}", flush=True)
+            x, x_dev = scaler.transform(f_train[name][:n]), scaler.transform(f_dev[name])
+            by_c[name][str(n)] = {
+                str(c): float(LogisticRegression(C=c, max_iter=3000).fit(x, y[:n]).score(x_dev, dev_y))
+                for c in C_GRID
+            }
+            acc[name][str(n)] = max(by_c[name][str(n)].values())
+            print(
+                f"{name:>10} n={n:>5}: dev accuracy {acc[name][str(n)]:.4f} {by_c[name][str(n)]}", flush=True
+            )
     best = max((a, name) for name, by_n in acc.items() for a in by_n.values())
     out: dict[str, Any] = {
         "dev_accuracy": acc,
@@ -122,7 +131,9 @@ def main() -> None:
         "target_dp_dev_accuracy": 0.85,
         "meaning": "non-private ceiling of a linear head on the frozen packaged MiniLM; DP training of "
         "such a head can only do worse",
-        "classifier": "sklearn LogisticRegression(C=1.0) on standardised features",
+        "dev_accuracy_by_c": by_c,
+        "classifier": f"sklearn LogisticRegression on standardised features, the best C of {C_GRID} on dev "
+        "(picked on the evaluation set itself, so if anything an optimistic ceiling)",
         "train": f"stratified samples of sst2_glue/train.tsv (seed 0), sizes {sizes}",
         "eval": f"sst2_glue/dev.tsv ({len(dev_y)})",
         "encode_seconds": encode_s,
