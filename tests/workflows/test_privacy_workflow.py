@@ -91,6 +91,8 @@ def test_dp_run_with_canaries_and_a_reference_model(
     assert set(doc["details"]["canaries"]["by_repeats"]) == {"1", "4"}
     assert doc["details"]["calibrated"]["reference_data"] == str(tmp_path / "ref.csv")
     assert (run / "audit" / "privacy-reference" / "model" / "config.json").is_file()
+    ref_train = yaml.safe_load((run / "audit" / "privacy-reference" / "config.yaml").read_text())["train"]
+    assert ref_train["privacy"] is None and ref_train["lr"] == 5e-5  # not DP's rate, which diverges here
     assert doc["metrics"]["dp_epsilon"] == metrics["train"]["dp_epsilon"] <= 20
     html = (run / "report.html").read_text()
     for text in (

@@ -479,6 +479,12 @@ class PrivacyAuditConfig(Section):
     reference_epochs: float | None = Field(
         None, gt=0, description="Epochs for the reference model (unset: train.epochs)."
     )
+    reference_lr: float | None = Field(
+        None,
+        gt=0,
+        description="Learning rate for the reference model (unset: train.lr; for a DP run, whose rate is "
+        "tuned for clipped, noisy gradients and would make plain fine-tuning diverge, 5e-5).",
+    )
 
 
 class AuditConfig(Section):

@@ -142,6 +142,11 @@ def _privacy(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
     )
 
 
+#: The reference model's learning rate when the audited run is private and no audit.privacy.reference_lr
+#: is set: the default fine-tuning rate (TrainConfig.lr).
+REFERENCE_LR_AFTER_DP = 5e-5
+
+
 def privacy_reference(run: RunDir, cfg: FairtuneConfig) -> tuple[Any, set[str]]:
     """Train (or reuse) the privacy audit's reference model: the run's own recipe, on
     audit.privacy.reference_data instead of data.train, without canaries. It lives in
@@ -157,10 +162,15 @@ def privacy_reference(run: RunDir, cfg: FairtuneConfig) -> tuple[Any, set[str]]:
     raw.update(name="privacy-reference", output_dir=str(run.root / "audit"), gates={})
     raw["data"].update(train=pa.reference_data, max_train_rows=None, extra_train=None)
     raw["train"].update(canaries=None, epochs=pa.reference_epochs or cfg.train.epochs, max_steps=None)
+    if pa.reference_lr is not None:
+        raw["train"].update(lr=pa.reference_lr)
     if cfg.train.privacy is not None:
         # The attacker's own model need not be private: a better-fit reference makes a stronger attack.
-        # DP's large batches would leave it a handful of steps on a small reference set.
+        # DP's large batches would leave it a handful of steps on a small reference set, and DP's learning
+        # rate (tuned for clipped, noisy gradients) makes plain fine-tuning of every weight diverge.
         raw["train"].update(privacy=None, batch_size=32)
+        if pa.reference_lr is None:
+            raw["train"].update(lr=REFERENCE_LR_AFTER_DP)
     ref_cfg = build_config(raw)
     ref_run = RunDir.for_config(ref_cfg)
     reuse = ref_run.model.is_dir()
