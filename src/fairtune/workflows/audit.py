@@ -142,11 +142,6 @@ def _privacy(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
     )
 
 
-#: The reference model's learning rate when the audited run is private and no audit.privacy.reference_lr
-#: is set: the default fine-tuning rate (TrainConfig.lr).
-REFERENCE_LR_AFTER_DP = 5e-5
-
-
 def privacy_reference(run: RunDir, cfg: FairtuneConfig) -> tuple[Any, set[str]]:
     """Train (or reuse) the privacy audit's reference model: the run's own recipe, on
     audit.privacy.reference_data instead of data.train, without canaries. It lives in
@@ -169,8 +164,10 @@ def privacy_reference(run: RunDir, cfg: FairtuneConfig) -> tuple[Any, set[str]]:
         # DP's large batches would leave it a handful of steps on a small reference set, and DP's learning
         # rate (tuned for clipped, noisy gradients) makes plain fine-tuning of every weight diverge.
         raw["train"].update(privacy=None, batch_size=32)
-        if pa.reference_lr is None:
-            raw["train"].update(lr=REFERENCE_LR_AFTER_DP)
+        if pa.reference_lr is None:  # the default fine-tuning rate
+            from fairtune.config._schema import TrainConfig
+
+            raw["train"].update(lr=TrainConfig.model_fields["lr"].default)
     ref_cfg = build_config(raw)
     ref_run = RunDir.for_config(ref_cfg)
     reuse = ref_run.model.is_dir()
