@@ -166,7 +166,7 @@ COMPRESS_ONNX_FAILED = (
     "with torch.onnx here; use --int8 (PyTorch dynamic int8) or --bf16 instead."
 )
 VARIANT_UNKNOWN = (
-    "--variant: no compressed variant {name!r} in {path}. Variants there: {known}. Build one with "
+    "{flag}: no compressed variant {name!r} in {path}. Variants there: {known}. Build one with "
     "fairtune compress {run} --int8 (or --onnx, --bf16, --prune 0.3)."
 )
 SERVE_PORT_IN_USE = (

@@ -156,3 +156,37 @@ def test_precision_auto_follows_hardware(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(_precision, "cpu_has_native_bf16", lambda: False)
     assert _precision.resolve_precision("auto") == "fp32"
     assert _precision.resolve_precision("bf16") == "bf16"
+
+
+def test_distillation_follows_the_teacher_not_the_labels(tiny_config: dict, tmp_path: Path) -> None:
+    """Trained on inverted labels, a student follows the labels without a teacher and the teacher with
+    distillation weight 1: the KL term is what it learns from."""
+    from dataclasses import replace
+
+    from fairtune.data import load_task_data
+    from fairtune.models import build_classifier, load_trained
+
+    _run(tiny_config)
+    teacher, _ = load_trained(Path(tiny_config["output_dir"]) / "tiny" / "model")
+    cfg = build_config(tiny_config)
+    task = load_task_data(cfg.data, cfg.seed)
+    inverted = replace(task, train=replace(task.train, labels=1 - task.train.labels))
+    accuracy = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model, tok = build_classifier(cfg.model, task.label_names)
+        Trainer(
+            model,
+            tok,
+            inverted,
+            cfg.train,
+            run_dir=tmp_path / f"w{weight}",
+            seed=cfg.seed,
+            max_length=cfg.data.max_length,
+            show_progress=False,
+            teacher=teacher if weight else None,
+            distill_weight=weight,
+        ).fit()
+        probs = TorchClassifier(model, tok).predict_proba(task.eval.texts)
+        accuracy[weight] = float((probs.argmax(1) == task.eval.labels).mean())
+    assert accuracy[0.0] <= 0.2 and accuracy[1.0] >= 0.8, accuracy

@@ -63,6 +63,7 @@ def test_every_variant_is_built_measured_and_reaudited(compressed: Path) -> None
     assert v["onnx-int8"]["size_mb"] < v["onnx"]["size_mb"]
     assert v["pruned-magnitude-30"]["recipe"]["pruning"]["zeroed"] > 0
     assert v["pruned-magnitude-30"]["recipe"]["recovery"]["steps"] == 4
+    assert v["pruned-magnitude-30"]["recipe"]["recovery"]["distill_weight"] == 0.5
     # Exported with eager attention, so ONNX Runtime fuses one attention node per layer.
     layers = json.loads((compressed / "model" / "config.json").read_text())["num_hidden_layers"]
     assert v["onnx"]["recipe"]["fused_ops"]["Attention"] == layers
@@ -116,6 +117,70 @@ def test_structured_pruning_removes_whole_heads_and_neurons(tiny_model_dir: Path
         assert int(cols.sum()) == round(0.25 * cols.numel())
 
 
+def test_ffn_pruning_removes_the_neurons_exactly(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from fairtune.compress import PruneSpec, apply_pruning, shrink_ffn
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2).eval()
+    width = model.config.intermediate_size
+    apply_pruning(model, PruneSpec(0.5, "ffn"))
+    batch = {
+        "input_ids": torch.randint(5, model.config.vocab_size, (3, 9)),
+        "attention_mask": torch.ones(3, 9, dtype=torch.long),
+    }
+    with torch.no_grad():
+        masked = model(**batch).logits
+    info = shrink_ffn(model)
+    assert info == {"intermediate_size_before": width, "intermediate_size": width - round(0.5 * width)}
+    for layer in model.bert.encoder.layer:
+        assert layer.intermediate.dense.weight.shape[0] == info["intermediate_size"]
+        assert layer.output.dense.weight.shape[1] == info["intermediate_size"]
+    with torch.no_grad():
+        assert torch.allclose(model(**batch).logits, masked, atol=1e-5)
+    # A plain, smaller Hugging Face model: it loads back with from_pretrained alone.
+    model.save_pretrained(tmp_path / "small")
+    again = AutoModelForSequenceClassification.from_pretrained(tmp_path / "small").eval()
+    assert again.config.intermediate_size == info["intermediate_size"]
+    with torch.no_grad():
+        assert torch.allclose(again(**batch).logits, masked, atol=1e-5)
+
+
+def test_compressions_stack_from_a_pruned_variant(
+    compressed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from fairtune.compress import load_variant
+
+    run = tmp_path / "tiny"
+    shutil.copytree(compressed, run)
+    ffn = ["--prune", "0.5", "--prune-method", "ffn", "--recover-steps", "2", "--no-audit"]
+    assert main(["compress", str(run), *ffn]) == 0
+    pruned = run / "compress" / "pruned-ffn-50"
+    recipe = json.loads((pruned / "variant.json").read_text())["pruning"]
+    assert recipe["intermediate_size"] < recipe["intermediate_size_before"]
+    assert main(["compress", str(run), "--onnx", "--int8", "--source", "pruned-ffn-50", "--no-audit"]) == 0
+    summary = json.loads((run / "compress" / "summary.json").read_text())
+    stacked = ("int8", "onnx", "onnx-int8", "onnx-int8-static")
+    for name in stacked:
+        v = summary["variants"][f"pruned-ffn-50+{name}"]
+        assert v["recipe"]["source"] == str(pruned)
+        assert v["size_mb"] < summary["variants"][name]["size_mb"]  # smaller than the unpruned one
+    texts = ["the film was good", "a dull and long film", "fine"]
+    ref = load_variant(pruned, batch_size=4, max_length=16).predict_proba(texts)
+    onnx = load_variant(run / "compress" / "pruned-ffn-50+onnx", batch_size=4, max_length=16)
+    assert np.abs(onnx.predict_proba(texts) - ref).max() < 1e-4
+    capsys.readouterr()
+    # Only float32 PyTorch variants can be a source; an unknown one lists those that exist.
+    assert main(["compress", str(run), "--int8", "--source", "onnx-int8"]) == 2
+    assert "--source onnx-int8: only a float32 PyTorch variant" in capsys.readouterr().err
+    assert main(["compress", str(run), "--int8", "--source", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--source: no compressed variant 'nope'" in err and "pruned-ffn-50" in err
+
+
 def test_bad_input(compressed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from fairtune.compress import PruneSpec
     from fairtune.errors import FairtuneError
@@ -129,6 +194,8 @@ def test_bad_input(compressed: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "Train it first" in capsys.readouterr().err
     with pytest.raises(FairtuneError, match="--prune-method"):
         PruneSpec(0.3, "rows")
+    assert main(["compress", str(compressed), "--prune", "0.3", "--distill-weight", "1.5"]) == 2
+    assert "--distill-weight: 1.5 is outside [0, 1]" in capsys.readouterr().err
 
 
 def test_onnx_export_failure_names_the_operator(

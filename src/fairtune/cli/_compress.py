@@ -1,4 +1,5 @@
-"""fairtune compress RUN_DIR [--bf16] [--int8] [--onnx] [--prune 0.3 --prune-method magnitude|heads|ffn]"""
+"""fairtune compress RUN_DIR [--bf16] [--int8] [--onnx] [--prune 0.3 --prune-method magnitude|heads|ffn]
+[--source VARIANT]"""
 
 from __future__ import annotations
 
@@ -30,6 +31,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=100,
         help="fine-tune steps after pruning, with the run's recipe (0 to skip; default 100)",
+    )
+    p.add_argument(
+        "--distill-weight",
+        type=float,
+        default=0.5,
+        help="recovery loss: (1 - w) * cross-entropy on the labels + w * distillation from the model "
+        "before pruning (Hinton et al. 2015, temperature 2); 0 for labels alone (default 0.5)",
+    )
+    p.add_argument(
+        "--source",
+        metavar="VARIANT",
+        help="build from this float32 variant of the run instead of its model, to stack compressions: "
+        "e.g. --prune 0.5 --prune-method ffn first, then --onnx --source pruned-ffn-50 builds "
+        "pruned-ffn-50+onnx-int8 and the others",
     )
     p.add_argument(
         "--audit",
@@ -100,13 +115,21 @@ def run(args: argparse.Namespace) -> int:
 
     prune = None
     if args.prune is not None:
-        prune = PruneSpec(amount=args.prune, method=args.prune_method, recover_steps=args.recover_steps)
-    names = requested_variants(bf16=args.bf16, int8=args.int8, onnx=args.onnx, prune=prune)
+        prune = PruneSpec(
+            amount=args.prune,
+            method=args.prune_method,
+            recover_steps=args.recover_steps,
+            distill_weight=args.distill_weight,
+        )
+    names = requested_variants(
+        bf16=args.bf16, int8=args.int8, onnx=args.onnx, prune=prune, source=args.source
+    )
     audits = [] if args.no_audit else args.audit
     summary = compress(
         args.run_dir,
         names,
         prune=prune,
+        source=args.source,
         audits=audits,
         log=lambda m: print(m, file=sys.stderr, flush=True),
         show_progress=sys.stderr.isatty(),

@@ -15,6 +15,7 @@ from fairtune.compress._variants import (
     build_pruned,
     load_variant,
     remove_pruning,
+    shrink_ffn,
     variant_dir,
     variant_names,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "measure_variant",
     "peak_memory",
     "remove_pruning",
+    "shrink_ffn",
     "size_mb",
     "variant_dir",
     "variant_names",

@@ -31,6 +31,8 @@ class PruneSpec:
     amount: float
     method: str = "magnitude"
     recover_steps: int = 100
+    #: Recovery loss: (1 - w) * cross-entropy + w * distillation from the model before pruning.
+    distill_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 < self.amount < 1.0:
@@ -42,6 +44,11 @@ class PruneSpec:
         if self.recover_steps < 0:
             raise FairtuneError(
                 f"--recover-steps: {self.recover_steps} is negative. Pass 0 to skip recovery."
+            )
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise FairtuneError(
+                f"--distill-weight: {self.distill_weight} is outside [0, 1]. Pass 0 to recover on the labels "
+                "alone, 1 to follow the unpruned model alone."
             )
 
     @property
@@ -108,10 +115,17 @@ def build_int8(model_dir: Path, out: Path) -> None:
 
 
 def build_onnx(
-    model_dir: Path, root: Path, *, max_length: int, calibration_texts: Sequence[str], names: Sequence[str]
+    model_dir: Path,
+    root: Path,
+    *,
+    max_length: int,
+    calibration_texts: Sequence[str],
+    names: Sequence[str],
+    prefix: str = "",
 ) -> list[str]:
     """Export once, fuse with ONNX Runtime's transformer optimizer, then quantize (dynamic; static with
-    activation ranges calibrated on `calibration_texts`). Returns the variants built."""
+    activation ranges calibrated on `calibration_texts`). Each goes to root/<prefix><name>. Returns the
+    variants built."""
     import tempfile
 
     from fairtune.compress._onnx import (
@@ -161,8 +175,8 @@ def build_onnx(
                     **recipes[name],
                 )
 
-            atomic_write_dir(root / name, write)
-            built.append(name)
+            atomic_write_dir(root / f"{prefix}{name}", write)
+            built.append(f"{prefix}{name}")
     return built
 
 
@@ -172,7 +186,10 @@ def build_onnx(
 def _bert_layers(model: Any, method: str, what: str) -> list[Any]:
     layers = getattr(getattr(getattr(model, "base_model", None), "encoder", None), "layer", None)
     ok = layers is not None and all(
-        hasattr(layer, "attention") and hasattr(layer.attention, "output") and hasattr(layer, "output")
+        hasattr(layer, "attention")
+        and hasattr(layer.attention, "output")
+        and hasattr(layer, "output")
+        and hasattr(layer, "intermediate")
         for layer in layers
     )
     if not ok:
@@ -236,6 +253,47 @@ def apply_pruning(model: Any, spec: PruneSpec) -> dict[str, Any]:
     }
 
 
+def shrink_ffn(model: Any) -> dict[str, Any]:
+    """Physically remove the FFN neurons that `ffn` pruning masked, so the model computes less: each
+    layer's `intermediate.dense` loses their rows and `output.dense` their columns, and
+    `config.intermediate_size` becomes the kept width, so the folder loads with `from_pretrained` as a
+    plain, smaller model. Exact: a masked neuron's output column is zero. Call it with the masks still
+    attached (before `remove_pruning`). If layers kept different counts, each is padded to the widest
+    with masked neurons, which still contribute nothing. Returns the widths before and after."""
+    import torch
+
+    layers = _bert_layers(model, "ffn", "FFN neurons")
+    alive = []
+    for layer in layers:
+        dense = layer.output.dense
+        mask = getattr(dense, "weight_mask", None)
+        alive.append(((mask if mask is not None else dense.weight).detach() != 0).any(dim=0))
+    remove_pruning(model)
+    width = max(int(a.sum()) for a in alive)
+    for layer, a in zip(layers, alive, strict=True):
+        # alive neurons first, then masked ones to fill the width; kept in their original order
+        idx = torch.argsort(a.int(), descending=True, stable=True)[:width].sort().values
+        layer.intermediate.dense = _select_linear(layer.intermediate.dense, idx, dim=0)
+        layer.output.dense = _select_linear(layer.output.dense, idx, dim=1)
+    before = int(model.config.intermediate_size)
+    model.config.intermediate_size = width
+    return {"intermediate_size_before": before, "intermediate_size": width}
+
+
+def _select_linear(linear: Any, idx: Any, *, dim: int) -> Any:
+    """A new Linear keeping output rows (dim 0) or input columns (dim 1) `idx` of `linear`."""
+    import torch
+
+    weight = linear.weight.detach().index_select(dim, idx)
+    new = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=linear.bias is not None)
+    new = new.to(dtype=weight.dtype, device=weight.device)
+    with torch.no_grad():
+        new.weight.copy_(weight)
+        if linear.bias is not None:
+            new.bias.copy_(linear.bias.detach().index_select(0, idx) if dim == 0 else linear.bias.detach())
+    return new
+
+
 def remove_pruning(model: Any) -> None:
     """Make the masks permanent (weight = weight_orig * mask) so the model saves as a plain HF model."""
     from torch.nn.utils import prune
@@ -250,9 +308,11 @@ def build_pruned(
     out: Path,
     spec: PruneSpec,
     *,
-    recover: Callable[[Any, Any, int], dict[str, Any]] | None,
+    recover: Callable[[Any, Any, PruneSpec], dict[str, Any]] | None,
 ) -> None:
-    """Prune, fine-tune `spec.recover_steps` steps with the masks in place, then save."""
+    """Prune, fine-tune `spec.recover_steps` steps with the masks in place, then save. FFN pruning then
+    removes the pruned neurons from the weights (`shrink_ffn`), so the saved model is smaller and faster;
+    magnitude and head pruning keep the shapes, with zeros."""
     from fairtune.models import load_trained
 
     model, tok = load_trained(model_dir)
@@ -260,7 +320,9 @@ def build_pruned(
     removed = apply_pruning(model, spec)
     recovery: dict[str, Any] = {"steps": 0}
     if spec.recover_steps and recover is not None:
-        recovery = recover(model, tok, spec.recover_steps)
+        recovery = recover(model, tok, spec)
+    if spec.method == "ffn":
+        removed.update(shrink_ffn(model))
     remove_pruning(model)
     model.eval()
 
@@ -287,12 +349,14 @@ def variant_names(compress_dir: Path) -> list[str]:
     return sorted(p.name for p in compress_dir.iterdir() if (p / "variant.json").is_file())
 
 
-def variant_dir(run_root: Path, name: str) -> Path:
+def variant_dir(run_root: Path, name: str, *, flag: str = "--variant") -> Path:
     path = run_root / "compress" / name
     if not (path / "variant.json").is_file():
         known = ", ".join(variant_names(run_root / "compress")) or "none yet"
         raise FairtuneError(
-            VARIANT_UNKNOWN.format(name=name, path=run_root / "compress", known=known, run=run_root)
+            VARIANT_UNKNOWN.format(
+                flag=flag, name=name, path=run_root / "compress", known=known, run=run_root
+            )
         )
     return path
 

@@ -148,9 +148,16 @@ class Trainer:
         show_progress: bool = True,
         pair_texts: dict[int, str] | None = None,
         pair_lambda: float = 0.0,
+        teacher: Any = None,
+        distill_weight: float = 0.5,
+        distill_temperature: float = 2.0,
     ) -> None:
         """`pair_texts` maps a training index to its counterfactual partner: with `pair_lambda` > 0,
-        counterfactual logit pairing (Garg et al. 2019) adds pair_lambda * mean |logits(x) - logits(x')|."""
+        counterfactual logit pairing (Garg et al. 2019) adds pair_lambda * mean |logits(x) - logits(x')|.
+
+        With a `teacher` (a classifier with the same labels, e.g. the model before pruning), the loss is
+        knowledge distillation (Hinton et al. 2015): (1 - w) * cross-entropy + w * T² * KL(teacher's
+        softened probabilities || the model's), w = `distill_weight`, T = `distill_temperature`."""
         from accelerate import Accelerator
 
         self.cfg, self.data, self.seed, self.max_length = cfg, data, seed, max_length
@@ -173,6 +180,10 @@ class Trainer:
         world = self.acc.num_processes
         self.steps_per_epoch, self.total_steps = schedule(cfg, len(self.encoded), world)
         self.model_raw = model
+        if teacher is not None and cfg.privacy is not None:
+            raise ConfigError(["train.privacy: distillation from a teacher is not part of DP training."])
+        self.teacher = teacher.eval().to(self.acc.device) if teacher is not None else None
+        self.distill_weight, self.distill_temperature = distill_weight, distill_temperature
         if cfg.privacy is not None and cfg.privacy.freeze_embeddings:
             freeze_embeddings(model)
         self.frozen: FrozenBottomCache | None = None
@@ -278,6 +289,8 @@ class Trainer:
                 cf_logits = self.model(**{k: v.to(self.acc.device) for k, v in cf.items()}).logits
                 rows = torch.as_tensor([r for r, _ in paired], device=self.acc.device)
                 loss = loss + self.pair_lambda * (out.logits[rows] - cf_logits).abs().mean()
+            if self.teacher is not None:
+                loss = self._distilled(loss, out.logits, batch)
         if adv is not None and delta is not None:
             (grad,) = torch.autograd.grad(loss, delta, retain_graph=True)
             self.acc.backward(loss)
@@ -290,6 +303,21 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
+
+    def _distilled(
+        self, ce: torch.Tensor, logits: torch.Tensor, batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        assert self.teacher is not None
+        t, w = self.distill_temperature, self.distill_weight
+        with torch.no_grad():
+            target = self.teacher(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
+        kl = torch.nn.functional.kl_div(
+            torch.log_softmax(logits.float() / t, dim=-1),
+            torch.log_softmax(target / t, dim=-1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        return (1 - w) * ce + w * t * t * kl
 
     def _adversarial_loss(self, batch: dict[str, torch.Tensor], grad: torch.Tensor) -> torch.Tensor:
         """FGM / PGD on the input embeddings: step along the normalised gradient, project each example's

@@ -25,6 +25,7 @@ from fairtune.compress import (
     load_variant,
     measure_variant,
     size_mb,
+    variant_dir,
 )
 from fairtune.config import FairtuneConfig
 from fairtune.errors import COMPRESS_NOTHING, FairtuneError
@@ -54,7 +55,10 @@ COMPARED: dict[str, tuple[tuple[str, bool], ...]] = {
 }
 
 
-def requested_variants(*, bf16: bool, int8: bool, onnx: bool, prune: PruneSpec | None) -> list[str]:
+def requested_variants(
+    *, bf16: bool, int8: bool, onnx: bool, prune: PruneSpec | None, source: str | None = None
+) -> list[str]:
+    """Variant names in build order; built from variant `source` they are named `<source>+<name>`."""
     names = [n for n, on in (("bf16", bf16), ("int8", int8)) if on]
     if onnx:
         names += list(ONNX_VARIANTS)
@@ -62,21 +66,43 @@ def requested_variants(*, bf16: bool, int8: bool, onnx: bool, prune: PruneSpec |
         names.append(prune.name)
     if not names:
         raise FairtuneError(COMPRESS_NOTHING)
-    return names
+    return [source_prefix(source) + n for n in names]
+
+
+def source_prefix(source: str | None) -> str:
+    return f"{source}+" if source else ""
+
+
+def _source_dir(run: RunDir, source: str | None) -> Path:
+    """The model folder variants are built from: the run's model, or a float32 PyTorch variant (a pruned
+    one, say), so that compressions stack (prune, then quantize)."""
+    if not source:
+        return run.require_model()
+    path = variant_dir(run.root, source, flag="--source")
+    recipe = read_json(path / "variant.json")
+    if recipe.get("kind") != "torch" or recipe.get("dtype") != "float32":
+        raise FairtuneError(
+            f"--source {source}: only a float32 PyTorch variant (a pruned-* one) can be compressed further; "
+            f"{source} is {recipe.get('kind')} ({recipe.get('dtype')}). Build from the parent instead "
+            "(leave out --source)."
+        )
+    return path
 
 
 def _recovery(
-    cfg: FairtuneConfig, task: Any, show_progress: bool
-) -> Callable[[Any, Any, int], dict[str, Any]]:
-    """A short fine-tune of the pruned model with the run's own recipe (masks keep pruned weights at 0)."""
+    cfg: FairtuneConfig, task: Any, teacher_dir: Path, show_progress: bool
+) -> Callable[[Any, Any, PruneSpec], dict[str, Any]]:
+    """A short fine-tune of the pruned model with the run's own recipe (masks keep pruned weights at 0),
+    distilling from the model in `teacher_dir` (the one that was pruned) with `spec.distill_weight`."""
+    from fairtune.models import load_trained
     from fairtune.training import Trainer
 
-    def recover(model: Any, tokenizer: Any, steps: int) -> dict[str, Any]:
+    def recover(model: Any, tokenizer: Any, spec: PruneSpec) -> dict[str, Any]:
         tcfg = cfg.train.model_copy(
             update={
-                "max_steps": steps,
+                "max_steps": spec.recover_steps,
                 "epochs": max(cfg.train.epochs, 1.0),
-                "save_every": steps + 1,
+                "save_every": spec.recover_steps + 1,
                 "eval_every": None,
                 "early_stopping": None,
                 "canaries": None,
@@ -85,6 +111,7 @@ def _recovery(
                 "privacy": None,
             }
         )
+        teacher = load_trained(teacher_dir)[0].float() if spec.distill_weight > 0 else None
         with tempfile.TemporaryDirectory(prefix="fairtune-recover-") as td:
             trainer = Trainer(
                 model,
@@ -95,11 +122,15 @@ def _recovery(
                 seed=cfg.seed,
                 max_length=cfg.data.max_length,
                 show_progress=show_progress,
+                teacher=teacher,
+                distill_weight=spec.distill_weight,
             )
             res = trainer.fit()
         return {
             "steps": res.state.step,
             "lr": tcfg.lr,
+            "distill_weight": spec.distill_weight,
+            "distill_temperature": trainer.distill_temperature if teacher is not None else None,
             "eval_accuracy_after": res.eval_metrics.get("accuracy"),
         }
 
@@ -147,16 +178,21 @@ def compress(
     variants: Sequence[str],
     *,
     prune: PruneSpec | None = None,
+    source: str | None = None,
     audits: Sequence[str] | None = None,
     log: Callable[[str], None] = print,
     show_progress: bool = False,
 ) -> dict[str, Any]:
-    """Build, measure and re-audit `variants`; return compress/summary.json's content."""
+    """Build, measure and re-audit `variants` (names from `requested_variants`, with the same `source`);
+    return compress/summary.json's content. Every variant is measured against the run's fp32 model, also
+    when it is built from another variant."""
     from fairtune.data import load_task_data
     from fairtune.models import TorchClassifier
 
     run = RunDir(Path(run_dir))
     model_dir = run.require_model()
+    src_dir = _source_dir(run, source)
+    prefix = source_prefix(source)
     cfg = run.load_config()
     if prune is not None and prune.recover_steps and cfg.train.privacy is not None:
         raise FairtuneError(
@@ -177,20 +213,28 @@ def compress(
     del probe
 
     for name in variants:
-        if name in ONNX_VARIANTS:
+        base = name.removeprefix(prefix)
+        if base in ONNX_VARIANTS:
             continue
         log(f"compress: building {name}")
-        if name == "bf16":
-            build_bf16(model_dir, root / name)
-        elif name == "int8":
-            build_int8(model_dir, root / name)
-        elif prune is not None and name == prune.name:
-            build_pruned(model_dir, root / name, prune, recover=_recovery(cfg, task, show_progress))
-    onnx = [n for n in variants if n in ONNX_VARIANTS]
+        if base == "bf16":
+            build_bf16(src_dir, root / name)
+        elif base == "int8":
+            build_int8(src_dir, root / name)
+        elif prune is not None and base == prune.name:
+            build_pruned(src_dir, root / name, prune, recover=_recovery(cfg, task, src_dir, show_progress))
+    onnx = [n.removeprefix(prefix) for n in variants if n.removeprefix(prefix) in ONNX_VARIANTS]
     if onnx:
-        log(f"compress: exporting ONNX and building {', '.join(onnx)}")
+        log(f"compress: exporting ONNX and building {', '.join(prefix + n for n in onnx)}")
         calib = task.train.texts[:256]
-        build_onnx(model_dir, root, max_length=cfg.data.max_length, calibration_texts=calib, names=onnx)
+        build_onnx(
+            src_dir,
+            root,
+            max_length=cfg.data.max_length,
+            calibration_texts=calib,
+            names=onnx,
+            prefix=prefix,
+        )
 
     kw = {"batch_size": cfg.train.eval_batch_size, "max_length": cfg.data.max_length}
     texts, labels = task.eval.texts, task.eval.labels
