@@ -39,6 +39,12 @@ def encoder_layers(model: torch.nn.Module) -> tuple[str, torch.nn.ModuleList] | 
     return max(lists, key=lambda nm: sum(p.numel() for p in nm[1].parameters()), default=None)
 
 
+def _parent(path: str) -> tuple[str, str]:
+    """`a.b.layer` -> (`a.b`, `layer`): the module holding the layer list, and its attribute name."""
+    parent, _, attr = path.rpartition(".")
+    return parent, attr
+
+
 def cacheable(model: torch.nn.Module, n_trainable: int) -> str | None:
     """Why the bottom of `model` cannot be cached for `n_trainable` top layers, or None if it can."""
     if hasattr(model, "peft_config"):
@@ -50,7 +56,7 @@ def cacheable(model: torch.nn.Module, n_trainable: int) -> str | None:
     first = len(layers) - n_trainable
     if first <= 0:
         return "every encoder layer trains"
-    encoder_path = path.rsplit(".", 1)[0] if "." in path else ""
+    encoder_path = _parent(path)[0]
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -65,13 +71,13 @@ class FrozenBottomCache:
     """The hidden states entering the first trainable encoder layer, per training text."""
 
     def __init__(self, model: torch.nn.Module, n_trainable: int) -> None:
+        assert cacheable(model, n_trainable) is None
         found = encoder_layers(model)
-        assert found is not None and cacheable(model, n_trainable) is None
+        assert found is not None
         self.path, self.layers = found
         self.first = len(self.layers) - n_trainable
-        parent_path = self.path.rsplit(".", 1)[0] if "." in self.path else ""
+        parent_path, self.attr = _parent(self.path)
         self.encoder = model.get_submodule(parent_path) if parent_path else model
-        self.attr = self.path.rsplit(".", 1)[-1]
         self.arg_name = next(iter(inspect.signature(self.encoder.forward).parameters))
         self.states: list[torch.Tensor] = []
 
