@@ -3,7 +3,7 @@ autocast, PyTorch dynamic int8, ONNX fp32, ONNX int8 (dynamic and static) as fai
 recipe a user would follow with ONNX Runtime's defaults (export, then `quantize_dynamic` with default
 settings, no graph fusion: what Optimum's dynamic quantization does on CPU), and stacked compression:
 FFN pruning (`--ffn-prune` shares of each layer's FFN neurons removed, then `--recover-steps` steps of
-fine-tuning distilled from the unpruned model) alone and followed by ONNX int8.
+fine-tuning, distilled from the unpruned model with `--distill-weight`) alone and followed by ONNX int8.
 
 Run from the project root, with nothing else running:
 
@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--ffn-prune", default="0.5", help="comma-separated FFN pruning shares ('' for none)")
     ap.add_argument("--recover-steps", type=int, default=300, help="recovery steps after pruning")
+    ap.add_argument("--distill-weight", type=float, default=0.0, help="recovery's distillation weight")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -119,7 +120,9 @@ def main() -> None:
         build_s = time.perf_counter() - t0
         pruned: dict[str, dict[str, Any]] = {}
         for share in [float(x) for x in args.ffn_prune.split(",") if x.strip()]:
-            spec = PruneSpec(share, "ffn", recover_steps=args.recover_steps)
+            spec = PruneSpec(
+                share, "ffn", recover_steps=args.recover_steps, distill_weight=args.distill_weight
+            )
             print(
                 f"building {spec.name} ({args.recover_steps} recovery steps) and its ONNX int8 ...",
                 flush=True,

@@ -63,7 +63,7 @@ def test_every_variant_is_built_measured_and_reaudited(compressed: Path) -> None
     assert v["onnx-int8"]["size_mb"] < v["onnx"]["size_mb"]
     assert v["pruned-magnitude-30"]["recipe"]["pruning"]["zeroed"] > 0
     assert v["pruned-magnitude-30"]["recipe"]["recovery"]["steps"] == 4
-    assert v["pruned-magnitude-30"]["recipe"]["recovery"]["distill_weight"] == 0.5
+    assert v["pruned-magnitude-30"]["recipe"]["recovery"]["distill_weight"] == 0.0
     # Exported with eager attention, so ONNX Runtime fuses one attention node per layer.
     layers = json.loads((compressed / "model" / "config.json").read_text())["num_hidden_layers"]
     assert v["onnx"]["recipe"]["fused_ops"]["Attention"] == layers
@@ -156,11 +156,13 @@ def test_compressions_stack_from_a_pruned_variant(
 
     run = tmp_path / "tiny"
     shutil.copytree(compressed, run)
-    ffn = ["--prune", "0.5", "--prune-method", "ffn", "--recover-steps", "2", "--no-audit"]
+    ffn = ["--prune", "0.5", "--prune-method", "ffn", "--recover-steps", "2", "--distill-weight", "0.5"]
+    ffn.append("--no-audit")
     assert main(["compress", str(run), *ffn]) == 0
     pruned = run / "compress" / "pruned-ffn-50"
-    recipe = json.loads((pruned / "variant.json").read_text())["pruning"]
-    assert recipe["intermediate_size"] < recipe["intermediate_size_before"]
+    recipe = json.loads((pruned / "variant.json").read_text())
+    assert recipe["pruning"]["intermediate_size"] < recipe["pruning"]["intermediate_size_before"]
+    assert recipe["recovery"]["distill_weight"] == 0.5 and recipe["recovery"]["distill_temperature"] == 2.0
     assert main(["compress", str(run), "--onnx", "--int8", "--source", "pruned-ffn-50", "--no-audit"]) == 0
     summary = json.loads((run / "compress" / "summary.json").read_text())
     stacked = ("int8", "onnx", "onnx-int8", "onnx-int8-static")

@@ -32,7 +32,7 @@ class PruneSpec:
     method: str = "magnitude"
     recover_steps: int = 100
     #: Recovery loss: (1 - w) * cross-entropy + w * distillation from the model before pruning.
-    distill_weight: float = 0.5
+    distill_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.amount < 1.0:
