@@ -212,8 +212,8 @@ def compress(
     task = load_task_data(cfg.data.model_copy(update={"label_names": probe.labels}), cfg.seed)
     del probe
 
-    for name in variants:
-        base = name.removeprefix(prefix)
+    bases = {name: name.removeprefix(prefix) for name in variants}
+    for name, base in bases.items():
         if base in ONNX_VARIANTS:
             continue
         log(f"compress: building {name}")
@@ -223,7 +223,7 @@ def compress(
             build_int8(src_dir, root / name)
         elif prune is not None and base == prune.name:
             build_pruned(src_dir, root / name, prune, recover=_recovery(cfg, task, src_dir, show_progress))
-    onnx = [n.removeprefix(prefix) for n in variants if n.removeprefix(prefix) in ONNX_VARIANTS]
+    onnx = [base for base in bases.values() if base in ONNX_VARIANTS]
     if onnx:
         log(f"compress: exporting ONNX and building {', '.join(prefix + n for n in onnx)}")
         calib = task.train.texts[:256]
