@@ -18,7 +18,8 @@ Run from the project root, with nothing else running:
    Non-private training keeps its length-grouped batches; DP training samples Poisson batches and cuts
    each into pieces of similar length.
 
-Results: bench/results/dp.json.
+Results: bench/results/dp.json. `--config configs/OTHER-DP.yaml --out bench/results/OTHER.json` does the
+same for another private recipe (LoRA: `configs/sst2-minilm-dp-lora.yaml`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,17 @@ def _nonprivate_audit(run: Path, reference_data: str) -> dict[str, Any]:
         return RUNNERS["privacy"](scratch, cfg, clf, task).to_json()  # type: ignore[no-any-return]
 
 
-def _throughput(steps: int, batch: int) -> dict[str, Any]:
+def _describe(cfg: Any) -> str:
+    """What the private config trains, in words for the results."""
+    p = cfg.train.privacy
+    if cfg.model.lora is not None:
+        return f"LoRA adapters (r = {cfg.model.lora.r}) in every layer, and the head"
+    if p.trainable_layers is not None:
+        return f"top {p.trainable_layers} encoder layer(s), pooler and head"
+    return "every weight" + (" but the embeddings" if p.freeze_embeddings else "")
+
+
+def _throughput(steps: int, batch: int, config: Path) -> dict[str, Any]:
     """Samples per second, one way after the other in this process: non-private training of all
     weights (what a user runs without DP), DP as configured, and DP of all weights (the same trainable
     set as the non-private run, so the ratio is the cost of clipping and noise alone).
@@ -74,23 +85,31 @@ def _throughput(steps: int, batch: int) -> dict[str, Any]:
     DP as configured trains the top layer on cached frozen states: its one-off cache build over every
     training text is reported apart (`frozen_cache_seconds`), and `samples_per_second` is the steps'
     rate, so a short test does not charge the whole cache to a few steps. `dp_no_cache` is the same
-    recipe recomputing the frozen layers at every step."""
+    recipe recomputing the frozen layers at every step. For a LoRA config the non-private way is still
+    full fine-tuning, and the two cache ways are left out."""
     from fairtune.config import config_to_dict, load_config
     from fairtune.config._load import build_config
     from fairtune.workflows.train import train
 
     out: dict[str, Any] = {}
+    ways = ["nonprivate", "dp", "dp_all_weights"]
+    if load_config(config).train.privacy.trainable_layers is not None:  # type: ignore[union-attr]
+        ways.insert(2, "dp_no_cache")
     with tempfile.TemporaryDirectory() as tmp:
-        for way in ("nonprivate", "dp", "dp_no_cache", "dp_all_weights"):
-            raw = config_to_dict(load_config(DP_CONFIG))
+        for way in ways:
+            raw = config_to_dict(load_config(config))
             raw.update(name=f"speed-{way}", output_dir=tmp)
             raw["train"].update(
                 max_steps=steps, batch_size=batch, eval_every=None, save_every=10_000, canaries=None
             )
             if way == "nonprivate":
                 raw["train"]["privacy"] = None
+                raw["model"]["lora"] = None
             elif way == "dp_all_weights":
-                raw["train"]["privacy"].update(trainable_layers=None, freeze_embeddings=False)
+                raw["train"]["privacy"].update(
+                    trainable_layers=None, freeze_embeddings=False, clipping="ghost"
+                )
+                raw["model"]["lora"] = None
             elif way == "dp_no_cache":
                 raw["train"]["privacy"].update(cache_frozen=False)
             print(f"throughput: {way}, {steps} steps of {batch} texts", flush=True)
@@ -107,13 +126,18 @@ def _throughput(steps: int, batch: int) -> dict[str, Any]:
     base = out["nonprivate"]["samples_per_second"]
     out["ratio"] = out["dp"]["samples_per_second"] / base
     out["ratio_all_weights"] = out["dp_all_weights"]["samples_per_second"] / base
-    out["ratio_no_cache"] = out["dp_no_cache"]["samples_per_second"] / base
+    if "dp_no_cache" in out:
+        out["ratio_no_cache"] = out["dp_no_cache"]["samples_per_second"] / base
     out["steps"], out["batch"] = steps, batch
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--config", type=Path, default=DP_CONFIG, help="the private config (default: %(default)s)"
+    )
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results file (default: bench/results/dp.json)")
     ap.add_argument("--steps", type=int, default=6, help="optimizer steps per way in the throughput test")
     ap.add_argument("--batch", type=int, default=256, help="texts per step in the throughput test")
     ap.add_argument("--skip-throughput", action="store_true", help="keep the throughput from the last run")
@@ -137,33 +161,34 @@ def main() -> None:
     from fairtune.config import load_config
 
     if args.throughput_only:
-        result = read_json(RESULTS)
-        speed = _throughput(args.steps, args.batch)
+        result = read_json(args.out)
+        speed = _throughput(args.steps, args.batch, args.config)
         result.update(
             throughput=speed,
             throughput_ratio=speed["ratio"],
             throughput_ratio_all_weights=speed["ratio_all_weights"],
             throughput_timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        atomic_write_json(RESULTS, result)
-        print(f"throughput ratio {speed['ratio']:.2f} (no cache {speed['ratio_no_cache']:.2f}) -> {RESULTS}")
+        atomic_write_json(args.out, result)
+        print(f"throughput ratio {speed['ratio']:.2f} -> {args.out}")
         return
-    reference = load_config(DP_CONFIG).audit.privacy.reference_data
+    dp_cfg = load_config(args.config)
+    reference = dp_cfg.audit.privacy.reference_data
     assert reference
     if args.nonprivate_only or not (args.reuse_nonprivate and NONPRIVATE_AUDIT.is_file()):
         atomic_write_json(NONPRIVATE_AUDIT, _nonprivate_audit(_ensure_trained(NONPRIVATE_CONFIG), reference))
         if args.nonprivate_only:
             return
     np_audit = read_json(NONPRIVATE_AUDIT)
-    dp_run = _ensure_trained(DP_CONFIG)
+    dp_run = _ensure_trained(args.config)
     fairtune("audit", str(dp_run.relative_to(ROOT)), "--only", "privacy")
     dp_metrics = read_json(dp_run / "metrics.json")
     dp_audit = read_json(dp_run / "audit" / "privacy.json")
     np_metrics = read_json(_ensure_trained(NONPRIVATE_CONFIG) / "metrics.json")
-    if args.skip_throughput and RESULTS.is_file():
-        speed = read_json(RESULTS)["throughput"]
+    if args.skip_throughput and args.out.is_file():
+        speed = read_json(args.out)["throughput"]
     else:
-        speed = _throughput(args.steps, args.batch)
+        speed = _throughput(args.steps, args.batch, args.config)
 
     dp = dp_metrics["train"]["privacy"]
     m, nm = dp_audit["metrics"], np_audit["metrics"]
@@ -186,7 +211,7 @@ def main() -> None:
         "dp": dp,
         "dp_train_minutes": dp_metrics["train"]["train_seconds"] / 60,
         "nonprivate_model": "full fine-tuning (configs/sst2-minilm.yaml)",
-        "dp_model": "top encoder layer, pooler and head (configs/sst2-minilm-dp.yaml)",
+        "dp_model": f"{_describe(dp_cfg)} ({args.config.resolve().relative_to(ROOT)})",
         "throughput": speed,
         "targets": {
             "dev_accuracy": 0.85,
@@ -196,7 +221,7 @@ def main() -> None:
         },
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    atomic_write_json(RESULTS, result)
+    atomic_write_json(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
 
 
