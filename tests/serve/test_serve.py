@@ -270,6 +270,23 @@ def test_port_in_use_and_unknown_variant(run_dir: Path, capsys: pytest.CaptureFi
     assert "--max-batch" in capsys.readouterr().err
 
 
+def test_serve_sets_a_passive_wait_policy_before_loading_the_model(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fairtune.workflows.serve as workflow
+
+    seen: dict[str, str | None] = {}
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(
+        workflow, "serve", lambda *a, **kw: seen.update(policy=os.environ.get("OMP_WAIT_POLICY"))
+    )
+    assert main(["serve", str(run_dir)]) == 0
+    assert seen == {"policy": "PASSIVE"}
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # an operator's own setting wins
+    assert main(["serve", str(run_dir)]) == 0
+    assert seen == {"policy": "ACTIVE"}
+
+
 def test_graceful_shutdown_finishes_requests_in_flight(run_dir: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -221,6 +221,21 @@ def test_onnx_export_failure_names_the_operator(
     assert "aten::fancy_attention" in str(err.value) and "--int8" in str(err.value)
 
 
+def test_onnx_threads_sleep_when_idle_under_a_passive_wait_policy(
+    compressed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fairtune.compress._onnx import session
+
+    key = "session.intra_op.allow_spinning"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    opts = session(compressed / "compress" / "onnx" / "model.onnx").get_session_options()
+    assert opts.get_session_config_entry(key) == "0"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    opts = session(compressed / "compress" / "onnx" / "model.onnx").get_session_options()
+    with pytest.raises(Exception, match="does not have configuration"):  # ONNX Runtime's default: spin
+        opts.get_session_config_entry(key)
+
+
 def test_report_shows_the_variants_and_their_audits(compressed: Path) -> None:
     assert main(["report", str(compressed)]) == 0
     html = (compressed / "report.html").read_text()

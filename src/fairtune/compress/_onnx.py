@@ -200,12 +200,17 @@ def calibration_batches(
 
 
 def session(path: Path, threads: int | None = None) -> Any:
+    """An ONNX Runtime session on the CPU. Its threads follow the OpenMP wait policy that torch's do:
+    with `OMP_WAIT_POLICY=PASSIVE` (what `fairtune serve` sets) idle threads sleep instead of
+    spinning, so they leave the cores to the HTTP side between batches."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads or _threads()
     opts.inter_op_num_threads = 1
+    if os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE":
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 

@@ -38,7 +38,8 @@ class PiiSettings:
     spacy_model: str = SPACY_MODEL
     #: False: Presidio's default configuration (the benchmark's baseline); True: fairtune's additions.
     fairtune_additions: bool = True
-    #: analysis processes (spaCy and recognizers); 0: one per core (at most 4) for 500 texts or more, else one.
+    #: processes that each run the whole analysis; 0: one per core (at most 4) for 500 texts or more,
+    #: else one.
     n_process: int = 0
 
 
