@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fairtune.audits.privacy import audit_privacy, loss_threshold_attack, tpr_at_fpr
+from fairtune.audits.privacy._audit import length_matched
 from fairtune.config import PrivacyAuditConfig
 from fairtune.data import LabelledData
 from fairtune.errors import DataError
@@ -54,6 +55,41 @@ def test_auc_is_high_for_a_memorising_model_and_near_chance_otherwise(
         assert m["mia_tpr_at_1pct_fpr"] > 0.9 and res.findings[0]["severity"] == "warning"
     else:
         assert m["mia_tpr_at_1pct_fpr"] < 0.2 and res.findings[0]["severity"] == "info"
+
+
+class LengthClassifier:
+    """Leaks nothing: its confidence depends only on how many words a text has (longer: less sure)."""
+
+    labels = ["negative", "positive"]  # noqa: RUF012
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        sure = np.array([0.97 - 0.02 * len(t.split()) for t in texts])
+        return np.c_[1 - sure, sure]  # every label here is 1
+
+
+def test_matching_word_counts_keeps_a_population_gap_from_reading_as_membership() -> None:
+    rng = np.random.default_rng(0)
+    # Training texts are mostly short phrases, held-out texts full sentences (as in GLUE's SST-2).
+    train_words = np.r_[rng.integers(1, 8, 900), rng.integers(8, 30, 600)]
+    held_words = rng.integers(8, 30, 300)
+    train = LabelledData([" ".join(["w"] * k) for k in train_words], np.ones(1500, dtype=int), source="t")
+    held = LabelledData([" ".join(["v"] * k) for k in held_words], np.ones(300, dtype=int), source="h")
+    plain = audit_privacy(LengthClassifier(), train, held, PrivacyAuditConfig(sample=300, match_length=False))
+    matched = audit_privacy(LengthClassifier(), train, held, PrivacyAuditConfig(sample=300))
+    assert plain.metrics["mia_auc"] > 0.7  # a leak-free model "leaks" through text length alone
+    assert abs(matched.metrics["mia_auc"] - 0.5) < 0.05
+    d = matched.details["membership"]
+    assert d["members_matched_on"] == "word count"
+    assert abs(d["member_mean_words"] - d["nonmember_mean_words"]) < 0.2
+
+
+def test_length_matching_takes_the_nearest_count_left_and_never_a_text_twice() -> None:
+    pool = ["a", "a b", "a b c", "x y z", "p q r s t u"]
+    picks = length_matched(pool, ["1 2 3", "1 2 3", "1 2 3", "1"], seed=3)
+    assert len(set(picks)) == 4
+    assert sorted(picks[:2]) == [2, 3]  # both 3-word texts first
+    assert picks[2] == 1 and picks[3] == 0  # then the nearest count left (2 words), and the exact 1
+    assert picks == length_matched(pool, ["1 2 3", "1 2 3", "1 2 3", "1"], seed=3)
 
 
 def test_attack_numbers_on_a_known_case() -> None:

@@ -470,6 +470,12 @@ class PrivacyAuditConfig(Section):
     )
     max_auc: float = Field(0.6, gt=0.5, le=1, description="A membership AUC above this is flagged.")
     seed: int = Field(0, ge=0, description="Seed for the member and non-member samples.")
+    match_length: bool = Field(
+        True,
+        description="Pick each training member with the word count of one held-out text (the nearest "
+        "count when none is left), so that a difference between the two populations does not read as "
+        "membership: GLUE's SST-2 train set holds short phrases, its dev set full sentences.",
+    )
     reference_data: str | None = Field(
         None,
         description="Labelled texts from the same population as train, in neither train nor eval "

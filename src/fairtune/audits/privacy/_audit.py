@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -52,6 +54,25 @@ def attack_scores(member_score: np.ndarray, nonmember_score: np.ndarray) -> dict
     }
 
 
+def length_matched(pool: Sequence[str], targets: Sequence[str], seed: int) -> list[int]:
+    """For each target text, a distinct pool text (seeded) with as many words, or the nearest word count
+    still left. Needs at least as many pool texts as targets."""
+    rng = np.random.default_rng(seed)
+    by_words: dict[int, list[int]] = defaultdict(list)
+    for i in rng.permutation(len(pool)).tolist():
+        by_words[len(pool[i].split())].append(i)
+    picks = []
+    for text in targets:
+        want = len(text.split())
+        words = min((k for k, left in by_words.items() if left), key=lambda k: (abs(k - want), k))
+        picks.append(by_words[words].pop())
+    return picks
+
+
+def _mean_words(texts: Sequence[str]) -> float:
+    return float(np.mean([len(t.split()) for t in texts]))
+
+
 def audit_privacy(
     clf: Classifier,
     train: LabelledData,
@@ -63,7 +84,8 @@ def audit_privacy(
     canaries: Canaries | None = None,
     dp: dict[str, Any] | None = None,
 ) -> AuditResult:
-    """Members: a seeded sample of training texts; non-members: as many held-out (eval) texts.
+    """Non-members: a seeded sample of held-out (eval) texts; members: as many training texts, with the
+    same word counts one for one (`cfg.match_length`) or a plain seeded sample.
 
     `reference`: a model trained the same way on other data from the same population
     (`reference_texts`); its losses calibrate each text's difficulty. `canaries`: the run's inserted
@@ -79,8 +101,11 @@ def audit_privacy(
             f"audit.privacy: membership inference needs at least 10 training and 10 held-out texts "
             f"(got {len(train)} and {len(held_out)}). Use more eval data or disable audit.privacy."
         )
-    members = train.subset(sample_indices(len(train), n, cfg.seed))
     nonmembers = held_out.subset(sample_indices(len(held_out), n, cfg.seed))
+    if cfg.match_length:
+        members = train.subset(length_matched(train.texts, nonmembers.texts, cfg.seed))
+    else:
+        members = train.subset(sample_indices(len(train), n, cfg.seed))
     m_loss, n_loss = per_example_loss(clf, members), per_example_loss(clf, nonmembers)
     attack = loss_threshold_attack(m_loss, n_loss)
     res.details["membership"] = {
@@ -89,6 +114,9 @@ def audit_privacy(
         "nonmembers": n,
         "member_source": train.source,
         "nonmember_source": held_out.source,
+        "members_matched_on": "word count" if cfg.match_length else None,
+        "member_mean_words": _mean_words(members.texts),
+        "nonmember_mean_words": _mean_words(nonmembers.texts),
         "member_mean_loss": float(m_loss.mean()),
         "nonmember_mean_loss": float(n_loss.mean()),
         "seed": cfg.seed,
