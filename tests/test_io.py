@@ -89,3 +89,32 @@ def test_read_json_names_a_damaged_file(tmp_path: Path) -> None:
 def test_nan_is_written_as_null(tmp_path: Path) -> None:
     atomic_write_json(tmp_path / "a.json", {"x": float("nan"), "y": [1.0, float("inf")]})
     assert read_json(tmp_path / "a.json") == {"x": None, "y": [1.0, None]}
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_written_files_get_the_modes_a_plain_write_would(tmp_path: Path, mask: int) -> None:
+    import stat
+    import tempfile
+
+    def write(d: Path) -> None:
+        fd, name = tempfile.mkstemp(dir=d)  # private, as temp-file writers (safetensors, ours) leave them
+        os.close(fd)
+        os.replace(name, d / "weights.bin")
+        (d / "sub").mkdir(mode=0o700)
+
+    old = os.umask(mask)
+    try:
+        atomic_write_json(tmp_path / "m.json", {"a": 1})
+        atomic_write_dir(tmp_path / "model", write)
+    finally:
+        os.umask(old)
+    mode = {
+        p.name: stat.S_IMODE(p.stat().st_mode)
+        for p in [tmp_path / "m.json", tmp_path / "model", *(tmp_path / "model").rglob("*")]
+    }
+    assert mode == {
+        "m.json": 0o666 & ~mask,
+        "model": 0o777 & ~mask,
+        "weights.bin": 0o666 & ~mask,
+        "sub": 0o777 & ~mask,
+    }

@@ -27,6 +27,34 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (`os.umask` sets it to read it,
+    which for a moment would give other threads' new files the wrong mode)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _usual_modes(root: Path) -> None:
+    """Give `root` (and, for a folder, all below it) the modes a plain write would: temp files and
+    folders are private (0600, 0700), so a run folder shared with a serving account would not be
+    readable by it."""
+    mask = _umask()
+    if root.is_dir():
+        for folder, _, files in os.walk(root):
+            os.chmod(folder, 0o777 & ~mask)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o666 & ~mask)
+    else:
+        os.chmod(root, 0o666 & ~mask)
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write `text` to `path` so that a crash leaves the old file or the new one, never half of one."""
     path = Path(path)
@@ -37,6 +65,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        _usual_modes(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -65,6 +94,7 @@ def atomic_write_dir(path: str | os.PathLike[str], write: Callable[[Path], None]
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         write(tmp)
+        _usual_modes(tmp)
         old = path.with_name(f".{path.name}.old")
         if old.exists():
             shutil.rmtree(old)
