@@ -149,3 +149,31 @@ def test_mitigate_privacy_dp_retrains_with_dp_and_compares_the_leakage(
     }
     assert "privacy.mia_auc" in capsys.readouterr().out
     assert "DP-SGD: ε = " in (parent / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("lora", "reference_lr", "expected"),
+    [(False, None, 5e-5), (True, None, 2e-3), (False, 1e-4, 1e-4), (True, 1e-4, 1e-4)],
+)
+def test_the_reference_model_trains_without_dp_at_a_rate_that_suits_it(
+    tmp_path: Path, tiny_model_dir: Path, lora: bool, reference_lr: float | None, expected: float
+) -> None:
+    """DP's rate would make plain fine-tuning of every weight diverge, so a full-weights reference gets the
+    default 5e-5; LoRA adapters keep the run's rate (at 5e-5 a LoRA reference learned nothing on SST-2)."""
+    from fairtune._rundir import RunDir
+    from fairtune.config import load_config
+    from fairtune.workflows.audit import privacy_reference_config
+
+    extra: dict[str, object] = {"model": {"name": str(tiny_model_dir), "lora": {"r": 4}}} if lora else {}
+    path = _privacy_only_config(
+        tmp_path,
+        tiny_model_dir,
+        "dp",
+        {"privacy": {"epsilon": 8}, "batch_size": 64},
+        audit={"privacy": {"reference_data": str(tmp_path / "eval.csv"), "reference_lr": reference_lr}},
+        **extra,
+    )
+    cfg = load_config(path)
+    ref = privacy_reference_config(RunDir(tmp_path / "runs" / "dp"), cfg)
+    assert ref.train.lr == expected and ref.train.privacy is None and ref.train.batch_size == 32
+    assert ref.data.train == str(tmp_path / "eval.csv") and ref.train.canaries is None

@@ -488,8 +488,8 @@ class PrivacyAuditConfig(Section):
     reference_lr: float | None = Field(
         None,
         gt=0,
-        description="Learning rate for the reference model (unset: train.lr; for a DP run, whose rate is "
-        "tuned for clipped, noisy gradients and would make plain fine-tuning diverge, 5e-5).",
+        description="Learning rate for the reference model (unset: train.lr; for a DP run without LoRA, "
+        "whose rate is tuned for clipped, noisy gradients and would make plain fine-tuning diverge, 5e-5).",
     )
 
 

@@ -142,15 +142,10 @@ def _privacy(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
     )
 
 
-def privacy_reference(run: RunDir, cfg: FairtuneConfig) -> tuple[Any, set[str]]:
-    """Train (or reuse) the privacy audit's reference model: the run's own recipe, on
-    audit.privacy.reference_data instead of data.train, without canaries. It lives in
-    audit/privacy-reference/ and is reused while its config is unchanged."""
+def privacy_reference_config(run: RunDir, cfg: FairtuneConfig) -> FairtuneConfig:
+    """The reference model's config: the run's own recipe, on audit.privacy.reference_data instead of
+    data.train, without canaries, and without DP."""
     from fairtune.config import build_config, config_to_dict
-    from fairtune.data import load_task_data
-    from fairtune.errors import RunError
-    from fairtune.models import TorchClassifier
-    from fairtune.workflows.train import train
 
     pa = cfg.audit.privacy
     raw = config_to_dict(cfg)
@@ -163,12 +158,25 @@ def privacy_reference(run: RunDir, cfg: FairtuneConfig) -> tuple[Any, set[str]]:
         # The attacker's own model need not be private: a better-fit reference makes a stronger attack.
         # DP's large batches would leave it a handful of steps on a small reference set, and DP's learning
         # rate (tuned for clipped, noisy gradients) makes plain fine-tuning of every weight diverge.
+        # LoRA adapters keep the run's rate: at the full fine-tuning default they barely move.
         raw["train"].update(privacy=None, batch_size=32)
-        if pa.reference_lr is None:  # the default fine-tuning rate
+        if pa.reference_lr is None and cfg.model.lora is None:  # the default fine-tuning rate
             from fairtune.config._schema import TrainConfig
 
             raw["train"].update(lr=TrainConfig.model_fields["lr"].default)
-    ref_cfg = build_config(raw)
+    return build_config(raw)
+
+
+def privacy_reference(run: RunDir, cfg: FairtuneConfig) -> tuple[Any, set[str]]:
+    """Train (or reuse) the privacy audit's reference model (`privacy_reference_config`). It lives in
+    audit/privacy-reference/ and is reused while its config is unchanged."""
+    from fairtune.data import load_task_data
+    from fairtune.errors import RunError
+    from fairtune.models import TorchClassifier
+    from fairtune.workflows.train import train
+
+    pa = cfg.audit.privacy
+    ref_cfg = privacy_reference_config(run, cfg)
     ref_run = RunDir.for_config(ref_cfg)
     reuse = ref_run.model.is_dir()
     if reuse:
