@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Between batches, idle inference threads sleep instead of spinning, which leaves the cores to the
-    # HTTP side: on 2 cores, 14-19% more requests/s for every variant (bench/serve_load.py). Set before
+    # HTTP side: on 2 cores, 9-19% more requests/s for every variant (bench/serve_load.py). Set before
     # torch loads the OpenMP runtime, which reads it once; ONNX Runtime sessions follow it too.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from fairtune.workflows.serve import serve
