@@ -11,8 +11,23 @@ from typing import Any
 import yaml
 
 from fairtune._io import atomic_write_text, read_json
-from fairtune.config import FairtuneConfig, build_config, config_to_dict, diff_keys, read_yaml
-from fairtune.errors import RUN_DIR_MISSING, RUN_NOT_TRAINED, RUN_OTHER_CONFIG, RunError
+from fairtune.config import (
+    FairtuneConfig,
+    build_config,
+    config_to_dict,
+    diff_keys,
+    merge_raw,
+    parse_overrides,
+    read_yaml,
+)
+from fairtune.errors import (
+    RUN_DIR_MISSING,
+    RUN_NOT_TRAINED,
+    RUN_OTHER_CONFIG,
+    RUN_OVERRIDE_SECTION,
+    ConfigError,
+    RunError,
+)
 
 VERSIONED = ("fairtune", "torch", "transformers", "peft", "accelerate", "datasets", "tokenizers", "numpy")
 
@@ -102,6 +117,28 @@ class RunDir:
         doc = config_to_dict(cfg)
         doc["versions"] = package_versions()
         atomic_write_text(self.config, yaml.safe_dump(doc, sort_keys=False))
+
+    def override_config(self, items: list[str], sections: tuple[str, ...], verb: str) -> FairtuneConfig:
+        """The stored config with KEY=VALUE overrides applied, validated, and saved back to config.yaml
+        (the training-time `versions` record kept), so the run keeps saying how its later stages ran.
+        Only keys under `sections` may change: any other would make the run another config's."""
+        extra = parse_overrides(items)
+        for text in items:
+            key = text.partition("=")[0]
+            if key.split(".")[0] not in sections:
+                raise ConfigError(
+                    RUN_OVERRIDE_SECTION.format(
+                        text=text, key=key, verb=verb, sections=", ".join(f"{s}.*" for s in sections)
+                    )
+                )
+        self.require()
+        raw = read_yaml(self.config)
+        cfg = build_config(merge_raw(raw, extra))
+        doc = config_to_dict(cfg)
+        if "versions" in raw:
+            doc["versions"] = raw["versions"]
+        atomic_write_text(self.config, yaml.safe_dump(doc, sort_keys=False))
+        return cfg
 
     def check_same_config(self, cfg: FairtuneConfig) -> None:
         """Refuse to reuse a run directory that was made with a different config."""

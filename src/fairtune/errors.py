@@ -96,6 +96,10 @@ RUN_OTHER_CONFIG = (
     "{path}: this run directory was made with a different config (differing keys: {keys}). Use a new "
     "name=..., or pass --overwrite to discard it."
 )
+RUN_OVERRIDE_SECTION = (
+    "override {text!r}: {verb} changes only {sections} settings of an existing run; {key!r} would change "
+    "what the run is. Train a new run instead: fairtune train CONFIG {text}."
+)
 RUN_NOT_EVALUATED = "{path}: no metrics.json yet. Evaluate first: fairtune evaluate {path}."
 UNKNOWN_STAGE = "--force: unknown stage {stage!r}. Stages, in order: {stages}."
 CORRUPT_JSON = (

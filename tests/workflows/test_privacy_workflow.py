@@ -58,6 +58,21 @@ def test_run_audits_membership_and_reports_it(
     assert main(["audit", str(run), "--only", "privacy"]) == 0
     assert "AUC (0.5: cannot tell)" in capsys.readouterr().out
 
+    # Audit settings change for an existing run, and are saved with it; training settings are refused.
+    versions = yaml.safe_load((run / "config.yaml").read_text())["versions"]
+    assert main(["audit", str(run), "--only", "privacy", "audit.privacy.sample=24"]) == 0
+    m = json.loads((run / "audit" / "privacy.json").read_text())["details"]["membership"]
+    assert m["members"] == m["nonmembers"] == 24
+    stored = yaml.safe_load((run / "config.yaml").read_text())
+    assert stored["audit"]["privacy"]["sample"] == 24 and stored["versions"] == versions
+    capsys.readouterr()
+    assert main(["audit", str(run), "--only", "privacy", "train.lr=0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "'train.lr'" in err and "fairtune train CONFIG train.lr=0.1" in err
+    assert main(["audit", str(run), "audit.privacy.sample=many"]) == 2
+    assert "audit.privacy.sample" in capsys.readouterr().err
+    assert yaml.safe_load((run / "config.yaml").read_text()) == stored
+
 
 def test_dp_run_with_canaries_and_a_reference_model(
     tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]

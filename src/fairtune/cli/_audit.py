@@ -1,4 +1,4 @@
-"""fairtune audit RUN_DIR [--only fairness] [--json]"""
+"""fairtune audit RUN_DIR [audit.KEY=VALUE ...] [--only fairness] [--json]"""
 
 from __future__ import annotations
 
@@ -13,6 +13,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "run_dir",
         help="a trained run directory, e.g. runs/sst2-minilm (--only mlm_bias: a run, model folder or name)",
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="change the run's audit settings first, e.g. audit.privacy.sample=500 (saved to its config.yaml; "
+        "only audit.* keys)",
     )
     p.add_argument(
         "--only",
@@ -212,11 +219,16 @@ def run(args: argparse.Namespace) -> int:
     from fairtune.workflows.audit import audit, audit_mlm
 
     if args.only and "mlm_bias" in args.only:
-        if len(args.only) > 1:
-            from fairtune.errors import FairtuneError
+        from fairtune.errors import FairtuneError
 
+        if len(args.only) > 1:
             raise FairtuneError(
                 "--only mlm_bias: run it alone; it reads a masked LM, the other audits a classifier."
+            )
+        if args.overrides:
+            raise FairtuneError(
+                f"--only mlm_bias takes no KEY=VALUE settings (got {' '.join(args.overrides)}); use --crows "
+                "and --max-pairs."
             )
         doc = audit_mlm(
             args.run_dir,
@@ -230,7 +242,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             print_mlm_bias(doc)
         return 0
-    docs = audit(args.run_dir, args.only, log=lambda m: console(stderr=True).print(m))
+    docs = audit(
+        args.run_dir, args.only, log=lambda m: console(stderr=True).print(m), overrides=args.overrides
+    )
     if args.json:
         print(json.dumps(docs, indent=2, ensure_ascii=False))
         return 0

@@ -5,6 +5,7 @@ from fairtune.config._load import (
     config_to_dict,
     diff_keys,
     load_config,
+    merge_raw,
     parse_overrides,
     read_yaml,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "config_to_dict",
     "diff_keys",
     "load_config",
+    "merge_raw",
     "parse_overrides",
     "read_yaml",
 ]

@@ -50,11 +50,12 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge_raw(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` laid over `base`, nested mappings merged key by key."""
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_raw(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -129,7 +130,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     """Defaults < YAML at `path` < overrides, validated as a whole."""
     extra = parse_overrides(overrides or [])
     raw = read_yaml(path) if path is not None else {}
-    raw = _merge(raw, extra)
+    raw = merge_raw(raw, extra)
     return build_config(raw)
 
 

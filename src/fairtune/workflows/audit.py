@@ -249,15 +249,24 @@ def audit_mlm(
 
 
 def audit(
-    run_dir: str | Path, only: list[str] | None = None, log: Callable[[str], None] = print
+    run_dir: str | Path,
+    only: list[str] | None = None,
+    log: Callable[[str], None] = print,
+    overrides: list[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run the chosen (default: enabled) auditors; return {name: audit document}."""
+    """Run the chosen (default: enabled) auditors; return {name: audit document}. `overrides`
+    (`audit.privacy.sample=500`) change the run's audit settings first, saved to its config.yaml."""
     from fairtune.data import load_task_data
     from fairtune.workflows.predict import load_run_classifier
 
     bad = [n for n in only or [] if n not in AUDITORS]
     if bad:
         raise FairtuneError(AUDIT_UNKNOWN.format(name=bad[0], known=", ".join((*AUDITORS, "mlm_bias"))))
+    if overrides:
+        run = RunDir(Path(run_dir))
+        run.require_model()
+        run.override_config(overrides, ("audit",), "fairtune audit")
+        log(f"audit: settings saved to {run.config}: {', '.join(overrides)}")
     run, cfg, clf = load_run_classifier(run_dir)
     names = only or enabled_auditors(cfg)
     # Loaded once for every auditor: eval for all, train too for the privacy audit's members.
