@@ -127,6 +127,10 @@ AUDIT_EMPTY_EVAL = (
     "{what}: the eval set is empty after filtering ({detail}). Check data.eval, data.max_eval_rows "
     "and audit.{auditor}.max_eval_rows."
 )
+AUDIT_OVERRIDE_NOT_RUN = (
+    "override {text!r}: --only leaves out the {name} audit, so this setting would be saved without being "
+    "used. Add --only {name}, or drop the setting."
+)
 AUDIT_UNKNOWN = "--only: unknown auditor {name!r}. Available: {known}."
 POSITIVE_LABEL_UNKNOWN = "{field}: {label!r} is not one of the model's labels {labels}. Pick one of them."
 WORDNET_MISSING = (

@@ -71,7 +71,14 @@ def test_run_audits_membership_and_reports_it(
     assert "'train.lr'" in err and "fairtune train CONFIG train.lr=0.1" in err
     assert main(["audit", str(run), "audit.privacy.sample=many"]) == 2
     assert "audit.privacy.sample" in capsys.readouterr().err
+    assert main(["audit", str(run), "--only", "privacy", "audit.fairness.enabled=true"]) == 2
+    assert "--only fairness" in capsys.readouterr().err
     assert yaml.safe_load((run / "config.yaml").read_text()) == stored
+    # `run` with the original config sees other audit settings than the last audit's, and redoes it.
+    assert main(["run", str(cfg), "--no-progress"]) == 0
+    m = json.loads((run / "audit" / "privacy.json").read_text())["details"]["membership"]
+    assert m["members"] == 40
+    assert yaml.safe_load((run / "config.yaml").read_text())["audit"]["privacy"]["sample"] != 24
 
 
 def test_dp_run_with_canaries_and_a_reference_model(

@@ -18,8 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "overrides",
         nargs="*",
         metavar="KEY=VALUE",
-        help="change the run's audit settings first, e.g. audit.privacy.sample=500 (saved to its config.yaml; "
-        "only audit.* keys)",
+        help="change the run's audit settings first, e.g. audit.privacy.sample=500 (saved to its "
+        "config.yaml; only audit.* keys)",
     )
     p.add_argument(
         "--only",

@@ -22,7 +22,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "copies of training texts; both: together",
     )
     p.add_argument("--adv-method", choices=["fgm", "pgd"], help="adversarial training method (default fgm)")
-    p.add_argument("--epsilon", type=float, help="L2 radius of the embedding perturbation (default 1.0)")
+    p.add_argument(
+        "--epsilon",
+        type=float,
+        help="L2 radius of the embedding perturbation, as a share of each example's embedding norm "
+        "(default 0.1)",
+    )
     p.add_argument("--steps", type=int, help="PGD steps (default 3)")
     p.add_argument(
         "--augment-examples",

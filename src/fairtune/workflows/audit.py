@@ -9,7 +9,7 @@ from typing import Any
 
 from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig
-from fairtune.errors import AUDIT_UNKNOWN, FairtuneError
+from fairtune.errors import AUDIT_OVERRIDE_NOT_RUN, AUDIT_UNKNOWN, FairtuneError
 
 AUDITORS = ("fairness", "robustness", "explain", "privacy")
 
@@ -248,6 +248,31 @@ def audit_mlm(
     return result.to_json()
 
 
+def _override_audit_settings(
+    run: RunDir, overrides: list[str], only: list[str] | None, log: Callable[[str], None]
+) -> None:
+    """Save `audit.*` overrides into the run's config.yaml before auditing. A setting of an auditor
+    that --only leaves out is refused: the stored config would claim a setting its document did not
+    use. The pipeline's record of the audit stage is restamped with the new settings, so a later
+    `fairtune run` with other audit settings redoes the audits instead of keeping these."""
+    from fairtune._io import atomic_write_json, read_json
+    from fairtune.workflows.run import fingerprint
+
+    run.require_model()
+    if only:
+        for text in overrides:
+            parts = text.partition("=")[0].split(".")
+            if len(parts) > 1 and parts[0] == "audit" and parts[1] in AUDITORS and parts[1] not in only:
+                raise FairtuneError(AUDIT_OVERRIDE_NOT_RUN.format(text=text, name=parts[1]))
+    cfg = run.override_config(overrides, ("audit",), "fairtune audit")
+    log(f"audit: settings saved to {run.config}: {', '.join(overrides)}")
+    if run.stages.is_file():
+        stages = read_json(run.stages)
+        if "audit" in stages:
+            stages["audit"]["inputs"] = fingerprint(cfg, "audit")
+            atomic_write_json(run.stages, stages)
+
+
 def audit(
     run_dir: str | Path,
     only: list[str] | None = None,
@@ -263,10 +288,7 @@ def audit(
     if bad:
         raise FairtuneError(AUDIT_UNKNOWN.format(name=bad[0], known=", ".join((*AUDITORS, "mlm_bias"))))
     if overrides:
-        run = RunDir(Path(run_dir))
-        run.require_model()
-        run.override_config(overrides, ("audit",), "fairtune audit")
-        log(f"audit: settings saved to {run.config}: {', '.join(overrides)}")
+        _override_audit_settings(RunDir(Path(run_dir)), overrides, only, log)
     run, cfg, clf = load_run_classifier(run_dir)
     names = only or enabled_auditors(cfg)
     # Loaded once for every auditor: eval for all, train too for the privacy audit's members.
