@@ -2,8 +2,9 @@
 autocast, PyTorch dynamic int8, ONNX fp32, ONNX int8 (dynamic and static) as fairtune builds them, and the
 recipe a user would follow with ONNX Runtime's defaults (export, then `quantize_dynamic` with default
 settings, no graph fusion: what Optimum's dynamic quantization does on CPU), and stacked compression:
-FFN pruning (`--ffn-prune` shares of each layer's FFN neurons removed, then `--recover-steps` steps of
-fine-tuning, distilled from the unpruned model with `--distill-weight`) alone and followed by ONNX int8.
+FFN pruning (`--ffn-prune` shares of each layer's FFN neurons removed) and layer dropping (`--layer-prune`
+shares of the encoder layers, the top ones), each followed by `--recover-steps` steps of fine-tuning,
+distilled from the unpruned model with `--distill-weight`, alone and followed by ONNX int8.
 
 Run from the project root, with nothing else running:
 
@@ -80,6 +81,11 @@ def main() -> None:
     ap.add_argument("--n-latency", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--ffn-prune", default="0.5", help="comma-separated FFN pruning shares ('' for none)")
+    ap.add_argument(
+        "--layer-prune",
+        default="",
+        help="comma-separated shares of encoder layers dropped, top ones first ('' for none; 0.34: 2 of 6)",
+    )
     ap.add_argument("--recover-steps", type=int, default=300, help="recovery steps after pruning")
     ap.add_argument("--distill-weight", type=float, default=0.0, help="recovery's distillation weight")
     ap.add_argument("--results", type=Path, default=RESULTS)
@@ -119,9 +125,11 @@ def main() -> None:
         user_recipe(model_dir, root / "onnx-int8-user-default")
         build_s = time.perf_counter() - t0
         pruned: dict[str, dict[str, Any]] = {}
-        for share in [float(x) for x in args.ffn_prune.split(",") if x.strip()]:
+        shares = [(float(x), "ffn") for x in args.ffn_prune.split(",") if x.strip()]
+        shares += [(float(x), "layers") for x in args.layer_prune.split(",") if x.strip()]
+        for share, method in shares:
             spec = PruneSpec(
-                share, "ffn", recover_steps=args.recover_steps, distill_weight=args.distill_weight
+                share, method, recover_steps=args.recover_steps, distill_weight=args.distill_weight
             )
             print(
                 f"building {spec.name} ({args.recover_steps} recovery steps) and its ONNX int8 ...",

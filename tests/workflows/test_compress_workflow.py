@@ -147,6 +147,36 @@ def test_ffn_pruning_removes_the_neurons_exactly(tiny_model_dir: Path, tmp_path:
         assert torch.allclose(again(**batch).logits, masked, atol=1e-5)
 
 
+def test_layer_pruning_keeps_the_bottom_layers_unchanged(tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from fairtune.compress import PruneSpec, apply_pruning
+    from fairtune.errors import FairtuneError
+    from fairtune.testing import make_tiny_bert
+
+    deep = make_tiny_bert(tmp_path / "deep", layers=4)
+    model = AutoModelForSequenceClassification.from_pretrained(deep, num_labels=2).eval()
+    batch = {
+        "input_ids": torch.randint(5, model.config.vocab_size, (3, 9)),
+        "attention_mask": torch.ones(3, 9, dtype=torch.long),
+    }
+    with torch.no_grad():
+        states = model(**batch, output_hidden_states=True).hidden_states
+    info = apply_pruning(model, PruneSpec(0.5, "layers"))
+    assert info == {"layers_before": 4, "layers": 2, "dropped_layers": [2, 3]}
+    model.save_pretrained(tmp_path / "shallow")
+    again = AutoModelForSequenceClassification.from_pretrained(tmp_path / "shallow").eval()
+    assert again.config.num_hidden_layers == len(again.bert.encoder.layer) == 2
+    with torch.no_grad():
+        out = again(**batch, output_hidden_states=True).hidden_states
+    assert len(out) == 3 and torch.allclose(out[-1], states[2], atol=1e-5)
+    # At least one layer goes and one stays, whatever the share.
+    assert apply_pruning(again, PruneSpec(0.1, "layers"))["layers"] == 1
+    with pytest.raises(FairtuneError, match="none to drop"):
+        apply_pruning(again, PruneSpec(0.5, "layers"))
+
+
 def test_compressions_stack_from_a_pruned_variant(
     compressed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

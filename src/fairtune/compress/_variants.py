@@ -21,7 +21,7 @@ from fairtune.errors import (
 #: Variant names in build order. `--onnx` builds the three ONNX ones (the export is shared).
 TORCH_VARIANTS = ("bf16", "int8")
 ONNX_VARIANTS = ("onnx", "onnx-int8", "onnx-int8-static")
-PRUNE_METHODS = ("magnitude", "heads", "ffn")
+PRUNE_METHODS = ("magnitude", "heads", "ffn", "layers")
 INT8_WEIGHTS = "model_int8.pt"
 ONNX_FILE = "model.onnx"
 
@@ -206,7 +206,8 @@ def apply_pruning(model: Any, spec: PruneSpec) -> dict[str, Any]:
     - magnitude: global L1 unstructured over every encoder Linear weight (not embeddings, not the head);
     - heads: whole attention heads, least L2 norm of their slice of the attention output projection first,
       chosen globally across layers;
-    - ffn: FFN neurons (columns of each layer's FFN output projection) by L2 norm, per layer.
+    - ffn: FFN neurons (columns of each layer's FFN output projection) by L2 norm, per layer;
+    - layers: whole encoder layers, the top ones (`drop_top_layers`; no mask, they are gone at once).
     Returns what was removed."""
     import torch
     from torch.nn.utils import prune
@@ -243,6 +244,8 @@ def apply_pruning(model: Any, spec: PruneSpec) -> dict[str, Any]:
                     mask[:, h * d : (h + 1) * d] = 0
             prune.custom_from_mask(dense, "weight", mask)
         return {"heads": len(scores), "pruned_heads": sorted([li, h] for _, li, h in chosen)}
+    if spec.method == "layers":
+        return drop_top_layers(model, spec.amount)
     layers = _bert_layers(model, spec.method, "FFN neurons")
     for layer in layers:
         prune.ln_structured(layer.output.dense, "weight", amount=spec.amount, n=2, dim=1)
@@ -251,6 +254,24 @@ def apply_pruning(model: Any, spec: PruneSpec) -> dict[str, Any]:
         "neurons": neurons,
         "pruned_neurons": round(spec.amount * layers[0].output.dense.weight.shape[1]) * len(layers),
     }
+
+
+def drop_top_layers(model: Any, amount: float) -> dict[str, Any]:
+    """Remove the top `amount` share of encoder layers (rounded; at least one goes, at least one stays)
+    and set `config.num_hidden_layers` to match, so the folder loads with `from_pretrained` as a plain,
+    shallower model. Top layers first, as Sajjad et al. 2020 ("On the effect of dropping layers of
+    pre-trained transformer models") found best among the strategies they compared; the recovery
+    fine-tune then adapts the kept layers and the head to their new input."""
+    import torch
+
+    layers = _bert_layers(model, "layers", "encoder layers")
+    n = len(layers)
+    if n < 2:
+        raise FairtuneError(f"--prune-method layers: the model has {n} encoder layer; there is none to drop.")
+    keep = min(n - 1, max(1, n - round(amount * n)))
+    model.base_model.encoder.layer = torch.nn.ModuleList(layers[:keep])
+    model.config.num_hidden_layers = keep
+    return {"layers_before": n, "layers": keep, "dropped_layers": list(range(keep, n))}
 
 
 def shrink_ffn(model: Any) -> dict[str, Any]:
@@ -311,8 +332,8 @@ def build_pruned(
     recover: Callable[[Any, Any, PruneSpec], dict[str, Any]] | None,
 ) -> None:
     """Prune, fine-tune `spec.recover_steps` steps with the masks in place, then save. FFN pruning then
-    removes the pruned neurons from the weights (`shrink_ffn`), so the saved model is smaller and faster;
-    magnitude and head pruning keep the shapes, with zeros."""
+    removes the pruned neurons from the weights (`shrink_ffn`), and layer pruning has removed whole layers,
+    so the saved model is smaller and faster; magnitude and head pruning keep the shapes, with zeros."""
     from fairtune.models import load_trained
 
     model, tok = load_trained(model_dir)
