@@ -267,7 +267,10 @@ def drop_top_layers(model: Any, amount: float) -> dict[str, Any]:
     layers = _bert_layers(model, "layers", "encoder layers")
     n = len(layers)
     if n < 2:
-        raise FairtuneError(f"--prune-method layers: the model has {n} encoder layer; there is none to drop.")
+        raise FairtuneError(
+            f"--prune-method layers: the model has {n} encoder layer(s), so there is none to drop. Use "
+            "--prune-method ffn or magnitude."
+        )
     keep = min(n - 1, max(1, n - round(amount * n)))
     model.base_model.encoder.layer = torch.nn.ModuleList(layers[:keep])
     model.config.num_hidden_layers = keep
