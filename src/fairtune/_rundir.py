@@ -113,9 +113,10 @@ class RunDir:
     def read_metrics(self) -> dict[str, Any]:
         return read_json(self.metrics) if self.metrics.is_file() else {}
 
-    def write_config(self, cfg: FairtuneConfig) -> None:
+    def write_config(self, cfg: FairtuneConfig, versions: dict[str, str] | None = None) -> None:
+        """Save `cfg` with the package versions (`versions`, e.g. those recorded at training, or now's)."""
         doc = config_to_dict(cfg)
-        doc["versions"] = package_versions()
+        doc["versions"] = versions if versions is not None else package_versions()
         atomic_write_text(self.config, yaml.safe_dump(doc, sort_keys=False))
 
     def override_config(self, items: list[str], sections: tuple[str, ...], verb: str) -> FairtuneConfig:
@@ -134,10 +135,7 @@ class RunDir:
         self.require()
         raw = read_yaml(self.config)
         cfg = build_config(merge_raw(raw, extra))
-        doc = config_to_dict(cfg)
-        if "versions" in raw:
-            doc["versions"] = raw["versions"]
-        atomic_write_text(self.config, yaml.safe_dump(doc, sort_keys=False))
+        self.write_config(cfg, versions=raw.get("versions"))
         return cfg
 
     def check_same_config(self, cfg: FairtuneConfig) -> None:
