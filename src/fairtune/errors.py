@@ -85,6 +85,11 @@ MODEL_NO_SAFETENSORS = (
     "weights (save_pretrained(..., safe_serialization=True))."
 )
 
+MODEL_POOLING_UNSUPPORTED = (
+    "model.pooling: 'mean' is built for BERT-family encoders (model_type {supported}); {name} is "
+    "{model_type!r}. Use model.pooling: cls (the model's own head) for it."
+)
+
 # --- runs ---------------------------------------------------------------------------------------
 RUN_DIR_MISSING = "{path}: run directory not found. Train one first: fairtune train CONFIG."
 RUN_NOT_TRAINED = "{path}: no trained model in {path}/model. Train it first: fairtune train CONFIG."

@@ -385,11 +385,16 @@ def variant_dir(run_root: Path, name: str, *, flag: str = "--variant") -> Path:
     return path
 
 
+def _from_config(cls: Any, config: Any) -> Any:
+    """A model of `cls` (an Auto class or a model class) with fresh weights for `config`."""
+    return cls.from_config(config) if hasattr(cls, "from_config") else cls._from_config(config)
+
+
 def load_variant(path: Path, *, batch_size: int, max_length: int, precision: str = "auto") -> Any:
     """A compressed variant behind the `Classifier` interface."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
-    from fairtune.models import TorchClassifier
+    from fairtune.models import TorchClassifier, classifier_class
 
     meta = read_json(path / "variant.json")
     kind = meta["kind"]
@@ -407,10 +412,12 @@ def load_variant(path: Path, *, batch_size: int, max_length: int, precision: str
         )
     if kind == "torch-int8":
         config = AutoConfig.from_pretrained(path)
-        model = _quantize_int8(AutoModelForSequenceClassification.from_config(config))
+        model = _quantize_int8(_from_config(classifier_class(config), config))
         model.load_state_dict(_torch().load(path / INT8_WEIGHTS, weights_only=False))
     elif meta.get("dtype") == "bfloat16":
-        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=_torch().bfloat16)
+        model = classifier_class(AutoConfig.from_pretrained(path)).from_pretrained(
+            path, dtype=_torch().bfloat16
+        )
     else:
         return TorchClassifier.from_dir(
             path, batch_size=batch_size, max_length=max_length, precision=precision

@@ -117,6 +117,12 @@ class ModelConfig(Section):
     dropout: float | None = Field(
         None, ge=0.0, lt=1.0, description="Override hidden and classifier dropout (unset: model's own)."
     )
+    pooling: Literal["cls", "mean"] = Field(
+        "cls",
+        description="What the classification head reads. cls: the model's own head ([CLS] and pooler for "
+        "BERT). mean: the mean of the last layer's token states, how sentence encoders such as the "
+        "packaged MiniLM were trained (BERT-family models only).",
+    )
     lora: LoraConfig | None = Field(None, description="Train LoRA adapters instead of all weights.")
 
 

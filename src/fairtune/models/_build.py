@@ -7,7 +7,13 @@ from typing import Any
 
 from fairtune._io import atomic_write_dir
 from fairtune.config import ModelConfig
-from fairtune.models._resolve import load_pretrained
+from fairtune.errors import MODEL_POOLING_UNSUPPORTED, ConfigError
+from fairtune.models._pooling import (
+    MEAN_POOLING_TYPES,
+    BertForMeanPooledSequenceClassification,
+    classifier_class,
+)
+from fairtune.models._resolve import load_pretrained, resolve_model
 
 
 def build_classifier(cfg: ModelConfig, label_names: list[str]) -> tuple[Any, Any]:
@@ -17,8 +23,12 @@ def build_classifier(cfg: ModelConfig, label_names: list[str]) -> tuple[Any, Any
     extra: dict[str, Any] = {}
     if cfg.dropout is not None:
         extra.update(hidden_dropout_prob=cfg.dropout, classifier_dropout=cfg.dropout)
+    cls: Any = AutoModelForSequenceClassification
+    if cfg.pooling == "mean":
+        _check_mean_pooling(cfg)
+        cls = BertForMeanPooledSequenceClassification
     model, tokenizer = load_pretrained(
-        AutoModelForSequenceClassification,
+        cls,
         cfg.name,
         revision=cfg.revision,
         num_labels=len(label_names),
@@ -39,6 +49,22 @@ def build_classifier(cfg: ModelConfig, label_names: list[str]) -> tuple[Any, Any
         )
         model = get_peft_model(model, lora)
     return model, tokenizer
+
+
+def _check_mean_pooling(cfg: ModelConfig) -> None:
+    """Refuse `model.pooling: mean` for a model type it is not built for (checked on local folders)."""
+    from transformers import AutoConfig
+
+    target, local = resolve_model(cfg.name)
+    if not local:
+        return  # a hub id: its config is read (and checked by from_pretrained) when it loads
+    model_type = AutoConfig.from_pretrained(target).model_type
+    if model_type not in MEAN_POOLING_TYPES:
+        raise ConfigError(
+            MODEL_POOLING_UNSUPPORTED.format(
+                supported=", ".join(MEAN_POOLING_TYPES), name=cfg.name, model_type=model_type
+            )
+        )
 
 
 def is_peft(model: Any) -> bool:
@@ -67,8 +93,9 @@ def save_model(model: Any, tokenizer: Any, out_dir: str | Path) -> None:
 
 def load_trained(model_dir: str | Path) -> tuple[Any, Any]:
     """Load a fine-tuned model folder written by `save_model` (or any HF classifier folder)."""
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
-    model, tokenizer = load_pretrained(AutoModelForSequenceClassification, str(model_dir))
+    target, _ = resolve_model(str(model_dir))
+    model, tokenizer = load_pretrained(classifier_class(AutoConfig.from_pretrained(target)), target)
     model.eval()
     return model, tokenizer
