@@ -265,9 +265,13 @@ def test_trainable_layers_trains_only_the_top_of_the_model(tiny_model_dir: Path)
     }
 
 
-def test_cached_frozen_layers_train_exactly_like_running_them(tiny_config: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_cached_frozen_layers_train_exactly_like_running_them(
+    tiny_config: dict, tmp_path: Path, pooling: str
+) -> None:
     """With dropout off, DP training of the top layer on cached frozen states gives the same weights as
-    running the frozen layers at every step (the cache only changes speed, and drops their dropout)."""
+    running the frozen layers at every step (the cache only changes speed, and drops their dropout), with
+    either head."""
     import shutil
 
     from safetensors.torch import load_file
@@ -280,7 +284,8 @@ def test_cached_frozen_layers_train_exactly_like_running_them(tiny_config: dict,
     weights, info = {}, {}
     for cache in (True, False):
         raw = _dp_config(tiny_config, trainable_layers=1, cache_frozen=cache)
-        raw = {**raw, "model": {"name": str(model_dir)}, "output_dir": str(tmp_path / f"cache-{cache}")}
+        model = {"name": str(model_dir), "pooling": pooling}
+        raw = {**raw, "model": model, "output_dir": str(tmp_path / f"cache-{cache}")}
         metrics = train(build_config(raw), show_progress=False)
         info[cache] = metrics["train"]["privacy"]["frozen_cache"]
         weights[cache] = load_file(str(tmp_path / f"cache-{cache}" / "tiny/model/model.safetensors"))

@@ -13,7 +13,7 @@ carries `fairtune_pooling: "mean"`, which `classifier_class` reads to load them 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from transformers import BertForSequenceClassification
@@ -37,7 +37,7 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torc
 class BertForMeanPooledSequenceClassification(BertForSequenceClassification):
     """`BertForSequenceClassification` whose head reads the masked mean of the last hidden states."""
 
-    _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [r"pooler"]
+    _keys_to_ignore_on_load_unexpected = [r"pooler"]  # noqa: RUF012 (declared so by PreTrainedModel)
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
