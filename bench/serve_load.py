@@ -1,17 +1,19 @@
 """A bounded load test of `fairtune serve` on loopback: the fp32 PyTorch model against the ONNX int8
-variant and the FFN-pruned ONNX int8 variant, one after the other in this run, with the same requests.
+variant, the FFN-pruned ONNX int8 variant and the layer-dropped (4 of 6 layers) ONNX int8 variant, one
+after the other in this run, with the same requests.
 
 Run from the project root, with nothing else running:
 
     .venv/bin/python bench/serve_load.py
 
 It needs runs/sst2-minilm and its compressed variants (`fairtune compress runs/sst2-minilm --onnx`, then
-`--prune 0.5 --prune-method ffn --recover-steps 300` and `--onnx --source pruned-ffn-50`; built here with
---no-audit if missing). For each variant a real server is started with `fairtune serve` on a free
-port, then `--requests` POST /v1/predict requests (one SST-2 dev sentence each, cycling through the 872)
-are sent by `--concurrency` concurrent clients (httpx, asyncio). Reported: throughput (requests/s),
-latency p50/p95/p99 seen by the clients, errors (any non-200 or transport error) and the server's mean
-batch size from /metrics. Results: bench/results/serve_load.json.
+`--prune 0.5 --prune-method ffn --recover-steps 300` and `--onnx --source pruned-ffn-50`, then `--prune
+0.34 --prune-method layers --recover-steps 600 --distill-weight 0.5` and `--onnx --source
+pruned-layers-34`; built here with --no-audit if missing). For each variant a real server is started with
+`fairtune serve` on a free port, then `--requests` POST /v1/predict requests (one SST-2 dev sentence each,
+cycling through the 872) are sent by `--concurrency` concurrent clients (httpx, asyncio). Reported:
+throughput (requests/s), latency p50/p95/p99 seen by the clients, errors (any non-200 or transport error)
+and the server's mean batch size from /metrics. Results: bench/results/serve_load.json.
 
 Client and server share the machine's cores, so the figures are lower than a server alone would reach.
 """
@@ -36,13 +38,17 @@ from _common import ROOT, fairtune, trained_run
 
 RESULTS = ROOT / "bench" / "results" / "serve_load.json"
 CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
-VARIANTS = ("fp32", "onnx-int8", "pruned-ffn-50+onnx-int8")
+VARIANTS = ("fp32", "onnx-int8", "pruned-ffn-50+onnx-int8", "pruned-layers-34+onnx-int8")
 #: How each variant is built if runs/sst2-minilm lacks it (fairtune compress arguments).
 BUILD = {
     "onnx-int8": [["--onnx"]],
     "pruned-ffn-50+onnx-int8": [
         ["--prune", "0.5", "--prune-method", "ffn", "--recover-steps", "300"],
         ["--onnx", "--source", "pruned-ffn-50"],
+    ],
+    "pruned-layers-34+onnx-int8": [
+        ["--prune", "0.34", "--prune-method", "layers", "--recover-steps", "600", "--distill-weight", "0.5"],
+        ["--onnx", "--source", "pruned-layers-34"],
     ],
 }
 

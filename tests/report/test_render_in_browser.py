@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from fairtune.cli import main
+from fairtune.report._model_card import MEAN_POOLING_CAVEAT
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def report_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -
             "eval": str(write_csv(tmp / "ev.csv", tiny_sentiment_rows(40, seed=5))),
             "max_length": 16,
         },
-        "model": {"name": str(tiny_model_dir)},
+        "model": {"name": str(tiny_model_dir), "pooling": "mean"},  # every audit runs on the mean head
         "train": {
             "epochs": 10,
             "batch_size": 8,
@@ -127,6 +128,7 @@ def test_model_card_has_metadata_and_every_mitchell_section(report_run: Path) ->
     assert "Faithfulness of token explanations: assessed; ig_comprehensiveness = " in text
     assert "Leakage of training data: assessed; mia_auc = " in text
     assert "lorem" not in text.lower() and "[more information needed]" not in text.lower()
+    assert MEAN_POOLING_CAVEAT in text  # how to load a mean-pooled folder
 
 
 def test_report_md_and_summary(report_run: Path) -> None:

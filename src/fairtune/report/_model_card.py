@@ -162,6 +162,15 @@ def _ethics_section(ctx: dict[str, Any]) -> list[str]:
     return lines
 
 
+MEAN_POOLING_CAVEAT = (
+    "- The head reads the mean of the last layer's token states, not the [CLS] vector "
+    "(`model.pooling: mean`; config.json says `fairtune_pooling: mean`). Load this folder with "
+    "`fairtune.models.load_trained(folder)` or "
+    "`fairtune.models.BertForMeanPooledSequenceClassification.from_pretrained(folder)`: "
+    "`AutoModelForSequenceClassification` would build a [CLS] head with an untrained pooler."
+)
+
+
 def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
     ev = ctx["eval"]
     front = yaml.safe_dump(_metadata(cfg, ev), sort_keys=False, allow_unicode=True)
@@ -215,6 +224,7 @@ def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
         "",
         f"- The numbers above come from one eval set ({ev['source']}); they say nothing about other domains.",
         "- Probabilities are only as calibrated as the ECE above shows; check calibration on your own data.",
+        *([MEAN_POOLING_CAVEAT] if cfg.model.pooling == "mean" else []),
         "",
     ]
     return f"---\n{front}---\n\n" + "\n".join(sections)
