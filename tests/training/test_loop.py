@@ -190,3 +190,33 @@ def test_distillation_follows_the_teacher_not_the_labels(tiny_config: dict, tmp_
         probs = TorchClassifier(model, tok).predict_proba(task.eval.texts)
         accuracy[weight] = float((probs.argmax(1) == task.eval.labels).mean())
     assert accuracy[0.0] <= 0.2 and accuracy[1.0] >= 0.8, accuracy
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_head_lr_applies_to_the_head_only_and_follows_the_schedule(tiny_model_dir: Path, lora: bool) -> None:
+    from transformers import get_linear_schedule_with_warmup
+
+    from fairtune.config import ModelConfig, TrainConfig
+    from fairtune.models import build_classifier
+    from fairtune.training import make_optimizer
+
+    lora_cfg = {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": ["query", "value"]} if lora else None
+    model, _ = build_classifier(ModelConfig(name=str(tiny_model_dir), lora=lora_cfg), ["neg", "pos"])
+    opt = make_optimizer(model, TrainConfig(lr=1e-4, head_lr=1e-2, weight_decay=0.1))
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    decay_of = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert len(lr_of) == len(trainable)  # every trainable weight is in exactly one group
+    head = {n for n in trainable if ".classifier." in f".{n}"}
+    assert head and len(head) < len(trainable)
+    for n, p in trainable.items():
+        assert lr_of[id(p)] == (1e-2 if n in head else 1e-4), n
+        assert decay_of[id(p)] == (0.0 if p.ndim < 2 or "LayerNorm" in n else 0.1), n
+    sched = get_linear_schedule_with_warmup(opt, 2, 10)
+    for _ in range(2):
+        opt.step()
+        sched.step()
+    assert sorted({g["lr"] for g in opt.param_groups}) == pytest.approx([1e-4, 1e-2])  # warmup done
+    # unset, the head trains at train.lr like every other weight
+    same = make_optimizer(model, TrainConfig(lr=1e-4))
+    assert {g["lr"] for g in same.param_groups} == {1e-4}

@@ -299,6 +299,12 @@ class TrainConfig(Section):
     batch_size: int = Field(32, gt=0, description="Examples per optimizer step (per process).")
     eval_batch_size: int = Field(128, gt=0, description="Examples per batch at evaluation.")
     lr: float = Field(5e-5, gt=0, description="Peak learning rate of AdamW.")
+    head_lr: float | None = Field(
+        None,
+        gt=0,
+        description="Peak learning rate of the classification head (unset: train.lr). A fresh head on "
+        "a frozen or slowly moving encoder needs a larger rate than the encoder's weights.",
+    )
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases or LayerNorm).")
     warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warmup.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Clip gradients to this norm (unset: off).")

@@ -53,17 +53,30 @@ class FitResult:
     dp: dict[str, Any] | None = None
 
 
+HEAD_NAMES = ("classifier", "score")
+
+
+def is_head(name: str) -> bool:
+    """Whether parameter `name` belongs to the classification head (`classifier`/`score` in HF models)."""
+    return any(part in name.split(".") for part in HEAD_NAMES)
+
+
 def make_optimizer(model: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW with no weight decay on biases and LayerNorm weights (as BERT was trained)."""
-    decay: list[torch.nn.Parameter] = []
-    no_decay: list[torch.nn.Parameter] = []
+    """AdamW with no weight decay on biases and LayerNorm weights (as BERT was trained), and the head at
+    `train.head_lr` when that is set."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        decays = not (p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name)
+        groups.setdefault((is_head(name), decays), []).append(p)
+    head_lr = cfg.head_lr if cfg.head_lr is not None else cfg.lr
+    param_groups = [
+        {"params": ps, "weight_decay": cfg.weight_decay if decays else 0.0, "lr": head_lr if head else cfg.lr}
+        for (head, decays), ps in sorted(groups.items())
+    ]
     # The fused kernel (CPU and CUDA) took the optimizer step from 73 ms to 24 ms for MiniLM on 2 cores.
-    return torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
+    return torch.optim.AdamW(param_groups, lr=cfg.lr, fused=True)
 
 
 def evaluate_model(
@@ -116,12 +129,7 @@ def train_only_top(model: Any, n_layers: int) -> None:
     }
     top = max(layer_of.values(), default=-1)
     for name, p in model.named_parameters():
-        keep = (
-            "classifier" in name
-            or "pooler" in name
-            or "score" in name
-            or (name in layer_of and layer_of[name] > top - n_layers)
-        )
+        keep = is_head(name) or "pooler" in name or (name in layer_of and layer_of[name] > top - n_layers)
         if not keep:
             p.requires_grad_(False)
 
