@@ -217,6 +217,7 @@ def test_head_lr_applies_to_the_head_only_and_follows_the_schedule(tiny_model_di
         opt.step()
         sched.step()
     assert sorted({g["lr"] for g in opt.param_groups}) == pytest.approx([1e-4, 1e-2])  # warmup done
-    # unset, the head trains at train.lr like every other weight
-    same = make_optimizer(model, TrainConfig(lr=1e-4))
-    assert {g["lr"] for g in same.param_groups} == {1e-4}
+    # unset, the head trains at train.lr like every other weight, in the two groups (decay first) that
+    # checkpoints written before train.head_lr existed hold
+    same = make_optimizer(model, TrainConfig(lr=1e-4, weight_decay=0.1))
+    assert [(g["lr"], g["weight_decay"]) for g in same.param_groups] == [(1e-4, 0.1), (1e-4, 0.0)]
