@@ -52,13 +52,18 @@ def build_classifier(cfg: ModelConfig, label_names: list[str]) -> tuple[Any, Any
 
 
 def _check_mean_pooling(cfg: ModelConfig) -> None:
-    """Refuse `model.pooling: mean` for a model type it is not built for (checked on local folders)."""
+    """Refuse `model.pooling: mean` for a model type it is not built for. Transformers would only warn
+    and load the weights into a BERT of the wrong shape."""
     from transformers import AutoConfig
 
     target, local = resolve_model(cfg.name)
-    if not local:
-        return  # a hub id: its config is read (and checked by from_pretrained) when it loads
-    model_type = AutoConfig.from_pretrained(target).model_type
+    try:
+        config = AutoConfig.from_pretrained(
+            target, revision=None if local else cfg.revision, trust_remote_code=False
+        )
+    except OSError:
+        return  # an unreachable hub id: loading it reports that, with the fix
+    model_type = config.model_type
     if model_type not in MEAN_POOLING_TYPES:
         raise ConfigError(
             MODEL_POOLING_UNSUPPORTED.format(
