@@ -88,6 +88,10 @@ def test_hf_datasets_path_with_a_local_dataset_folder(tmp_path: Path) -> None:
     task = load_task_data(DataConfig(hf_dataset=str(folder)))
     assert len(task.train) == 20 and len(task.eval) == 6
     assert task.label_names == ["negative", "positive"]
+    # an eval file wins over the dataset's eval split (it used to be ignored without a word)
+    other = write_csv(tmp_path / "other.csv", tiny_sentiment_rows(9, seed=3))
+    task = load_task_data(DataConfig(hf_dataset=str(folder), eval=str(other)))
+    assert len(task.train) == 20 and len(task.eval) == 9 and task.eval.source == str(other)
 
 
 # --- bad input: each gives a clear error naming the file/field and the fix -----------------------

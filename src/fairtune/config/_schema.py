@@ -51,7 +51,9 @@ class DataConfig(Section):
 
     train: str | None = Field(None, description="Training file (.csv, .tsv, .jsonl, .json, .parquet).")
     eval: str | None = Field(
-        None, description="Evaluation file. If unset, a seeded stratified split of train is used."
+        None,
+        description="Evaluation file (with data.hf_dataset too, instead of its eval split). If unset, a "
+        "seeded stratified split of train is used.",
     )
     hf_dataset: str | None = Field(
         None, description="Hugging Face datasets id or local dataset folder, used when data.train is unset."

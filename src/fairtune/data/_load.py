@@ -267,7 +267,10 @@ def _tables(cfg: DataConfig, problems: list[str]) -> tuple[Table | None, Table |
         return train, ev
     if cfg.hf_dataset:
         train = attempt(_load_hf, cfg, cfg.hf_train_split)
-        ev = attempt(_load_hf, cfg, cfg.hf_eval_split) if cfg.hf_eval_split else None
+        if cfg.eval:  # an eval file wins over the dataset's eval split, as it does over a split of train
+            ev = attempt(read_table, cfg.eval, cfg.format, "data.eval")
+        else:
+            ev = attempt(_load_hf, cfg, cfg.hf_eval_split) if cfg.hf_eval_split else None
         return train, ev
     problems.append(DATA_NO_SOURCE)
     return None, None

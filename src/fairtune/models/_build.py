@@ -17,7 +17,11 @@ from fairtune.models._resolve import load_pretrained, resolve_model
 
 
 def build_classifier(cfg: ModelConfig, label_names: list[str]) -> tuple[Any, Any]:
-    """A sequence classifier with a fresh head for `label_names`, wrapped with LoRA if configured."""
+    """A sequence classifier for `label_names`, wrapped with LoRA if configured.
+
+    The head is fresh, unless `cfg.name` is itself a fine-tuned classifier (a warm start) whose head
+    was trained for the same labels: then it is kept, its rows put in the order of `label_names`.
+    """
     from transformers import AutoModelForSequenceClassification
 
     extra: dict[str, Any] = {}
@@ -37,6 +41,7 @@ def build_classifier(cfg: ModelConfig, label_names: list[str]) -> tuple[Any, Any
         ignore_mismatched_sizes=True,
         **extra,
     )
+    _match_base_head(model, _base_labels(cfg), label_names)
     if cfg.lora is not None:
         from peft import LoraConfig, TaskType, get_peft_model
 
@@ -70,6 +75,62 @@ def _check_mean_pooling(cfg: ModelConfig) -> None:
                 supported=", ".join(MEAN_POOLING_TYPES), name=cfg.name, model_type=model_type
             )
         )
+
+
+def _base_labels(cfg: ModelConfig) -> list[str] | None:
+    """The labels `cfg.name`'s own head was trained for, in id order; None for a plain encoder (no
+    id2label, or Transformers' placeholder names LABEL_0, LABEL_1, ...)."""
+    from transformers import AutoConfig
+
+    target, local = resolve_model(cfg.name)
+    try:
+        config = AutoConfig.from_pretrained(
+            target, revision=None if local else cfg.revision, trust_remote_code=False
+        )
+    except OSError:
+        return None  # loading already succeeded, so this is only a config the loader did not need
+    id2label = getattr(config, "id2label", None) or {}
+    names = [str(id2label[i]) for i in sorted(id2label, key=int)]
+    if not names or names == [f"LABEL_{i}" for i in range(len(names))]:
+        return None
+    return names
+
+
+def _output_layer(model: Any, n: int) -> Any:
+    """The layer that writes the logits: the last Linear with `n` outputs (BERT's `classifier`,
+    RoBERTa's `classifier.out_proj`, DistilBERT's `classifier`)."""
+    import torch
+
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == n]
+    return layers[-1] if layers else None
+
+
+def _match_base_head(model: Any, base: list[str] | None, label_names: list[str]) -> None:
+    """Transformers keeps a warm start's head whenever its size fits, even when it was trained for other
+    labels or another order. Put its rows in `label_names`' order, or give a fresh head for other labels."""
+    import sys
+
+    import torch
+
+    if base is None or base == label_names or len(base) != len(label_names):
+        return  # a plain encoder, the same labels, or a size mismatch Transformers already re-initialised
+    layer = _output_layer(model, len(label_names))
+    if layer is None:
+        return
+    with torch.no_grad():
+        if sorted(base) == sorted(label_names):
+            order = [base.index(name) for name in label_names]
+            layer.weight.copy_(layer.weight[order].clone())
+            if layer.bias is not None:
+                layer.bias.copy_(layer.bias[order].clone())
+            note = f"its head's rows were reordered from {base} to {label_names}"
+        else:
+            # as Transformers initialises a new head (its own _init_weights skips loaded weights)
+            layer.weight.normal_(0.0, getattr(model.config, "initializer_range", 0.02))
+            if layer.bias is not None:
+                layer.bias.zero_()
+            note = f"its head was trained for {base}, not {label_names}, so a fresh output layer is used"
+    print(f"model.name {model.config._name_or_path}: {note}", file=sys.stderr, flush=True)
 
 
 def is_peft(model: Any) -> bool:

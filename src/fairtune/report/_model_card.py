@@ -94,7 +94,8 @@ def _training_section(cfg: FairtuneConfig, ctx: dict[str, Any]) -> list[str]:
             f"δ = {dp['delta']:.2g}) by the {dp['accountant']} accountant; Poisson sampling at rate "
             f"{dp['sample_rate']:.4g}, each text's gradient clipped to norm {dp['max_grad_norm']:g}, noise "
             f"multiplier {dp['noise_multiplier']:.3g}, {dp['steps_taken']} steps. The guarantee covers each "
-            "training text; it does not cover the pretrained model's own data."
+            f"training text; it does not cover the data the base model (`{cfg.model.name}`) was trained on, "
+            "which must be public."
         )
     if tr.get("canaries"):
         c = tr["canaries"]
