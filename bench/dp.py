@@ -204,6 +204,8 @@ def main() -> None:
         help=f"read the non-private audit from {NONPRIVATE_AUDIT.name}",
     )
     args = ap.parse_args()
+    args.config = args.config.resolve()
+    args.warm_start = args.warm_start.resolve() if args.warm_start else None
     from fairtune._io import atomic_write_json, read_json
     from fairtune.config import load_config
 
