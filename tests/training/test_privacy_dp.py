@@ -249,6 +249,36 @@ def test_freeze_embeddings_keeps_the_embedding_block_fixed(tiny_config: dict) ->
     assert not torch.equal(trained[moved[0]], base[moved[0].removeprefix("bert.")])
 
 
+def test_bias_only_trains_the_biases_layernorms_and_head_alone(tiny_config: dict) -> None:
+    from safetensors.torch import load_file
+
+    metrics = train(build_config(_dp_config(tiny_config, bias_only=True)), show_progress=False)
+    trained = load_file(str(Path(tiny_config["output_dir"]) / "tiny/model/model.safetensors"))
+    base = load_file(str(Path(tiny_config["model"]["name"]) / "model.safetensors"))
+    moved = {k for k in trained if k.removeprefix("bert.") not in base}  # the new head
+    moved |= {
+        k for k in trained if k not in moved and not torch.equal(trained[k], base[k.removeprefix("bert.")])
+    }
+    biases = {k for k in trained if k.endswith(".bias")}
+    norms = {k for k in trained if "LayerNorm" in k}
+    assert {"classifier.weight", "classifier.bias"} <= moved
+    assert (
+        "bert.encoder.layer.0.attention.self.query.bias" in moved
+        and "bert.embeddings.LayerNorm.weight" in moved
+    )
+    assert moved <= biases | norms | {"classifier.weight"}  # no weight matrix of the encoder moved
+    # the noise went to the trainable weights alone: the tiny BERT's biases and LayerNorms, and the head
+    expected = sum(trained[k].numel() for k in biases | norms | {"classifier.weight"})
+    assert metrics["train"]["privacy"]["noised_parameters"] == expected
+
+
+def test_bias_only_is_refused_with_lora(tiny_config: dict) -> None:
+    raw = _dp_config(tiny_config, bias_only=True)
+    raw["model"] = {**raw["model"], "lora": {"r": 4}}
+    with pytest.raises(ConfigError, match=r"bias_only cannot be combined with model\.lora"):
+        build_config(raw)
+
+
 def test_trainable_layers_trains_only_the_top_of_the_model(tiny_model_dir: Path) -> None:
     from fairtune.config import ModelConfig
     from fairtune.models import build_classifier

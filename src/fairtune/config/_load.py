@@ -94,6 +94,8 @@ def _section_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 
 def _describe(err: Any) -> str:
     loc = tuple(err["loc"])
+    if not loc:  # a check across sections: its message names the fields and the fix
+        return str(err["msg"]).removeprefix("Value error, ")
     field = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
         owner = _section_at(loc)

@@ -139,6 +139,15 @@ def train_only_top(model: Any, n_layers: int) -> None:
             p.requires_grad_(False)
 
 
+def train_only_biases(model: Any) -> None:
+    """BitFit (Ben Zaken et al. 2022): freeze every weight but the bias terms, the LayerNorm weights and the
+    classifier head."""
+    for name, p in model.named_parameters():
+        norm = "LayerNorm" in name or "layer_norm" in name
+        if not (is_head(name) or name.endswith(".bias") or norm):
+            p.requires_grad_(False)
+
+
 def _opacus_version() -> str:
     from importlib.metadata import version
 
@@ -199,6 +208,8 @@ class Trainer:
         self.distill_weight, self.distill_temperature = distill_weight, distill_temperature
         if cfg.privacy is not None and cfg.privacy.freeze_embeddings:
             freeze_embeddings(model)
+        if cfg.privacy is not None and cfg.privacy.bias_only:
+            train_only_biases(model)
         self.frozen: FrozenBottomCache | None = None
         self.frozen_info: dict[str, Any] | None = None
         if cfg.privacy is not None and cfg.privacy.trainable_layers is not None:
@@ -503,6 +514,7 @@ class Trainer:
                     plan.accountant, plan.noise_multiplier, plan.sample_rate, st.step, plan.delta
                 ),
                 "steps_taken": st.step,
+                "noised_parameters": sum(p.numel() for p in self.dp.params),
                 "sampling": "poisson",
                 "library": f"opacus {_opacus_version()}",
             }
