@@ -109,16 +109,6 @@ def _warm_start(config: Path, dp_cfg: Any) -> dict[str, Any]:
     }
 
 
-def _describe(cfg: Any) -> str:
-    """What the private config trains, in words for the results."""
-    p = cfg.train.privacy
-    if cfg.model.lora is not None:
-        return f"LoRA adapters (r = {cfg.model.lora.r}) in every layer, and the head"
-    if p.trainable_layers is not None:
-        return f"top {p.trainable_layers} encoder layer(s), pooler and head"
-    return "every weight" + (" but the embeddings" if p.freeze_embeddings else "")
-
-
 def _throughput(steps: int, batch: int, config: Path) -> dict[str, Any]:
     """Samples per second, one way after the other in this process: non-private training of all
     weights (what a user runs without DP), DP as configured, and DP of all weights (the same trainable
@@ -261,7 +251,7 @@ def main() -> None:
         "dp": dp,
         "dp_train_minutes": dp_metrics["train"]["train_seconds"] / 60,
         "nonprivate_model": "full fine-tuning (configs/sst2-minilm.yaml)",
-        "dp_model": f"{_describe(dp_cfg)} ({args.config.resolve().relative_to(ROOT)})",
+        "dp_model": f"{dp_cfg.trained_weights()} ({args.config.resolve().relative_to(ROOT)})",
         "throughput": speed,
         "warm_start": warm,
         "targets": {

@@ -78,3 +78,34 @@ def test_bad_override(bad: str) -> None:
 
 def test_override_values_are_typed() -> None:
     assert parse_overrides(["a.b=3", "a.c=null", "d=x y"]) == {"a": {"b": 3, "c": None}, "d": "x y"}
+
+
+@pytest.mark.parametrize(
+    ("privacy", "lora", "words"),
+    [
+        (None, None, "all weights"),
+        (None, {"r": 4}, "LoRA (r=4, alpha=16, modules query, key, value, dense)"),
+        ({"freeze_embeddings": True}, None, "every weight but the embeddings"),
+        ({"trainable_layers": 1}, None, "the top 1 encoder layer(s), the pooler and the head"),
+        (
+            {"bias_only": True, "freeze_embeddings": True},
+            None,
+            "the bias terms and LayerNorm weights of the encoder (not the embeddings), and the head (BitFit)",
+        ),
+        (
+            {"bias_only": True, "trainable_layers": 2},
+            None,
+            "the bias terms and LayerNorm weights of the top 2 encoder layer(s), and the head (BitFit)",
+        ),
+    ],
+)
+def test_trained_weights_says_which_weights_train(
+    privacy: dict | None, lora: dict | None, words: str
+) -> None:
+    from fairtune.config import build_config
+
+    raw: dict = {
+        "model": {"lora": lora},
+        "train": {"privacy": {"epsilon": 8, **privacy} if privacy else None},
+    }
+    assert build_config(raw).trained_weights() == words

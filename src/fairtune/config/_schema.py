@@ -601,6 +601,22 @@ class FairtuneConfig(Section):
         default_factory=dict, description="Thresholds: {metric: {min: x} | {max: y}}, e.g. eval.accuracy."
     )
 
+    def trained_weights(self) -> str:
+        """Which weights training changes, in words (the model card and the DP benchmark quote it)."""
+        lora, p = self.model.lora, self.train.privacy
+        if lora is not None:
+            return f"LoRA (r={lora.r}, alpha={lora.alpha}, modules {', '.join(lora.target_modules)})"
+        if p is None:
+            return "all weights"
+        layers = p.trainable_layers
+        if p.bias_only:
+            where = f"of the top {layers} encoder layer(s)" if layers is not None else "of the encoder"
+            frozen = " (not the embeddings)" if p.freeze_embeddings and layers is None else ""
+            return f"the bias terms and LayerNorm weights {where}{frozen}, and the head (BitFit)"
+        if layers is not None:
+            return f"the top {layers} encoder layer(s), the pooler and the head"
+        return "every weight but the embeddings" if p.freeze_embeddings else "all weights"
+
     @model_validator(mode="after")
     def _bias_only_without_lora(self) -> FairtuneConfig:
         if self.train.privacy is not None and self.train.privacy.bias_only and self.model.lora is not None:

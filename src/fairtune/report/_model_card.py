@@ -77,15 +77,10 @@ def _training_section(cfg: FairtuneConfig, ctx: dict[str, Any]) -> list[str]:
             "- No data card was written for this run (`fairtune data CONFIG`), so duplicates, leakage "
             "and lengths were not checked."
         )
-    lora = cfg.model.lora
-    how = (
-        f"LoRA (r={lora.r}, alpha={lora.alpha}, modules {', '.join(lora.target_modules)})"
-        if lora
-        else "all weights"
-    )
     lines.append(
-        f"- Procedure: fine-tuned {how} with AdamW, lr {cfg.train.lr}, batch {cfg.train.batch_size}, "
-        f"{tr.get('steps', '?')} steps, {tr.get('precision', '?')}, seed {cfg.seed}."
+        f"- Procedure: fine-tuned {cfg.trained_weights()} of `{cfg.model.name}` with AdamW, "
+        f"lr {cfg.train.lr}, batch {cfg.train.batch_size}, {tr.get('steps', '?')} steps, "
+        f"{tr.get('precision', '?')}, seed {cfg.seed}."
     )
     dp = tr.get("privacy")
     if dp:
