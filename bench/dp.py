@@ -177,7 +177,16 @@ def main() -> None:
     )
     ap.add_argument("--steps", type=int, default=6, help="optimizer steps per way in the throughput test")
     ap.add_argument("--batch", type=int, default=256, help="texts per step in the throughput test")
-    ap.add_argument("--skip-throughput", action="store_true", help="keep the throughput from the last run")
+    ap.add_argument(
+        "--skip-throughput",
+        action="store_true",
+        help="keep the throughput from the last results (none if there are none)",
+    )
+    ap.add_argument(
+        "--reuse-audit",
+        action="store_true",
+        help="read the private run's audit/privacy.json if it exists instead of auditing again",
+    )
     ap.add_argument(
         "--throughput-only",
         action="store_true",
@@ -221,12 +230,13 @@ def main() -> None:
     np_audit = read_json(NONPRIVATE_AUDIT)
     warm = _warm_start(args.warm_start, dp_cfg) if args.warm_start else None
     dp_run = _ensure_trained(args.config)
-    fairtune("audit", str(dp_run.relative_to(ROOT)), "--only", "privacy")
+    if not (args.reuse_audit and (dp_run / "audit" / "privacy.json").is_file()):
+        fairtune("audit", str(dp_run.relative_to(ROOT)), "--only", "privacy")
     dp_metrics = read_json(dp_run / "metrics.json")
     dp_audit = read_json(dp_run / "audit" / "privacy.json")
     np_metrics = read_json(_ensure_trained(NONPRIVATE_CONFIG) / "metrics.json")
-    if args.skip_throughput and args.out.is_file():
-        speed = read_json(args.out)["throughput"]
+    if args.skip_throughput:  # the last run's, or none
+        speed = read_json(args.out).get("throughput") if args.out.is_file() else None
     else:
         speed = _throughput(args.steps, args.batch, args.config)
 
@@ -237,8 +247,8 @@ def main() -> None:
         "delta": dp["delta"],
         "dev_accuracy": dp_metrics["eval"]["accuracy"],
         "nonprivate_dev_accuracy": np_metrics["eval"]["accuracy"],
-        "throughput_ratio": speed["ratio"],
-        "throughput_ratio_all_weights": speed["ratio_all_weights"],
+        "throughput_ratio": speed["ratio"] if speed else None,
+        "throughput_ratio_all_weights": speed["ratio_all_weights"] if speed else None,
         "mia_auc": m["mia_auc"],
         "mia_tpr_at_1pct_fpr": m["mia_tpr_at_1pct_fpr"],
         "nonprivate_mia_auc": nm["mia_auc"],
