@@ -139,7 +139,7 @@ def _throughput(steps: int, batch: int, config: Path) -> dict[str, Any]:
                 raw["model"]["lora"] = None
             elif way == "dp_all_weights":
                 raw["train"]["privacy"].update(
-                    trainable_layers=None, freeze_embeddings=False, clipping="ghost"
+                    trainable_layers=None, freeze_embeddings=False, bias_only=None, clipping="ghost"
                 )
                 raw["model"]["lora"] = None
             elif way == "dp_no_cache":
