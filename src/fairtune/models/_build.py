@@ -28,8 +28,9 @@ def build_classifier(cfg: ModelConfig, label_names: list[str]) -> tuple[Any, Any
     if cfg.dropout is not None:
         extra.update(hidden_dropout_prob=cfg.dropout, classifier_dropout=cfg.dropout)
     cls: Any = AutoModelForSequenceClassification
+    base = _base_config(cfg)
     if cfg.pooling == "mean":
-        _check_mean_pooling(cfg)
+        _check_mean_pooling(cfg, base)
         cls = BertForMeanPooledSequenceClassification
     model, tokenizer = load_pretrained(
         cls,
@@ -41,7 +42,7 @@ def build_classifier(cfg: ModelConfig, label_names: list[str]) -> tuple[Any, Any
         ignore_mismatched_sizes=True,
         **extra,
     )
-    _match_base_head(model, _base_labels(cfg), label_names)
+    _match_base_head(model, _head_labels(base), label_names)
     if cfg.lora is not None:
         from peft import LoraConfig, TaskType, get_peft_model
 
@@ -56,18 +57,24 @@ def build_classifier(cfg: ModelConfig, label_names: list[str]) -> tuple[Any, Any
     return model, tokenizer
 
 
-def _check_mean_pooling(cfg: ModelConfig) -> None:
-    """Refuse `model.pooling: mean` for a model type it is not built for. Transformers would only warn
-    and load the weights into a BERT of the wrong shape."""
+def _base_config(cfg: ModelConfig) -> Any:
+    """`cfg.name`'s config.json, or None for an unreachable hub id (loading it reports that, with the fix)."""
     from transformers import AutoConfig
 
     target, local = resolve_model(cfg.name)
     try:
-        config = AutoConfig.from_pretrained(
+        return AutoConfig.from_pretrained(
             target, revision=None if local else cfg.revision, trust_remote_code=False
         )
     except OSError:
-        return  # an unreachable hub id: loading it reports that, with the fix
+        return None
+
+
+def _check_mean_pooling(cfg: ModelConfig, config: Any) -> None:
+    """Refuse `model.pooling: mean` for a model type it is not built for. Transformers would only warn
+    and load the weights into a BERT of the wrong shape."""
+    if config is None:
+        return
     model_type = config.model_type
     if model_type not in MEAN_POOLING_TYPES:
         raise ConfigError(
@@ -77,18 +84,9 @@ def _check_mean_pooling(cfg: ModelConfig) -> None:
         )
 
 
-def _base_labels(cfg: ModelConfig) -> list[str] | None:
-    """The labels `cfg.name`'s own head was trained for, in id order; None for a plain encoder (no
+def _head_labels(config: Any) -> list[str] | None:
+    """The labels the base model's own head was trained for, in id order; None for a plain encoder (no
     id2label, or Transformers' placeholder names LABEL_0, LABEL_1, ...)."""
-    from transformers import AutoConfig
-
-    target, local = resolve_model(cfg.name)
-    try:
-        config = AutoConfig.from_pretrained(
-            target, revision=None if local else cfg.revision, trust_remote_code=False
-        )
-    except OSError:
-        return None  # loading already succeeded, so this is only a config the loader did not need
     id2label = getattr(config, "id2label", None) or {}
     names = [str(id2label[i]) for i in sorted(id2label, key=int)]
     if not names or names == [f"LABEL_{i}" for i in range(len(names))]:
