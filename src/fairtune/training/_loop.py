@@ -61,6 +61,11 @@ def is_head(name: str) -> bool:
     return any(part in name.split(".") for part in HEAD_NAMES)
 
 
+def is_norm(name: str) -> bool:
+    """Whether parameter `name` is a LayerNorm weight or bias."""
+    return "LayerNorm" in name or "layer_norm" in name
+
+
 def make_optimizer(model: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
     """AdamW with no weight decay on biases and LayerNorm weights (as BERT was trained). With
     `train.head_lr` set, the head's weights get two more groups at that rate; without it the groups are
@@ -70,7 +75,7 @@ def make_optimizer(model: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        decays = not (p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name)
+        decays = not (p.ndim < 2 or is_norm(name))
         groups.setdefault((own_lr and is_head(name), decays), []).append(p)
     param_groups = [
         {
@@ -143,8 +148,7 @@ def train_only_biases(model: Any) -> None:
     """BitFit (Ben Zaken et al. 2022): freeze every weight but the bias terms, the LayerNorm weights and the
     classifier head."""
     for name, p in model.named_parameters():
-        norm = "LayerNorm" in name or "layer_norm" in name
-        if not (is_head(name) or name.endswith(".bias") or norm):
+        if not (is_head(name) or name.endswith(".bias") or is_norm(name)):
             p.requires_grad_(False)
 
 
