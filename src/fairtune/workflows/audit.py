@@ -54,10 +54,10 @@ def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
         if importlib.util.find_spec("shap") is None:
             problems.append("audit.explain.methods: " + EXPLAIN_SHAP_MISSING)
     if cfg.data.redact:
-        from fairtune.data._pii import SPACY_INSTALL, settings_from_config
+        from fairtune.data._pii import SPACY_INSTALL, settings_from_config, spacy_pipeline_available
 
         model = settings_from_config(cfg.data).spacy_model
-        if importlib.util.find_spec(model) is None:
+        if not spacy_pipeline_available(model):
             problems.append(
                 f"data.pii.spacy_model: the spaCy pipeline {model!r} that data.redact needs is missing. "
                 f"Install it with `{SPACY_INSTALL}`."
