@@ -164,15 +164,22 @@ def main() -> None:
                 root / "onnx-int8-user-default",
             ),
         }
-        for key, info in pruned.items():
-            loaders[key] = (lambda p=info["path"]: load_variant(p, **kw), info["path"])
+        for key, info in list(pruned.items()):
+            # explicit precision: "auto" would run the PyTorch ones in bf16 where the CPU has it
+            loaders[key] = (lambda p=info["path"]: load_variant(p, precision="fp32", **kw), info["path"])
+            if not key.endswith("_onnx_int8"):
+                pruned[f"{key}_bf16_autocast"] = info
+                loaders[f"{key}_bf16_autocast"] = (
+                    lambda p=info["path"]: load_variant(p, precision="bf16", **kw),
+                    info["path"],
+                )
         variants: dict[str, dict[str, Any]] = {}
         probes: dict[str, dict[str, Any]] = {}  # measured only in part (bf16 without native support)
         ref = None
         native_bf16 = cpu_has_native_bf16()
         for name, (load, path) in loaders.items():
             print(f"measuring {name} ...", flush=True)
-            if name.startswith("bf16") and not native_bf16:
+            if "bf16" in name and not native_bf16:
                 # Without AMX or AVX512-BF16 every bf16 matmul is emulated: the full measurement would take
                 # hours. A short probe shows the cost; the variant is left out of the ranking.
                 from fairtune.compress._measure import throughput

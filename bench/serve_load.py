@@ -38,7 +38,11 @@ from _common import ROOT, fairtune, trained_run
 
 RESULTS = ROOT / "bench" / "results" / "serve_load.json"
 CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
+#: "fp32": the run's own model in fp32 (the baseline); "bf16": the same under bf16 autocast; "NAME@bf16":
+#: the PyTorch variant NAME under bf16 autocast; other names: compressed variants as they are.
 VARIANTS = ("fp32", "onnx-int8", "pruned-ffn-50+onnx-int8", "pruned-layers-34+onnx-int8")
+#: Added where the CPU runs bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow.
+BF16_VARIANTS = ("bf16", "pruned-layers-34@bf16")
 #: How each variant is built if runs/sst2-minilm lacks it (fairtune compress arguments).
 BUILD = {
     "onnx-int8": [["--onnx"]],
@@ -51,6 +55,15 @@ BUILD = {
         ["--onnx", "--source", "pruned-layers-34"],
     ],
 }
+BUILD["pruned-layers-34"] = BUILD["pruned-layers-34+onnx-int8"][:1]
+
+
+def serve_args(variant: str) -> list[str]:
+    """`fairtune serve` arguments for one of VARIANTS or BF16_VARIANTS."""
+    if variant in ("fp32", "bf16"):
+        return ["--precision", variant]
+    name, _, precision = variant.partition("@")
+    return ["--variant", name, *(["--precision", precision] if precision else [])]
 
 
 def free_port() -> int:
@@ -108,8 +121,7 @@ def run_variant(run: Path, variant: str, texts: list[str], args: argparse.Namesp
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "fairtune", "serve", str(run), "--port", str(port)]
     cmd += ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
-    if variant != "fp32":
-        cmd += ["--variant", variant]
+    cmd += serve_args(variant)
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
     env.pop("FAIRTUNE_API_KEY", None)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -140,21 +152,33 @@ def main() -> None:
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--variants",
+        help=f"comma-separated, fp32 first (default: {','.join(VARIANTS)}, and where the CPU has native "
+        f"bf16 also {','.join(BF16_VARIANTS)})",
+    )
     args = ap.parse_args()
 
     from fairtune._io import atomic_write_json
     from fairtune.config import load_config
     from fairtune.data import load_task_data
+    from fairtune.training import cpu_has_native_bf16
 
+    variants = VARIANTS + (BF16_VARIANTS if cpu_has_native_bf16() else ())
+    if args.variants:
+        variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    if variants[0] != "fp32":
+        raise SystemExit(f"--variants: the first must be fp32, the baseline (got {variants[0]!r})")
     cfg = load_config(CONFIG)
     run = trained_run(CONFIG)
-    for variant, steps in BUILD.items():
-        if not (run / "compress" / variant / "variant.json").is_file():
-            for step in steps:
+    for variant in variants:
+        name = variant.partition("@")[0]
+        if name in BUILD and not (run / "compress" / name / "variant.json").is_file():
+            for step in BUILD[name]:
                 fairtune("compress", str(run.relative_to(ROOT)), *step, "--no-audit")
     texts = load_task_data(cfg.data, cfg.seed).eval.texts
     out: dict[str, Any] = {}
-    for variant in VARIANTS:
+    for variant in variants:
         print(
             f"load test: {variant}, {args.requests} requests at concurrency {args.concurrency} ...",
             flush=True,
@@ -166,14 +190,14 @@ def main() -> None:
             f"p99 {m['p99_ms']:.0f} ms, errors {m['errors']}, mean batch {m['mean_batch_size']:.1f}",
             flush=True,
         )
-    best = max(VARIANTS, key=lambda v: out[v]["throughput"])
-    for v in VARIANTS:
+    best = max(variants, key=lambda v: out[v]["throughput"])
+    for v in variants:
         out[v]["ratio_vs_fp32"] = out[v]["throughput"] / out["fp32"]["throughput"]
     meta = {
         "best_variant": best,
         "best_ratio_vs_fp32": out[best]["throughput"] / out["fp32"]["throughput"],
         "target": "0 errors; best variant's throughput >= 3x fp32 eager",
-        "errors": sum(out[v]["errors"] for v in VARIANTS),
+        "errors": sum(out[v]["errors"] for v in variants),
         "concurrency": args.concurrency,
         "max_batch": args.max_batch,
         "max_wait_ms": args.max_wait_ms,

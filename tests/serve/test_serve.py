@@ -287,6 +287,23 @@ def test_serve_sets_a_passive_wait_policy_before_loading_the_model(
     assert seen == {"policy": "ACTIVE"}
 
 
+@pytest.mark.parametrize(("flag", "expect"), [(None, "fp32"), ("bf16", "bf16"), ("fp32", "fp32")])
+def test_precision_is_the_runs_unless_asked(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch, flag: str | None, expect: str
+) -> None:
+    import fairtune.workflows.serve as workflow
+
+    seen: dict[str, Any] = {}
+
+    def fake_serve(run: Any, **kw: Any) -> None:  # load what `fairtune serve` would, without uvicorn
+        clf, info, _ = workflow.load_served(run, kw["variant"], kw["precision"])
+        seen.update(clf=clf.precision, info=info["precision"])
+
+    monkeypatch.setattr(workflow, "serve", fake_serve)
+    assert main(["serve", str(run_dir), *(["--precision", flag] if flag else [])]) == 0
+    assert seen == {"clf": expect, "info": expect}  # the tiny run trains with precision: fp32
+
+
 def test_graceful_shutdown_finishes_requests_in_flight(run_dir: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"

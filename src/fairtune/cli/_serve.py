@@ -10,6 +10,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a trained run directory, e.g. runs/sst2-minilm")
     p.add_argument("--variant", help="serve a compressed variant from RUN_DIR/compress/ (e.g. onnx-int8)")
     p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="how a PyTorch float model runs: bf16 autocast, fp32, or auto (bf16 where the CPU or GPU "
+        "has it natively). Default: the run's train.precision",
+    )
+    p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -44,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     serve(
         args.run_dir,
         variant=args.variant,
+        precision=args.precision,
         host=args.host,
         port=args.port,
         api_key_env=args.api_key_env,

@@ -269,6 +269,9 @@ def compress(
             return load_variant(vdir, precision=cfg.train.precision, **kw)
 
         clf, m = measure_variant(load, texts, labels)
+        # fp32 PyTorch variants follow train.precision: auto runs them under bf16 autocast where the
+        # CPU has native bf16, and their speed says so
+        m["autocast_bf16"] = isinstance(clf, TorchClassifier) and clf.precision == "bf16"
         m["size_mb"] = size_mb(vdir)
         m["accuracy_delta"] = m["accuracy"] - parent_m["accuracy"]
         m["speedup"] = m["throughput"] / parent_m["throughput"]

@@ -17,8 +17,11 @@ from fairtune.serve import ServeSettings
 API_KEY_ENV = "FAIRTUNE_API_KEY"
 
 
-def load_served(run_dir: str | Path, variant: str | None) -> tuple[Any, dict[str, Any], str]:
-    """(classifier, model info for responses, default explanation method)."""
+def load_served(
+    run_dir: str | Path, variant: str | None, precision: str | None = None
+) -> tuple[Any, dict[str, Any], str]:
+    """(classifier, model info for responses, default explanation method). `precision` (auto, fp32 or
+    bf16) is how a PyTorch float model runs; unset, the run's train.precision."""
     from fairtune import __version__
     from fairtune.compress import load_variant, variant_dir
     from fairtune.models import TorchClassifier
@@ -27,11 +30,12 @@ def load_served(run_dir: str | Path, variant: str | None) -> tuple[Any, dict[str
     model_dir = run.require_model()
     cfg = run.load_config()
     kw = {"batch_size": cfg.train.eval_batch_size, "max_length": cfg.data.max_length}
+    precision = precision or cfg.train.precision
     if variant:
         vdir = variant_dir(run.root, variant)
-        clf = load_variant(vdir, precision=cfg.train.precision, **kw)
+        clf = load_variant(vdir, precision=precision, **kw)
     else:
-        clf = TorchClassifier.from_dir(model_dir, precision=cfg.train.precision, **kw)
+        clf = TorchClassifier.from_dir(model_dir, precision=precision, **kw)
     # Integrated gradients need float torch weights; quantized and ONNX models get occlusion.
     differentiable = isinstance(clf, TorchClassifier) and all(
         p.dtype.is_floating_point and p.dtype != _bf16() for p in clf.model.parameters()
@@ -40,6 +44,8 @@ def load_served(run_dir: str | Path, variant: str | None) -> tuple[Any, dict[str
         "quantized" in type(m).__module__ for m in clf.model.modules()
     )
     info = {"name": cfg.name, "run": str(run.root), "variant": variant or "fp32", "labels": clf.labels}
+    if isinstance(clf, TorchClassifier):
+        info["precision"] = clf.precision  # what autocast runs: fp32 weights may run in bf16
     info["fairtune_version"] = __version__
     return clf, info, "ig" if differentiable else "occlusion"
 
@@ -109,6 +115,7 @@ def serve(
     run_dir: str | Path,
     *,
     variant: str | None = None,
+    precision: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
     api_key_env: str = API_KEY_ENV,
@@ -121,16 +128,17 @@ def serve(
     from fairtune.serve import create_app
 
     check_port_free(host, port)
-    clf, info, method = load_served(run_dir, variant)
+    clf, info, method = load_served(run_dir, variant, precision)
     settings = build_settings(
         info=info, explain_method=method, api_key_env=api_key_env, log_texts=log_texts, **limits
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(clf, settings, redact=text_redactor() if log_texts else None)
     logging.getLogger("fairtune.serve").info(
-        "serving %s (%s) on http://%s:%d; API key %s",
+        "serving %s (%s%s) on http://%s:%d; API key %s",
         info["name"],
         info["variant"],
+        f", {info['precision']}" if "precision" in info else "",
         host,
         port,
         f"required (from ${api_key_env})" if settings.api_key else "off",
