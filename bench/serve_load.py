@@ -1,6 +1,7 @@
-"""A bounded load test of `fairtune serve` on loopback: the fp32 PyTorch model against the ONNX int8
-variant, the FFN-pruned ONNX int8 variant and the layer-dropped (4 of 6 layers) ONNX int8 variant, one
-after the other in this run, with the same requests.
+"""A bounded load test of `fairtune serve` on loopback: the PyTorch model in fp32 (the baseline) against the
+ONNX int8 variant, the FFN-pruned ONNX int8 variant and the layer-dropped (4 of 6 layers) ONNX int8 variant,
+and, where the CPU runs bf16 natively, the model and the layer-dropped one under bf16 autocast; one after
+the other in this run, with the same requests.
 
 Run from the project root, with nothing else running:
 

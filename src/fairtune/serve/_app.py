@@ -14,7 +14,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
@@ -162,6 +162,8 @@ def create_app(
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from starlette.datastructures import Headers
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from fairtune.audits.explain import explain as explain_texts
     from fairtune.errors import FairtuneError
@@ -199,11 +201,11 @@ def create_app(
         lifespan=lifespan,
     )
 
-    def authorised(request: Request) -> bool:
+    def authorised(headers: Headers) -> bool:
         if not s.api_key:
             return True
-        given = request.headers.get("x-api-key") or ""
-        auth = request.headers.get("authorization") or ""
+        given = headers.get("x-api-key") or ""
+        auth = headers.get("authorization") or ""
         if auth.lower().startswith("bearer "):
             given = given or auth[7:]
         return hmac.compare_digest(given.encode(), s.api_key.encode())
@@ -231,50 +233,104 @@ def create_app(
                 )
         return None
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Body limit, API key, metrics and a request log without texts."""
-        t0 = time.perf_counter()
-        endpoint = request.url.path
-        response: Response
-        length = request.headers.get("content-length")
+    def reject(headers: Headers, path: str) -> Any:
+        """The error response for a request refused before its body is read, or None."""
+        length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > s.max_body_bytes:
-            response = error(
+            return error(
                 413,
                 "body_too_large",
                 f"request body is {length} bytes; the limit is {s.max_body_bytes}.",
                 limit="max_body_bytes",
                 max=s.max_body_bytes,
             )
-        elif endpoint.startswith("/v1/") or endpoint == "/metrics":
-            if not authorised(request):
-                response = error(
-                    401,
-                    "unauthorised",
-                    "missing or wrong API key: send it as the X-API-Key header or Authorization: Bearer KEY.",
-                )
-            else:
-                body = await request.body()
-                if len(body) > s.max_body_bytes:  # chunked bodies carry no Content-Length
-                    response = error(
-                        413,
-                        "body_too_large",
-                        f"request body is over {s.max_body_bytes} bytes.",
-                        limit="max_body_bytes",
-                        max=s.max_body_bytes,
-                    )
+        if (path.startswith("/v1/") or path == "/metrics") and not authorised(headers):
+            return error(
+                401,
+                "unauthorised",
+                "missing or wrong API key: send it as the X-API-Key header or Authorization: Bearer KEY.",
+            )
+        return None
+
+    async def read_body(receive: Receive) -> bytes | None:
+        """The whole request body, or None once it passes max_body_bytes (chunked bodies carry no
+        Content-Length)."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > s.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def replay(body: bytes, receive: Receive) -> Receive:
+        sent = False
+
+        async def again() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return again
+
+    class Guard:
+        """Body limit, API key, metrics and a request log without texts. Plain ASGI: Starlette's
+        `@app.middleware("http")` runs each request through extra tasks and streams, which cost more CPU
+        per request than the rest of the HTTP side (py-spy, bench/serve_load.py)."""
+
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await self.app(scope, receive, send)
+                return
+            t0 = time.perf_counter()
+            endpoint = scope["path"]
+            status = 500
+
+            async def send_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                refused = reject(Headers(scope=scope), endpoint)
+                if refused is None and (endpoint.startswith("/v1/") or endpoint == "/metrics"):
+                    body = await read_body(receive)
+                    if body is None:
+                        refused = error(
+                            413,
+                            "body_too_large",
+                            f"request body is over {s.max_body_bytes} bytes.",
+                            limit="max_body_bytes",
+                            max=s.max_body_bytes,
+                        )
+                    else:
+                        receive = replay(body, receive)
+                if refused is not None:
+                    await refused(scope, receive, send_status)
                 else:
-                    response = await call_next(request)
-        else:
-            response = await call_next(request)
-        elapsed = time.perf_counter() - t0
-        if endpoint in ("/v1/predict", "/v1/explain", "/metrics", "/healthz", "/readyz", "/"):
-            metrics.requests.labels(endpoint, str(response.status_code)).inc()
-            metrics.latency.labels(endpoint).observe(elapsed)
-        if response.status_code >= 400:
-            metrics.errors.labels(endpoint, str(response.status_code)).inc()
-        LOG.info("%s %s %d %.1fms", request.method, endpoint, response.status_code, elapsed * 1000)
-        return response
+                    await self.app(scope, receive, send_status)
+            finally:
+                elapsed = time.perf_counter() - t0
+                if endpoint in ("/v1/predict", "/v1/explain", "/metrics", "/healthz", "/readyz", "/"):
+                    metrics.requests.labels(endpoint, str(status)).inc()
+                    metrics.latency.labels(endpoint).observe(elapsed)
+                if status >= 400:
+                    metrics.errors.labels(endpoint, str(status)).inc()
+                LOG.info("%s %s %d %.1fms", scope["method"], endpoint, status, elapsed * 1000)
+
+    app.add_middleware(Guard)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
