@@ -199,6 +199,7 @@ def test_ig_attributions_add_up_to_the_change_in_probability(tiny_model_dir: Pat
 
     from fairtune.models import TorchClassifier
 
+    torch.manual_seed(1)  # the head is initialised afresh: not from whatever ran before in this process
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
     with torch.no_grad():
         model.classifier.weight.mul_(40)

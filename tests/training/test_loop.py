@@ -47,6 +47,15 @@ def test_tiny_model_learns_and_writes_the_run_layout(tiny_config: dict) -> None:
     )
 
 
+def test_one_process_trains_in_bf16_then_fp32(tiny_config: dict, tmp_path: Path) -> None:
+    # accelerate keeps one mixed precision per process and refused the second Accelerator; on a CPU with
+    # native bf16, `precision: auto` is bf16, so a bf16 run and an fp32 one met in the same process
+    for i, precision in enumerate(["bf16", "fp32", "bf16"]):
+        raw = {**tiny_config, "output_dir": str(tmp_path / str(i))}
+        raw["train"] = {**tiny_config["train"], "precision": precision, "epochs": 1}
+        assert _run(raw)["train"]["precision"] == precision
+
+
 def test_same_seed_same_result(tiny_config: dict, tmp_path: Path) -> None:
     a = _run(tiny_config)
     b = _run({**tiny_config, "output_dir": str(tmp_path / "other")})
@@ -128,10 +137,10 @@ def test_lora_saves_adapter_plus_merged_model_that_agree(tiny_config: dict, tiny
     assert (adapter / "adapter_config.json").is_file()
     lora_b = [v for k, v in load_file(adapter / "adapter_model.safetensors").items() if "lora_B" in k]
     assert lora_b and any(v.abs().sum() > 0 for v in lora_b)  # adapters moved away from their zero init
-    merged = TorchClassifier.from_dir(run / "model")
+    merged = TorchClassifier.from_dir(run / "model", precision="fp32")  # not bf16 where it is native
     assert not any("lora" in n for n, _ in merged.model.named_parameters())
     base = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
-    reloaded = TorchClassifier(PeftModel.from_pretrained(base, adapter), merged.tokenizer)
+    reloaded = TorchClassifier(PeftModel.from_pretrained(base, adapter), merged.tokenizer, precision="fp32")
     texts = ["the movie was good", "a dull plot", "great acting and a very sad story"]
     np.testing.assert_allclose(merged.predict_proba(texts), reloaded.predict_proba(texts), atol=1e-5)
     # the base weights were frozen: the merged model differs from the base only by the LoRA update

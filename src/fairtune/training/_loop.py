@@ -158,6 +158,18 @@ def _opacus_version() -> str:
     return version("opacus")
 
 
+def _forget_other_precision(mixed_precision: str) -> None:
+    """accelerate keeps one mixed precision per process and refuses an Accelerator with another. One
+    process may train several models with different precisions (a run's mitigations, the privacy audit's
+    reference model, `fairtune.workflows` called from Python), so the precision is reset between them.
+    The process group (accelerate's PartialState) is kept."""
+    from accelerate.state import AcceleratorState
+
+    shared = AcceleratorState._shared_state
+    if shared and shared.get("_mixed_precision") != mixed_precision:
+        AcceleratorState._reset_state(reset_partial_state=False)
+
+
 class Trainer:
     """Owns one fine-tuning run in `run_dir` (checkpoints/, events/)."""
 
@@ -191,7 +203,9 @@ class Trainer:
         self.ckpt_root = run_dir / "checkpoints"
         self.precision = resolve_precision(cfg.precision)
         cpu = not torch.cuda.is_available()
-        self.acc = Accelerator(cpu=cpu, mixed_precision="bf16" if self.precision == "bf16" else "no")
+        mixed = "bf16" if self.precision == "bf16" else "no"
+        _forget_other_precision(mixed)
+        self.acc = Accelerator(cpu=cpu, mixed_precision=mixed)
         self.tokenizer = tokenizer
         self.pad_id = tokenizer.pad_token_id or 0
         self.encoded = tokenize(tokenizer, data.train.texts, max_length)
