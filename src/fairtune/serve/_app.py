@@ -233,6 +233,10 @@ def create_app(
                 )
         return None
 
+    def guarded(path: str) -> bool:
+        """Paths behind the API key, whose bodies are read and size-checked before the app sees them."""
+        return path.startswith("/v1/") or path == "/metrics"
+
     def reject(headers: Headers, path: str) -> Any:
         """The error response for a request refused before its body is read, or None."""
         length = headers.get("content-length")
@@ -244,7 +248,7 @@ def create_app(
                 limit="max_body_bytes",
                 max=s.max_body_bytes,
             )
-        if (path.startswith("/v1/") or path == "/metrics") and not authorised(headers):
+        if guarded(path) and not authorised(headers):
             return error(
                 401,
                 "unauthorised",
@@ -305,7 +309,7 @@ def create_app(
 
             try:
                 refused = reject(Headers(scope=scope), endpoint)
-                if refused is None and (endpoint.startswith("/v1/") or endpoint == "/metrics"):
+                if refused is None and guarded(endpoint):
                     body = await read_body(receive)
                     if body is None:
                         refused = error(
