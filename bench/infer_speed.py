@@ -4,7 +4,8 @@ recipe a user would follow with ONNX Runtime's defaults (export, then `quantize_
 settings, no graph fusion: what Optimum's dynamic quantization does on CPU), and stacked compression:
 FFN pruning (`--ffn-prune` shares of each layer's FFN neurons removed) and layer dropping (`--layer-prune`
 shares of the encoder layers, the top ones), each followed by `--recover-steps` steps of fine-tuning,
-distilled from the unpruned model with `--distill-weight`, alone and followed by ONNX int8.
+distilled from the unpruned model with `--distill-weight`, alone (in fp32, and under bf16 autocast) and
+followed by ONNX int8. Without native bf16 (AVX512-BF16 or AMX), bf16 rows are only probed on 16 texts.
 
 Run from the project root, with nothing else running:
 
