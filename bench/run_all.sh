@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 .venv/bin/python bench/pii.py
 .venv/bin/python bench/dp.py
 .venv/bin/python bench/dp_ceiling.py
-.venv/bin/python bench/infer_speed.py
+.venv/bin/python bench/infer_speed.py --ffn-prune 0.5 --layer-prune 0.34 --recover-steps 600 --distill-weight 0.5
 .venv/bin/python bench/serve_load.py
 .venv/bin/python bench/dapt.py --max-length 128 --pretrain-epochs 1
 .venv/bin/python bench/low_resource.py
