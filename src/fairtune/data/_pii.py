@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from fairtune.config._schema import PII_ENTITIES as DEFAULT_ENTITIES
@@ -56,6 +57,10 @@ class PiiSettings:
     spacy_model: str = SPACY_MODEL
     #: False: Presidio's default configuration (the benchmark's baseline); True: fairtune's additions.
     fairtune_additions: bool = True
+    #: with fairtune_additions: names from Faker's name lists, and PERSON spans mended (needs WordNet)
+    name_lists: bool = True
+    #: Faker locales left out of the name lists, by prefix (bench/pii.py --name-lists-without en)
+    name_lists_without: tuple[str, ...] = ()
     #: processes that each run the whole analysis; 0: one per core (at most 4) for 500 texts or more,
     #: else one.
     n_process: int = 0
@@ -101,19 +106,30 @@ def build_analyzer(settings: PiiSettings) -> Any:
         engine = provider.create_engine()
     analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
     if settings.fairtune_additions:
-        for rec in extra_recognizers():
+        for rec in extra_recognizers(settings.name_lists, settings.name_lists_without):
             analyzer.registry.add_recognizer(rec)
         # Presidio reads entities, lemmas and token flags, not the dependency parse. Without the parser
         # the analysis is 20% faster; on bench/pii.py's 1,500 texts one LOCATION span of 1,009 is lost.
         nlp = analyzer.nlp_engine.nlp["en"]  # type: ignore[attr-defined]  # SpacyNlpEngine, built above
         if "parser" in nlp.pipe_names:
             nlp.disable_pipe("parser")
+        split_colon_quote(nlp)
         for rec in analyzer.registry.recognizers:
             for entity in rec.supported_entities:
                 extra = EXTRA_CONTEXT.get(entity)
                 if extra and hasattr(rec, "context"):
                     rec.context = sorted(set(rec.context or []) | set(extra))
     return analyzer
+
+
+def split_colon_quote(nlp: Any) -> None:
+    """Make spaCy's tokenizer split a colon and a quote that follow a word with no space, as in chat
+    transcripts: 'Alice:"I'm Tom's daughter"'. spaCy keeps 'Alice:"I'm' as one token, and its NER then
+    labels 'Alice:"I'm Tom' a PERSON: neither name is found."""
+    from spacy.util import compile_infix_regex
+
+    infixes = [*nlp.Defaults.infixes, r"(?<=[^\W\d_]):(?=[\"“”'‘])", r"(?<=:)[\"“”'‘](?=[^\W\d_])"]
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
 
 
 def _luhn(digits: str) -> bool:
@@ -126,7 +142,7 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def extra_recognizers() -> list[Any]:
+def extra_recognizers(name_lists: bool = True, without: tuple[str, ...] = ()) -> list[Any]:
     """What fairtune adds to Presidio's defaults, each aimed at misses measured by bench/pii.py:
 
     - card numbers of 12 to 19 digits (Maestro, 2-series Mastercard, JCB 15, Visa 19), Luhn-checked;
@@ -135,7 +151,9 @@ def extra_recognizers() -> list[Any]:
       "(37) 788-063", "+447700 921 916"): 7 to 15 digits in groups, not a date or an SSN.
 
     - names right after a phrase that introduces one ("my name is", "Name:", "call me", "Dear", "Mr.")
-      that spaCy's small model misses, in capitalised words (`context_name_recognizer`).
+      that spaCy's small model misses, in capitalised words (`context_name_recognizer`);
+    - names that start with a known first name (Faker's lists for 86 locales) where spaCy found none or
+      the wrong type (`name_list_recognizer`).
 
     A capitalised-words name pattern anywhere was tried for PERSON and dropped: recall 0.59 -> 0.69 at
     precision 0.65 -> 0.10 (bench/pii.py).
@@ -175,7 +193,12 @@ def extra_recognizers() -> list[Any]:
         ],
         context=EXTRA_CONTEXT["PHONE_NUMBER"],
     )
-    return [cards, phones, context_name_recognizer()]
+    return [
+        cards,
+        phones,
+        context_name_recognizer(),
+        *([name_list_recognizer(without)] if name_lists else []),
+    ]
 
 
 #: Phrases after which the next capitalised words are a person's name (case-insensitive), e.g. "My name
@@ -200,11 +223,15 @@ def _context_name_spans(text: str) -> list[tuple[int, int]]:
             word = t.group(1)
             if not word[0].isupper() or (word.isupper() and len(word.rstrip(".")) > 1):
                 break  # a lower-case word or an acronym ends the name
+            if word.rstrip(".").lower() in NAME_STOP_WORDS:
+                break  # "Mrs. Diana Usamov Suite 913": an address follows
             pos = t.end()
             if start < 0 and word.rstrip(".").lower() in _TITLES:
                 continue
             start = t.start(1) if start < 0 else start
             end, words = t.end(1), words + 1
+            if word.endswith(".") and len(word.rstrip(".")) > 1:
+                break  # "Dr. Kyle Kuefer. Who are you?": a full stop, not an initial
         while end > start >= 0 and text[end - 1] in ".'’-":
             end -= 1
         if end > start >= 0:
@@ -231,13 +258,223 @@ def context_name_recognizer() -> Any:
     return ContextNames()
 
 
+@lru_cache(maxsize=4)
+def faker_names(without: tuple[str, ...] = ()) -> tuple[frozenset[str], frozenset[str]]:
+    """(first names, last names) from every locale of Faker's person provider (86 locales, about 31K
+    first and 29K last names): public lists of names by country. Locales whose name starts with one of
+    `without` ("en") are left out."""
+    import importlib
+    import pkgutil
+
+    try:
+        import faker.providers.person as person
+    except ImportError as e:
+        raise FairtuneError(
+            "data.pii.name_lists: the name lists come from the `faker` package, which is not installed. "
+            "Install it with `pip install faker` (a dependency of fairtune), or set data.pii.name_lists: "
+            "false."
+        ) from e
+    first: set[str] = set()
+    last: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        if module.name.startswith(without) and without:
+            continue
+        provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
+        for attr, into in (
+            ("first_names", first),
+            ("first_names_male", first),
+            ("first_names_female", first),
+            ("first_names_nonbinary", first),
+            ("last_names", last),
+        ):
+            names = provider.__dict__.get(attr)  # the locale's own list; a property is not a list
+            if isinstance(names, dict | list | tuple | set | frozenset):
+                into.update(n for n in names if isinstance(n, str) and len(n) > 1)
+    return frozenset(first), frozenset(last)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+#: Words that end a run of capitalised words: a street, a company or a title follows, not a surname.
+NAME_STOP_WORDS = _words(
+    "street st avenue ave road rd lane drive dr suite apt apartment rua rue via terrace bypass union "
+    "pass loop point hill hills way court ct place square boulevard blvd ul utca str plaza park bridge "
+    "gardens crescent close view walk brook box inc llc ltd plc gmbh corporation corp company co group "
+    "university college school bank foundation institute association partners orchestra investments "
+    "capital holdings technologies services solutions"
+)
+#: In a text with no capital letter, words that are never names.
+_STOP_WORDS = _words(
+    "the a an and or of in on at to for from with by as is are was were be been it its this that "
+    "these those he she they we you i me my your his her their our not no but if so than then there "
+    "here who what when where which how"
+)
+_PARTICLES = _words("van von de der den da di del della du la le ten ter bin ibn dos das")
+
+
+@lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """English common words: every WordNet 3.0 lemma written in lower case ("love", "grace", "key"),
+    read once from the data files. Proper nouns are capitalised there ("Scott"), so they are not in it.
+
+    Read into a set rather than looked up through NLTK's reader: forked analysis workers would share
+    the reader's open files and their read positions."""
+    from fairtune.data._wordnet import prepare_wordnet
+
+    root = prepare_wordnet(
+        None, "FAIRTUNE_WORDNET (PII redaction reads WordNet to tell common words from names)"
+    )
+    words: set[str] = set()
+    for pos in ("noun", "verb", "adj", "adv"):
+        with open(root / f"data.{pos}", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("  "):  # the licence header
+                    continue
+                fields = line.split(" ", 4 + 2 * 255)
+                for k in range(int(fields[3], 16)):
+                    lemma = fields[4 + 2 * k].split("(")[0]  # adjectives may carry "(a)", "(p)", "(ip)"
+                    if lemma.islower():
+                        words.add(lemma.replace("_", " "))
+    return frozenset(words)
+
+
+def _common_word(word: str) -> bool:
+    """Whether `word`, lower-cased, is an English common word ("Love", "Grace", "Key") and not only a
+    proper noun ("Scott")."""
+    return word.lower() in common_words()
+
+
+def _name_token(token: Any) -> bool:
+    """A capitalised word ("Ján", "O'Neil") or an initial ("J", "J.") but no acronym."""
+    text = token.text
+    if len(text.rstrip(".")) == 1:
+        return text[0].isupper() and text[0].isalpha()
+    return text[0].isupper() and not text.isupper() and bool(re.fullmatch(r"[^\W\d_][\w'’-]*", text))
+
+
+def name_list_spans(doc: Any, without: tuple[str, ...] = ()) -> list[tuple[int, int]]:
+    """(start, end) of names in a spaCy Doc that start with a known first name: the first name, then
+    capitalised words, initials and particles ("Willemine ten Pas") up to a street or company word.
+
+    A run is dropped when it reads as something else: a number next to it (an address, "Joaquin Suarez
+    2906"), a hyphen joining it to another name ("Fritz-Armstrong", a company), a longer ORG entity
+    around it ("Davis, Reynolds and Williamson Orchestra"), a PERSON entity it cuts across, or only
+    English common words ("Princess Royal", "Love"). The first name must be tagged a proper noun.
+    """
+    first, last = faker_names(without)
+    tokens = list(doc)
+    # In a text with no capital letter ("the true gender of bertram"), case says nothing: a name is a
+    # known name that is neither a stop word nor an English common word, whatever its tag.
+    lower = not any(c.isupper() for c in doc.text)
+
+    def lower_name(token: Any, names: frozenset[str]) -> bool:
+        return (
+            len(token.text) > 2
+            and token.is_alpha
+            and not token.is_stop
+            and token.text.capitalize() in names
+            and not _common_word(token.text)
+        )
+
+    def starts_name(token: Any) -> bool:
+        if lower:
+            return lower_name(token, first)
+        return token.pos_ == "PROPN" and token.text in first and _name_token(token) and len(token.text) > 1
+
+    def continues_name(k: int) -> bool:
+        token = tokens[k]
+        if not lower:
+            return _name_token(token)
+        if lower_name(token, last) or lower_name(token, first):
+            return True
+        return (
+            len(token.text) == 1
+            and token.is_alpha
+            and k + 1 < len(tokens)
+            and lower_name(tokens[k + 1], last)
+        )
+
+    spans = []
+    i = 0
+    while i < len(tokens):
+        if not starts_name(tokens[i]):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(tokens) and tokens[j - 1].whitespace_ and "\n" not in tokens[j - 1].whitespace_:
+            nxt = tokens[j]
+            if nxt.text.lower().rstrip(".") in NAME_STOP_WORDS:
+                break
+            particle = nxt.text in _PARTICLES and j + 1 < len(tokens) and continues_name(j + 1)
+            if not (continues_name(j) or particle):
+                break
+            j += 1
+        while j > i + 1 and (len(tokens[j - 1].text.rstrip(".")) == 1 or tokens[j - 1].text in _PARTICLES):
+            j -= 1  # a name does not end on an initial or a particle
+        run = doc[i:j]
+        before = tokens[i - 1] if i else None
+        after = tokens[j] if j < len(tokens) else None
+        i = j
+        if (before is not None and before.like_num) or (after is not None and after.like_num):
+            continue
+        if (after is not None and after.text in "-‐" and not run[-1].whitespace_) or (
+            before is not None and before.text in "-‐" and not before.whitespace_
+        ):
+            continue
+        inside_org = any(
+            e.label_ == "ORG" and e.start <= run.start and run.end <= e.end and len(e) > len(run)
+            for e in doc.ents
+        )
+        cuts_person = any(
+            e.label_ == "PERSON"
+            and e.start < run.end
+            and run.start < e.end
+            and not (run.start <= e.start and e.end <= run.end)
+            for e in doc.ents
+        )
+        if inside_org or cuts_person:
+            continue
+        if all(_common_word(w.text) for w in run if len(w.text.rstrip(".")) > 1):
+            continue
+        spans.append((run.start_char, run.end_char))
+    return spans
+
+
+def name_list_recognizer(without: tuple[str, ...] = ()) -> Any:
+    """A Presidio recognizer of PERSON from `name_list_spans`, on the Doc spaCy already made."""
+    from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+    faker_names(without)  # fail now, not on the first text
+    common_words()
+
+    class NameLists(EntityRecognizer):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(supported_entities=["PERSON"], name="FairtuneNameListRecognizer")
+
+        def load(self) -> None:
+            pass
+
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+            if "PERSON" not in entities or nlp_artifacts is None or nlp_artifacts.tokens is None:
+                return []
+            return [
+                RecognizerResult("PERSON", a, b, 0.6)
+                for a, b in name_list_spans(nlp_artifacts.tokens, without)
+            ]
+
+    return NameLists()
+
+
 #: Entity types found by spaCy's NER, whose spans are tidied (`tidy_spans`).
 NER_TYPES = ("PERSON", "LOCATION", "NRP", "ORGANIZATION")
 
 
 def tidy_spans(text: str, results: list[Any]) -> list[Any]:
     """spaCy's entities can run over a line break ("Victoria Bruun\nPhone") and keep a possessive
-    ("Emmie Ström's"). Cut a NER span at its first line break and drop a trailing 's."""
+    ("Emmie Ström's"). Cut a NER span at its first line break and drop a trailing 's. A PERSON span
+    inside a longer one ("Gorski" in "Eustachy Gorski", from two recognizers) is dropped."""
     for r in results:
         if r.entity_type not in NER_TYPES:
             continue
@@ -248,7 +485,87 @@ def tidy_spans(text: str, results: list[Any]) -> list[Any]:
             value = text[r.start : r.end]
         if value.endswith(("'s", "’s")) and r.end - r.start > 2:
             r.end -= 2
-    return results
+    return _drop_contained_people(results)
+
+
+def _drop_contained_people(results: list[Any]) -> list[Any]:
+    people = [r for r in results if r.entity_type == "PERSON"]
+    return [
+        r
+        for r in results
+        if r.entity_type != "PERSON"
+        or not any(
+            o is not r and o.start <= r.start and r.end <= o.end and o.end - o.start > r.end - r.start
+            for o in people
+        )
+    ]
+
+
+_WORD = r"[^\W\d_][\w'’-]*"
+#: "A, B and C" or "a, b & c": one or two words per item, at least two items.
+_ENUMERATION = re.compile(
+    rf"(?<![\w-]){_WORD}(?: {_WORD})?(?:, {_WORD}(?: {_WORD})?)*,? (?:and|&) {_WORD}(?: {_WORD})?(?![\w-])"
+)
+_ENUMERATION_SPLIT = re.compile(r",? (?:and|&) |, ")
+
+
+def refine_people(text: str, results: list[Any]) -> list[Any]:
+    """Mend PERSON spans with what one recognizer alone cannot see:
+
+    - a trailing street or company word is cut off ("Jennifer Alcaraz Suite 541");
+    - a capitalised word (letters only, no possessive) right before a name that is no English common
+      word joins it ("a Eustachy Gorski concert", where spaCy found "Gorski");
+    - two names separated by a space or an initial become one ("olga krylova", "hyuuma t. maida");
+    - in an enumeration ("founders: Kónya, Becker and Vasquez") with a name in it, the other items
+      that look like names are names too.
+    """
+    from presidio_analyzer import RecognizerResult
+
+    lower = not any(c.isupper() for c in text)
+
+    def name_like(word: str) -> bool:
+        if word.lower() in NAME_STOP_WORDS or word.lower() in _TITLES:
+            return False
+        if lower:
+            return len(word) > 2 and not _common_word(word) and word not in _STOP_WORDS
+        return word[0].isupper() and not word.isupper()
+
+    people = sorted((r for r in results if r.entity_type == "PERSON"), key=lambda r: r.start)
+    for r in people:
+        m = re.search(rf"\s+({_WORD})\.?$", text[r.start : r.end])
+        if m and m.group(1).lower() in NAME_STOP_WORDS:
+            r.end = r.start + m.start()
+        m = re.search(
+            r"(?:^|(?<=[\s\"“(>:]))([^\W\d_]+(?:-[^\W\d_]+)?) $", text[max(0, r.start - 40) : r.start]
+        )
+        if m and not lower and name_like(m.group(1)) and not _common_word(m.group(1)):
+            r.start -= len(m.group(1)) + 1
+    merged: list[Any] = []
+    for r in people:
+        prev = merged[-1] if merged else None
+        if (
+            prev is not None
+            and r.start >= prev.end
+            and re.fullmatch(r" (?:[^\W\d_]\.? )?", text[prev.end : r.start])
+        ):
+            prev.end = max(prev.end, r.end)
+            prev.score = max(prev.score, r.score)
+            continue
+        merged.append(r)
+    results = [r for r in results if r.entity_type != "PERSON"] + merged
+    for m in _ENUMERATION.finditer(text):
+        items, pos = [], m.start()
+        for part in _ENUMERATION_SPLIT.split(m.group(0)):
+            start = text.index(part, pos)
+            items.append((start, start + len(part)))
+            pos = start + len(part)
+        named = [any(r.start < b and a < r.end for r in merged) for a, b in items]
+        if not any(named) or not all(name_like(w) for a, b in items for w in text[a:b].split()):
+            continue
+        results += [
+            RecognizerResult("PERSON", a, b, 0.5) for (a, b), n in zip(items, named, strict=True) if not n
+        ]
+    return _drop_contained_people(results)
 
 
 #: The redactor that forked analysis workers use (set only while `PiiRedactor.analyze` runs a pool).
@@ -277,6 +594,8 @@ class PiiRedactor:
                 "e.g. export FAIRTUNE_PII_SALT=$(openssl rand -hex 16)."
             )
         self.analyzer = build_analyzer(s)
+        if s.fairtune_additions and s.name_lists:
+            common_words()  # read once here: forked workers share it
         from presidio_analyzer import BatchAnalyzerEngine
         from presidio_anonymizer import AnonymizerEngine
 
@@ -317,7 +636,12 @@ class PiiRedactor:
         )
         if not s.fairtune_additions:
             return [list(r) for r in found]
-        return [tidy_spans(text, list(r)) for text, r in zip(texts, found, strict=True)]
+        return [
+            refine_people(text, tidy_spans(text, list(r)))
+            if s.name_lists and "PERSON" in s.entities
+            else tidy_spans(text, list(r))
+            for text, r in zip(texts, found, strict=True)
+        ]
 
     def _operators(self) -> dict[str, Any]:
         from presidio_anonymizer.entities import OperatorConfig
@@ -364,6 +688,7 @@ def settings_from_config(cfg: Any) -> PiiSettings:
         salt=salt_from_env(pc.salt_env) if pc.operator == "hash" else None,
         score_threshold=pc.score_threshold,
         spacy_model=pc.spacy_model,
+        name_lists=pc.name_lists,
     )
 
 
