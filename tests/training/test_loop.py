@@ -230,3 +230,61 @@ def test_head_lr_applies_to_the_head_only_and_follows_the_schedule(tiny_model_di
     # checkpoints written before train.head_lr existed hold
     same = make_optimizer(model, TrainConfig(lr=1e-4, weight_decay=0.1))
     assert [(g["lr"], g["weight_decay"]) for g in same.param_groups] == [(1e-4, 0.1), (1e-4, 0.0)]
+
+
+def test_ema_evaluates_and_keeps_the_moving_average_of_the_weights(
+    tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = {**tiny_config, "train": {**tiny_config["train"], "epochs": 2, "ema_decay": 0.8}}
+    real_step = Trainer._train_step
+    seen: list[dict[str, torch.Tensor]] = []
+
+    def recording_step(self: Trainer, idx: list[int]) -> float:
+        def weights() -> dict[str, torch.Tensor]:
+            return {n: p.detach().clone() for n, p in self.model_raw.named_parameters() if p.requires_grad}
+
+        if not seen:
+            seen.append(weights())  # before the first step
+        loss = real_step(self, idx)
+        seen.append(weights())
+        return loss
+
+    monkeypatch.setattr(Trainer, "_train_step", recording_step)
+    metrics = _run(raw)
+    expected = dict(seen[0])
+    for t, w in enumerate(seen[1:]):
+        d = min(0.8, (1 + t) / (10 + t))
+        expected = {n: d * expected[n] + (1 - d) * w[n] for n in expected}
+    saved = TorchClassifier.from_dir(Path(tiny_config["output_dir"]) / "tiny" / "model").model
+    params = dict(saved.named_parameters())
+    for name, value in expected.items():
+        torch.testing.assert_close(params[name], value, rtol=1e-5, atol=1e-6)
+    last = seen[-1]
+    assert any(not torch.allclose(params[n], last[n]) for n in last)  # the average, not the last step
+    assert metrics["eval"]["loss"] == metrics["train"]["evals"][-1]["loss"]  # the average was evaluated
+
+
+def test_resume_with_ema_matches_uninterrupted_run(
+    tiny_config: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = {**tiny_config, "train": {**tiny_config["train"], "epochs": 3, "ema_decay": 0.9}}
+    full = _run({**base, "output_dir": str(tmp_path / "full")})
+    raw = {**base, "output_dir": str(tmp_path / "cut")}
+    real_step = Trainer._train_step
+    calls = {"n": 0}
+
+    def dying_step(self: Trainer, idx: list[int]) -> float:
+        calls["n"] += 1
+        if calls["n"] == 25:  # after the checkpoint at step 20
+            raise KeyboardInterrupt
+        return real_step(self, idx)
+
+    monkeypatch.setattr(Trainer, "_train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        _run(raw)
+    monkeypatch.setattr(Trainer, "_train_step", real_step)
+    resumed = _run(raw, resume=True)
+    assert resumed["eval"]["loss"] == full["eval"]["loss"]
+    a = TorchClassifier.from_dir(tmp_path / "full/tiny/model").predict_proba(["good film", "bad plot"])
+    b = TorchClassifier.from_dir(tmp_path / "cut/tiny/model").predict_proba(["good film", "bad plot"])
+    np.testing.assert_array_equal(a, b)
