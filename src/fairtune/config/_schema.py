@@ -323,13 +323,6 @@ class TrainConfig(Section):
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases or LayerNorm).")
     warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warmup.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Clip gradients to this norm (unset: off).")
-    ema_decay: float | None = Field(
-        None,
-        gt=0,
-        lt=1,
-        description="Evaluate and keep an exponential moving average of the trained weights, with this decay "
-        "(warmed up as min(decay, (1+t)/(10+t))); under DP it is post-processing, so free in ε.",
-    )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto uses bf16 autocast only where the CPU/GPU runs bf16 natively."
     )

@@ -66,24 +66,13 @@ def load_weights(model: Any, path: Path) -> None:
 
 
 def save_checkpoint(
-    ckpt_root: Path,
-    model: Any,
-    optimizer: Any,
-    scheduler: Any,
-    state: TrainState,
-    keep: int = 2,
-    ema: dict[str, torch.Tensor] | None = None,
+    ckpt_root: Path, model: Any, optimizer: Any, scheduler: Any, state: TrainState, keep: int = 2
 ) -> Path:
-    """Write checkpoints/step-N/ atomically and keep only the newest `keep` of them (with `ema`, the
-    moving average of the weights too)."""
-    from safetensors.torch import save_file
-
+    """Write checkpoints/step-N/ atomically and keep only the newest `keep` of them."""
     target = ckpt_root / f"step-{state.step:07d}"
 
     def write(tmp: Path) -> None:
         save_weights(model, tmp / "model.safetensors")
-        if ema is not None:
-            save_file({k: v.contiguous() for k, v in ema.items()}, str(tmp / "ema.safetensors"))
         torch.save(
             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
             tmp / "optimizer.pt",
@@ -104,14 +93,6 @@ def latest_checkpoint(ckpt_root: Path) -> Path | None:
         p for p in ckpt_root.iterdir() if STEP_DIR.match(p.name) and (p / "trainer_state.json").is_file()
     )
     return steps[-1] if steps else None
-
-
-def load_ema(path: Path) -> dict[str, torch.Tensor] | None:
-    """The moving average of the weights saved with checkpoint `path`, if any."""
-    from safetensors.torch import load_file
-
-    file = path / "ema.safetensors"
-    return load_file(str(file)) if file.is_file() else None
 
 
 def load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> TrainState:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from fairtune.training._checkpoint import (
     TrainState,
     latest_checkpoint,
     load_checkpoint,
-    load_ema,
     load_weights,
     save_checkpoint,
     save_weights,
@@ -263,46 +261,6 @@ class Trainer:
         self.show_progress = show_progress and self.acc.is_main_process
         self.state = TrainState()
         self.writer: Any = None
-        # The moving average of the trained weights (train.ema_decay), in fp32, by parameter name.
-        self.ema: dict[str, torch.Tensor] | None = None
-        if cfg.ema_decay is not None:
-            self.ema = {
-                name: p.detach().float().clone()
-                for name, p in self.model_raw.named_parameters()
-                if p.requires_grad
-            }
-
-    # -- the moving average of the weights ------------------------------------------------------
-    def _ema_update(self) -> None:
-        """shadow = d * shadow + (1 - d) * weight after each step, d = min(decay, (1+t)/(10+t)) as in
-        TensorFlow's ExponentialMovingAverage, so the first steps are not averaged with the start."""
-        if self.ema is None:
-            return
-        assert self.cfg.ema_decay is not None
-        t = self.state.step
-        d = min(self.cfg.ema_decay, (1 + t) / (10 + t))
-        with torch.no_grad():
-            for name, p in self.model_raw.named_parameters():
-                if name in self.ema:
-                    self.ema[name].mul_(d).add_(p.detach().float(), alpha=1 - d)
-
-    @contextmanager
-    def _averaged_weights(self) -> Iterator[None]:
-        """Inside, the model holds the moving average (if any); outside, the weights being trained."""
-        if self.ema is None:
-            yield
-            return
-        params = dict(self.model_raw.named_parameters())
-        kept = {name: params[name].detach().clone() for name in self.ema}
-        with torch.no_grad():
-            for name, avg in self.ema.items():
-                params[name].copy_(avg.to(params[name].dtype))
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for name, value in kept.items():
-                    params[name].copy_(value)
 
     # -- pieces -------------------------------------------------------------------------------
     def _my_batches(self, epoch: int) -> list[list[int]]:
@@ -344,7 +302,6 @@ class Trainer:
             total += self.dp.backward_piece(logits, labels, last=k == len(pieces) - 1)
         self.dp.step()
         self.scheduler.step()
-        self._ema_update()
         return total / max(len(idx), 1)
 
     @property
@@ -386,7 +343,6 @@ class Trainer:
             self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
-        self._ema_update()
         self.optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
 
@@ -435,10 +391,6 @@ class Trainer:
         return adv_loss.detach()
 
     def evaluate(self) -> dict[str, Any]:
-        with self._averaged_weights():
-            return self._evaluate_now()
-
-    def _evaluate_now(self) -> dict[str, Any]:
         ev = self.data.eval
         return evaluate_model(
             self.acc.unwrap_model(self.model),
@@ -479,10 +431,7 @@ class Trainer:
             st.best_metric, st.best_step, st.bad_evals = value, st.step, 0
             if es is not None and self.acc.is_main_process:
                 (self.ckpt_root / "best").mkdir(parents=True, exist_ok=True)
-                with self._averaged_weights():
-                    save_weights(
-                        self.acc.unwrap_model(self.model), self.ckpt_root / "best" / "model.safetensors"
-                    )
+                save_weights(self.acc.unwrap_model(self.model), self.ckpt_root / "best" / "model.safetensors")
         else:
             st.bad_evals += 1
             if es is not None and st.bad_evals >= es.patience:
@@ -499,10 +448,6 @@ class Trainer:
         if ckpt is None:
             return
         self.state = load_checkpoint(ckpt, self.acc.unwrap_model(self.model), self.optimizer, self.scheduler)
-        if self.ema is not None:
-            saved = load_ema(ckpt)
-            if saved is not None:
-                self.ema = {name: saved[name].float() for name in self.ema}
 
     # -- the loop -----------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> FitResult:
@@ -572,12 +517,6 @@ class Trainer:
         bar.close()
         if last_metrics is None or st.last_eval_step != st.step:
             last_metrics = self._eval_and_track()
-        if self.ema is not None:  # from here on the model is the average: what was evaluated, and is saved
-            params = dict(self.model_raw.named_parameters())
-            with torch.no_grad():
-                for name, avg in self.ema.items():
-                    params[name].copy_(avg.to(params[name].dtype))
-            self.ema = None
         if cfg.early_stopping is not None and st.best_step is not None and st.best_step != st.step:
             load_weights(self.acc.unwrap_model(self.model), self.ckpt_root / "best" / "model.safetensors")
             last_metrics = self.evaluate()
@@ -625,12 +564,7 @@ class Trainer:
         self.acc.wait_for_everyone()
         if self.acc.is_main_process:
             save_checkpoint(
-                self.ckpt_root,
-                self.acc.unwrap_model(self.model),
-                self.optimizer,
-                self.scheduler,
-                self.state,
-                ema=self.ema,
+                self.ckpt_root, self.acc.unwrap_model(self.model), self.optimizer, self.scheduler, self.state
             )
         self.acc.wait_for_everyone()
 
