@@ -9,7 +9,7 @@ import multiprocessing as mp
 import os
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -239,13 +239,13 @@ def _context_name_spans(text: str) -> list[tuple[int, int]]:
     return sorted(set(spans))  # "Dear Ms. Rossi" is found from both triggers
 
 
-def context_name_recognizer() -> Any:
-    """A Presidio recognizer of PERSON from `_context_name_spans`."""
+def _person_recognizer(name: str, find: Callable[[str, Any], list[tuple[int, int]]]) -> Any:
+    """A Presidio recognizer of PERSON at score 0.6 from `find(text, nlp_artifacts)` -> (start, end)s."""
     from presidio_analyzer import EntityRecognizer, RecognizerResult
 
-    class ContextNames(EntityRecognizer):  # type: ignore[misc]
+    class PersonSpans(EntityRecognizer):  # type: ignore[misc]
         def __init__(self) -> None:
-            super().__init__(supported_entities=["PERSON"], name="FairtuneContextNameRecognizer")
+            super().__init__(supported_entities=["PERSON"], name=name)
 
         def load(self) -> None:
             pass
@@ -253,9 +253,14 @@ def context_name_recognizer() -> Any:
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
             if "PERSON" not in entities:
                 return []
-            return [RecognizerResult("PERSON", a, b, 0.6) for a, b in _context_name_spans(text)]
+            return [RecognizerResult("PERSON", a, b, 0.6) for a, b in find(text, nlp_artifacts)]
 
-    return ContextNames()
+    return PersonSpans()
+
+
+def context_name_recognizer() -> Any:
+    """A Presidio recognizer of PERSON from `_context_name_spans`."""
+    return _person_recognizer("FairtuneContextNameRecognizer", lambda text, _: _context_name_spans(text))
 
 
 @lru_cache(maxsize=4)
@@ -356,7 +361,7 @@ def _name_token(token: Any) -> bool:
 
 def name_list_spans(doc: Any, without: tuple[str, ...] = ()) -> list[tuple[int, int]]:
     """(start, end) of names in a spaCy Doc that start with a known first name: the first name, then
-    capitalised words, initials and particles ("Willemine ten Pas") up to a street or company word.
+    capitalised words, initials and particles ("Hanne ten Pas") up to a street or company word.
 
     A run is dropped when it reads as something else: a number next to it (an address, "Joaquin Suarez
     2906"), a hyphen joining it to another name ("Fritz-Armstrong", a company), a longer ORG entity
@@ -444,27 +449,15 @@ def name_list_spans(doc: Any, without: tuple[str, ...] = ()) -> list[tuple[int, 
 
 def name_list_recognizer(without: tuple[str, ...] = ()) -> Any:
     """A Presidio recognizer of PERSON from `name_list_spans`, on the Doc spaCy already made."""
-    from presidio_analyzer import EntityRecognizer, RecognizerResult
-
     faker_names(without)  # fail now, not on the first text
     common_words()
 
-    class NameLists(EntityRecognizer):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__(supported_entities=["PERSON"], name="FairtuneNameListRecognizer")
+    def find(text: str, nlp_artifacts: Any) -> list[tuple[int, int]]:
+        if nlp_artifacts is None or nlp_artifacts.tokens is None:
+            return []
+        return name_list_spans(nlp_artifacts.tokens, without)
 
-        def load(self) -> None:
-            pass
-
-        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
-            if "PERSON" not in entities or nlp_artifacts is None or nlp_artifacts.tokens is None:
-                return []
-            return [
-                RecognizerResult("PERSON", a, b, 0.6)
-                for a, b in name_list_spans(nlp_artifacts.tokens, without)
-            ]
-
-    return NameLists()
+    return _person_recognizer("FairtuneNameListRecognizer", find)
 
 
 #: Entity types found by spaCy's NER, whose spans are tidied (`tidy_spans`).
