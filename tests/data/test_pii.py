@@ -289,3 +289,17 @@ def test_several_analysis_processes_give_the_same_findings_in_order(redactor: Pi
     key = [sorted((r.entity_type, r.start, r.end) for r in rs) for rs in one]
     assert key == [sorted((r.entity_type, r.start, r.end) for r in rs) for rs in two]
     assert key[5] and key[5] != key[1]  # findings are per text: shifted offsets, not a copy
+
+
+def test_missing_wordnet_says_how_to_install_it_or_turn_the_name_lists_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAIRTUNE_WORDNET", str(tmp_path / "no-wordnet"))
+    common_words.cache_clear()
+    try:
+        with pytest.raises(FairtuneError, match="apt-get install --no-install-recommends wordnet-base"):
+            PiiRedactor(PiiSettings())
+        off = PiiRedactor(PiiSettings(name_lists=False))  # needs no WordNet
+        assert off.redact(["write to john.smith@example.com"]).texts == ["write to <EMAIL_ADDRESS>"]
+    finally:
+        common_words.cache_clear()

@@ -326,11 +326,21 @@ def common_words() -> frozenset[str]:
 
     Read into a set rather than looked up through NLTK's reader: forked analysis workers would share
     the reader's open files and their read positions."""
-    from fairtune.data._wordnet import prepare_wordnet
+    from fairtune.data._wordnet import DEFAULT_WORDNET, prepare_wordnet
+    from fairtune.errors import ConfigError
 
-    root = prepare_wordnet(
-        None, "FAIRTUNE_WORDNET (PII redaction reads WordNet to tell common words from names)"
-    )
+    try:
+        root = prepare_wordnet(None, "FAIRTUNE_WORDNET")
+    except ConfigError as e:
+        where = os.environ.get("FAIRTUNE_WORDNET") or DEFAULT_WORDNET
+        raise ConfigError(
+            [
+                f"data.pii.name_lists: PII redaction's name lists read WordNet to tell English words from "
+                f"names, and WordNet 3.0 is not at {where}. Install it with `sudo apt-get install "
+                "--no-install-recommends wordnet-base` (what `make setup` does), point FAIRTUNE_WORDNET at "
+                "a folder holding its data.* and index.* files, or set data.pii.name_lists: false."
+            ]
+        ) from e
     words: set[str] = set()
     for pos in ("noun", "verb", "adj", "adv"):
         with open(root / f"data.{pos}", encoding="utf-8", errors="replace") as f:
