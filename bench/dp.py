@@ -6,9 +6,12 @@ Run from the project root, with nothing else running:
 
     .venv/bin/python bench/dp.py
 
-1. The private run, `configs/sst2-minilm-dp.yaml` (ε = 8, canaries): trained with `fairtune train`
-   if runs/sst2-minilm-dp has no model yet (about 40 minutes on 2 slow cores), then audited with
-   `fairtune audit --only privacy` (a reference model is trained on ../shared/data/sst2_sentences/test.tsv).
+1. The private run, `configs/sst2-minilm-dp-public-bitfit-c10.yaml` (ε = 8, canaries; BitFit from the
+   public warm start of `configs/amazon-minilm-public.yaml`, clipping norm 10, 4 epochs): trained with
+   `fairtune train` if its run has no model yet (about 16 minutes on the AVX-512 host, after the warm
+   start's), then audited with `fairtune audit --only privacy` (a reference model is trained on
+   ../shared/data/sst2_sentences/test.tsv). Until 2026-11-30 the default was the top-layer recipe,
+   `configs/sst2-minilm-dp.yaml`, whose results are now `bench/results/dp_toplayer.json`.
 2. The non-private reference, runs/sst2-minilm (`configs/sst2-minilm.yaml`, full fine-tuning): trained if
    missing; its privacy audit is recomputed here with the same reference data (the run is not changed).
 3. Throughput, side by side: the private config's model and data, `--steps` optimizer steps of
@@ -18,13 +21,14 @@ Run from the project root, with nothing else running:
    Non-private training keeps its length-grouped batches; DP training samples Poisson batches and cuts
    each into pieces of similar length.
 
-A public warm start (`--warm-start configs/amazon-minilm-public.yaml`, for
-`--config configs/sst2-minilm-dp-public.yaml`): that config is trained first if missing (no DP: its data is
-public), and its model's dev accuracy before any private training is recorded beside the DP result, so
-that what the private data added is plain.
+A public warm start (`--warm-start configs/amazon-minilm-public.yaml`, the default for the default
+`--config`, and needed by the other `*-public*` configs): that config is trained first if missing (no
+DP: its data is public), and its model's dev accuracy before any private training is recorded beside
+the DP result, so that what the private data added is plain.
 
 Results: bench/results/dp.json. `--config configs/OTHER-DP.yaml --out bench/results/OTHER.json` does the
-same for another private recipe (LoRA: `configs/sst2-minilm-dp-lora.yaml`; the whole encoder:
+same for another private recipe (the top layer: `configs/sst2-minilm-dp.yaml`; LoRA:
+`configs/sst2-minilm-dp-lora.yaml`; the whole encoder:
 `configs/sst2-minilm-dp-encoder.yaml`, about 2 hours to train here).
 """
 
@@ -45,7 +49,9 @@ from _common import ROOT, fairtune, trained_run
 RESULTS = ROOT / "bench" / "results" / "dp.json"
 #: The non-private run's privacy audit with the reference model (not written into that run).
 NONPRIVATE_AUDIT = ROOT / "bench" / "results" / "dp_nonprivate_privacy_audit.json"
-DP_CONFIG = ROOT / "configs" / "sst2-minilm-dp.yaml"
+DP_CONFIG = ROOT / "configs" / "sst2-minilm-dp-public-bitfit-c10.yaml"
+#: the public warm start of DP_CONFIG, used when --config is left at its default
+WARM_START = ROOT / "configs" / "amazon-minilm-public.yaml"
 NONPRIVATE_CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
 
 
@@ -173,7 +179,8 @@ def main() -> None:
     ap.add_argument(
         "--warm-start",
         type=Path,
-        help="the public config whose model the private config starts from (trained first if missing)",
+        help="the public config whose model the private config starts from (trained first if missing; "
+        "default: configs/amazon-minilm-public.yaml for the default --config, else none)",
     )
     ap.add_argument("--steps", type=int, default=6, help="optimizer steps per way in the throughput test")
     ap.add_argument("--batch", type=int, default=256, help="texts per step in the throughput test")
@@ -204,6 +211,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     args.config = args.config.resolve()
+    if args.warm_start is None and args.config.resolve() == DP_CONFIG.resolve():
+        args.warm_start = WARM_START
     args.warm_start = args.warm_start.resolve() if args.warm_start else None
     from fairtune._io import atomic_write_json, read_json
     from fairtune.config import load_config
