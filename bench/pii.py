@@ -115,6 +115,7 @@ def main() -> None:
     ]
     from presidio_analyzer import BatchAnalyzerEngine
 
+    from fairtune._io import atomic_write_json
     from fairtune.data._pii import PiiRedactor, PiiSettings, build_analyzer
 
     default = BatchAnalyzerEngine(analyzer_engine=build_analyzer(PiiSettings(fairtune_additions=False)))
@@ -162,10 +163,7 @@ def main() -> None:
             "target_200_texts_per_second": tps_f >= 200,
         },
     }
-    results.parent.mkdir(parents=True, exist_ok=True)
-    tmp = results.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    tmp.replace(results)
+    atomic_write_json(results, out)
     print(f"{'type':16} {'support':>7} {'default R':>9} {'fairtune R':>10} {'fairtune P':>10} {'F2':>6}")
     for t in sorted(f["support"]):
         print(
