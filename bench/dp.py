@@ -6,12 +6,14 @@ Run from the project root, with nothing else running:
 
     .venv/bin/python bench/dp.py
 
-1. The private run, `configs/sst2-minilm-dp-public-bitfit-c10.yaml` (ε = 8, canaries; BitFit from the
-   public warm start of `configs/amazon-minilm-public.yaml`, clipping norm 10, 4 epochs): trained with
-   `fairtune train` if its run has no model yet (about 16 minutes on the AVX-512 host, after the warm
-   start's), then audited with `fairtune audit --only privacy` (a reference model is trained on
-   ../shared/data/sst2_sentences/test.tsv). Until 2026-11-30 the default was the top-layer recipe,
-   `configs/sst2-minilm-dp.yaml`, whose results are now `bench/results/dp_toplayer.json`.
+1. The private run, `configs/sst2-minilm-dp-public-bitfit-c10-b2048.yaml` (ε = 8, canaries; BitFit from
+   the public warm start of `configs/amazon-minilm-public.yaml`, clipping norm 10, 264 steps of ~2048
+   texts): trained with `fairtune train` if its run has no model yet (about 30 minutes on the AVX-512
+   host, after the warm start's), then audited with `fairtune audit --only privacy` (a reference model is
+   trained on ../shared/data/sst2_sentences/test.tsv). Earlier defaults, with their results: the top
+   layer, `configs/sst2-minilm-dp.yaml` (`bench/results/dp_toplayer.json`), and the same BitFit recipe
+   with steps of ~1024 texts, `configs/sst2-minilm-dp-public-bitfit-c10.yaml`
+   (`bench/results/dp_bitfit_b1024.json`).
 2. The non-private reference, runs/sst2-minilm (`configs/sst2-minilm.yaml`, full fine-tuning): trained if
    missing; its privacy audit is recomputed here with the same reference data (the run is not changed).
 3. Throughput, side by side: the private config's model and data, `--steps` optimizer steps of
@@ -49,7 +51,7 @@ from _common import ROOT, fairtune, trained_run
 RESULTS = ROOT / "bench" / "results" / "dp.json"
 #: The non-private run's privacy audit with the reference model (not written into that run).
 NONPRIVATE_AUDIT = ROOT / "bench" / "results" / "dp_nonprivate_privacy_audit.json"
-DP_CONFIG = ROOT / "configs" / "sst2-minilm-dp-public-bitfit-c10.yaml"
+DP_CONFIG = ROOT / "configs" / "sst2-minilm-dp-public-bitfit-c10-b2048.yaml"
 #: the public warm start of DP_CONFIG, used when --config is left at its default
 WARM_START = ROOT / "configs" / "amazon-minilm-public.yaml"
 NONPRIVATE_CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
@@ -266,6 +268,14 @@ def main() -> None:
         "mia_calibrated_tpr_at_1pct_fpr": m.get("mia_calibrated_tpr_at_1pct_fpr"),
         "nonprivate_mia_calibrated_auc": nm.get("mia_calibrated_auc"),
         "nonprivate_mia_calibrated_tpr_at_1pct_fpr": nm.get("mia_calibrated_tpr_at_1pct_fpr"),
+        # 95% bootstrap intervals (members and non-members resampled apart), by attack: [lo, hi]
+        "ci95": {
+            name: {
+                attack: audit["details"].get(attack, {}).get("ci95")
+                for attack in ("membership", "calibrated")
+            }
+            for name, audit in (("dp", dp_audit), ("nonprivate", np_audit))
+        },
         "canaries": dp_audit["details"].get("canaries"),
         "dp": dp,
         "dp_train_minutes": dp_metrics["train"]["train_seconds"] / 60,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fairtune.audits.privacy import audit_privacy, loss_threshold_attack, tpr_at_fpr
-from fairtune.audits.privacy._audit import length_matched
+from fairtune.audits.privacy._audit import attack_scores, auc_and_tpr_at_1pct, bootstrap_ci, length_matched
 from fairtune.config import PrivacyAuditConfig
 from fairtune.data import LabelledData
 from fairtune.errors import DataError
@@ -98,6 +98,53 @@ def test_attack_numbers_on_a_known_case() -> None:
     assert out["advantage"] == pytest.approx(0.75)
     fpr, tpr = np.array([0.0, 0.005, 0.02, 1.0]), np.array([0.1, 0.3, 0.8, 1.0])
     assert tpr_at_fpr(fpr, tpr, 0.01) == 0.3 and tpr_at_fpr(fpr, tpr, 0.001) == 0.1
+
+
+def test_tied_scores_keep_the_best_threshold_under_1pct_fpr() -> None:
+    # 250 non-members, so two may score at or above the threshold. Three tied groups, each of one
+    # non-member and two members, at 1.0, 0.9 and 0.8: the ROC runs straight through (1/250, 2/100),
+    # (2/250, 4/100) and (3/250, 6/100). A threshold of 0.9 (FPR 0.8%) finds 4% of the members;
+    # roc_curve's default thinning drops that collinear middle point, which once left 2%.
+    members = np.r_[[1.0, 1.0, 0.9, 0.9, 0.8, 0.8], np.full(94, -1.0)]
+    nonmembers = np.r_[[1.0, 0.9, 0.8], np.full(247, -2.0)]
+    assert attack_scores(members, nonmembers)["tpr_at_1pct_fpr"] == pytest.approx(4 / 100)
+    assert auc_and_tpr_at_1pct(members, nonmembers)[1] == pytest.approx(4 / 100)
+
+
+def test_vectorised_auc_and_tpr_match_the_roc_curve_with_ties() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n1, n0 = rng.integers(10, 300, size=2)
+        decimals = int(rng.integers(0, 3))  # rounding makes ties within and across the two groups
+        m, n = np.round(rng.normal(0.3, 1, n1), decimals), np.round(rng.normal(0, 1, n0), decimals)
+        auc, tpr = auc_and_tpr_at_1pct(m, n)
+        out = attack_scores(m, n)
+        assert auc == pytest.approx(out["auc"]) and tpr == pytest.approx(out["tpr_at_1pct_fpr"])
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_texts() -> None:
+    rng = np.random.default_rng(2)
+    small = attack_scores(rng.normal(0.5, 1, 200), rng.normal(0, 1, 200))
+    large = attack_scores(rng.normal(0.5, 1, 3000), rng.normal(0, 1, 3000))
+    for out in (small, large):
+        for key in ("auc", "tpr_at_1pct_fpr"):
+            lo, hi = out["ci95"][key]
+            assert lo <= out[key] <= hi and lo < hi
+    width = {
+        k: [o["ci95"][k][1] - o["ci95"][k][0] for o in (small, large)] for k in ("auc", "tpr_at_1pct_fpr")
+    }
+    assert width["auc"][1] < width["auc"][0] / 2 and width["tpr_at_1pct_fpr"][1] < width["tpr_at_1pct_fpr"][0]
+    # coverage: the true AUC of N(0.5, 1) against N(0, 1) is Φ(0.5 / √2) = 0.6382, and a 95% interval
+    # should hold it about 38 times in 40 (at least 34 with probability 0.997)
+    held = sum(
+        lo < 0.6382 < hi
+        for lo, hi in (
+            bootstrap_ci(rng.normal(0.5, 1, 300), rng.normal(0, 1, 300), seed=i)["auc"] for i in range(40)
+        )
+    )
+    assert held >= 34
+    same = bootstrap_ci(np.arange(50.0), np.arange(50.0) - 5)
+    assert same == bootstrap_ci(np.arange(50.0), np.arange(50.0) - 5)  # seeded
 
 
 def test_too_little_data_is_an_error_naming_the_field() -> None:

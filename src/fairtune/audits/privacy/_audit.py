@@ -36,20 +36,62 @@ def loss_threshold_attack(member_loss: np.ndarray, nonmember_loss: np.ndarray) -
     return attack_scores(-np.asarray(member_loss), -np.asarray(nonmember_loss))
 
 
+def auc_and_tpr_at_1pct(member_score: np.ndarray, nonmember_score: np.ndarray, axis: int = -1) -> np.ndarray:
+    """[AUC, TPR at 1% FPR] along `axis`, vectorised for scipy's bootstrap: the AUC is the Mann-Whitney U
+    of the member scores over n1·n0 (ties count half); the TPR is the share of members scoring above the
+    (k+1)-th highest non-member, k = ⌊0.01·n0⌋, the same figure as `tpr_at_fpr` on the ROC curve."""
+    from scipy.stats import mannwhitneyu
+
+    a, b = np.moveaxis(member_score, axis, -1), np.moveaxis(nonmember_score, axis, -1)
+    n1, n0 = a.shape[-1], b.shape[-1]
+    auc = mannwhitneyu(a, b, axis=-1).statistic / (n1 * n0)
+    k = math.floor(0.01 * n0 + 1e-9)
+    cut = np.sort(b, axis=-1)[..., n0 - 1 - k] if k < n0 else np.full(b.shape[:-1], -np.inf)
+    tpr = (a > cut[..., None]).mean(-1)
+    return np.stack([auc, tpr])
+
+
+def bootstrap_ci(
+    member_score: np.ndarray, nonmember_score: np.ndarray, resamples: int = 1000, seed: int = 0
+) -> dict[str, list[float]]:
+    """95% percentile-bootstrap intervals of the AUC and of the TPR at 1% FPR, members and non-members
+    resampled apart (scipy.stats.bootstrap): how far the figures could move on another sample of texts
+    as large. At 1% FPR the threshold rests on the ⌊0.01·n⌋ highest-scoring non-members alone."""
+    from scipy.stats import bootstrap
+
+    ci = bootstrap(
+        (np.asarray(member_score, float), np.asarray(nonmember_score, float)),
+        auc_and_tpr_at_1pct,
+        n_resamples=resamples,
+        paired=False,
+        vectorized=True,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    ).confidence_interval
+    return {
+        "auc": [float(ci.low[0]), float(ci.high[0])],
+        "tpr_at_1pct_fpr": [float(ci.low[1]), float(ci.high[1])],
+    }
+
+
 def attack_scores(member_score: np.ndarray, nonmember_score: np.ndarray) -> dict[str, Any]:
     """A higher score says "member". Returns AUC, TPR at 1% and 0.1% FPR, the membership advantage
-    (max TPR - FPR), and the ROC curve (at most 201 points)."""
+    (max TPR - FPR), the ROC curve (at most 201 points), and 95% bootstrap intervals of the AUC and of
+    the TPR at 1% FPR."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     y = np.r_[np.ones(len(member_score)), np.zeros(len(nonmember_score))]
     score = np.r_[member_score, nonmember_score]
-    fpr, tpr, _ = roc_curve(y, score)
+    # every threshold: the default drops collinear points, and with tied scores (a diagonal step) the
+    # best threshold under 1% FPR can be one of them
+    fpr, tpr, _ = roc_curve(y, score, drop_intermediate=False)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 201)).astype(int))
     return {
         "auc": float(roc_auc_score(y, score)),
         "tpr_at_1pct_fpr": tpr_at_fpr(fpr, tpr, 0.01),
         "tpr_at_01pct_fpr": tpr_at_fpr(fpr, tpr, 0.001),
         "advantage": float(np.max(tpr - fpr)),
+        "ci95": bootstrap_ci(member_score, nonmember_score),
         "roc": {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()},
     }
 
@@ -67,6 +109,13 @@ def length_matched(pool: Sequence[str], targets: Sequence[str], seed: int) -> li
         words = min((k for k, left in by_words.items() if left), key=lambda k: (abs(k - want), k))
         picks.append(by_words[words].pop())
     return picks
+
+
+def _ci(attack: dict[str, Any], key: str) -> str:
+    """ "(95% interval LO-HI)" of one attack figure, as a share for the TPR."""
+    lo, hi = attack["ci95"][key]
+    fmt = "{:.3f}" if key == "auc" else "{:.1%}"
+    return f"(95% interval {fmt.format(lo)}-{fmt.format(hi)})"
 
 
 def _mean_words(texts: Sequence[str]) -> float:
@@ -130,9 +179,10 @@ def audit_privacy(
     )
     res.finding(
         "warning" if attack["auc"] > cfg.max_auc else "info",
-        f"membership inference (loss threshold): AUC {attack['auc']:.3f} on {n} training vs {n} held-out "
-        f"texts (0.5: an attacker cannot tell them apart); at 1% false positives it finds "
-        f"{attack['tpr_at_1pct_fpr']:.1%} of training texts. Mean loss {m_loss.mean():.3f} on training "
+        f"membership inference (loss threshold): AUC {attack['auc']:.3f} {_ci(attack, 'auc')} on {n} "
+        f"training vs {n} held-out texts (0.5: an attacker cannot tell them apart); at 1% false positives "
+        f"it finds {attack['tpr_at_1pct_fpr']:.1%} {_ci(attack, 'tpr_at_1pct_fpr')} of training texts. "
+        f"Mean loss {m_loss.mean():.3f} on training "
         f"texts vs {n_loss.mean():.3f} on held-out ones. This is an empirical lower bound on leakage, not "
         f"a guarantee; only differentially private training bounds it.",
     )
@@ -175,9 +225,9 @@ def _calibrated(
     res.finding(
         "warning" if attack["auc"] > cfg.max_auc else "info",
         f"membership inference calibrated by a reference model trained on {cfg.reference_data}: AUC "
-        f"{attack['auc']:.3f}, and {attack['tpr_at_1pct_fpr']:.1%} of training texts found at 1% false "
-        f"positives (loss threshold alone: {res.metrics['mia_auc']:.3f}, "
-        f"{res.metrics['mia_tpr_at_1pct_fpr']:.1%}).",
+        f"{attack['auc']:.3f} {_ci(attack, 'auc')}, and {attack['tpr_at_1pct_fpr']:.1%} "
+        f"{_ci(attack, 'tpr_at_1pct_fpr')} of training texts found at 1% false positives (loss threshold "
+        f"alone: {res.metrics['mia_auc']:.3f}, {res.metrics['mia_tpr_at_1pct_fpr']:.1%}).",
     )
 
 
