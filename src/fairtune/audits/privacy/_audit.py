@@ -45,8 +45,8 @@ def auc_and_tpr_at_1pct(member_score: np.ndarray, nonmember_score: np.ndarray, a
     a, b = np.moveaxis(member_score, axis, -1), np.moveaxis(nonmember_score, axis, -1)
     n1, n0 = a.shape[-1], b.shape[-1]
     auc = mannwhitneyu(a, b, axis=-1).statistic / (n1 * n0)
-    k = math.floor(0.01 * n0 + 1e-9)
-    cut = np.sort(b, axis=-1)[..., n0 - 1 - k] if k < n0 else np.full(b.shape[:-1], -np.inf)
+    k = math.floor(0.01 * n0 + 1e-9)  # < n0: the threshold is always a non-member's score
+    cut = np.sort(b, axis=-1)[..., n0 - 1 - k]
     tpr = (a > cut[..., None]).mean(-1)
     return np.stack([auc, tpr])
 
