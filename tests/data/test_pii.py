@@ -270,6 +270,34 @@ def test_data_redact_replaces_pii_before_the_card_and_counts_types_only(
     )
 
 
+@pytest.mark.integration
+def test_redaction_of_an_empty_dataset_is_refused(
+    tmp_path, tiny_model_dir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    import yaml
+
+    from fairtune.cli import main
+    from fairtune.config import build_config
+    from fairtune.data import LabelledData
+    from fairtune.data._load import TaskData
+    from fairtune.data._pii import redact_task
+    from fairtune.errors import DataError
+
+    # from the command line, the loader stops first, naming the file
+    (tmp_path / "train.csv").write_text("text,label\n")
+    cfg = {"name": "e", "output_dir": str(tmp_path / "runs"), "data": {"train": str(tmp_path / "train.csv")}}
+    cfg["model"] = {"name": str(tiny_model_dir)}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["data", str(tmp_path / "cfg.yaml"), "--redact"]) == 2
+    assert f"{tmp_path / 'train.csv'}: no rows" in capsys.readouterr().err
+    # and redaction itself refuses an empty task, whatever source it came from
+    empty = LabelledData([], np.array([], dtype=int), source="x")
+    with pytest.raises(DataError, match=r"data\.redact: the dataset is empty, so there is nothing to redact"):
+        redact_task(TaskData(empty, empty, ["negative", "positive"]), build_config(cfg).data)
+    assert not (tmp_path / "runs" / "e" / "data").exists()
+
+
 def test_validate_names_a_missing_spacy_pipeline_before_any_work(tmp_path) -> None:
     from fairtune.config import build_config
     from fairtune.workflows.audit import audit_input_problems
