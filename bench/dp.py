@@ -213,7 +213,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     args.config = args.config.resolve()
-    if args.warm_start is None and args.config.resolve() == DP_CONFIG.resolve():
+    if args.warm_start is None and args.config == DP_CONFIG.resolve():
         args.warm_start = WARM_START
     args.warm_start = args.warm_start.resolve() if args.warm_start else None
     from fairtune._io import atomic_write_json, read_json
