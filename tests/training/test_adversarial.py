@@ -25,28 +25,30 @@ def test_adversarial_training_still_learns(tiny_config: dict, method: str) -> No
 
 
 def test_the_adversarial_step_raises_the_loss_within_the_radius(tiny_config: dict) -> None:
-    from fairtune.models import build_classifier
-    from fairtune.training import Trainer
-    from fairtune.training._batching import collate
+    from accelerate import Accelerator
 
-    raw = {**tiny_config, "train": {**tiny_config["train"], "adversarial": {"method": "pgd", "epsilon": 0.5}}}
-    cfg = build_config(raw)
+    from fairtune.config import AdversarialConfig
+    from fairtune.models import build_classifier
+    from fairtune.training._batching import collate, tokenize
+    from fairtune.training.objectives import Step
+    from fairtune.training.objectives._adversarial import EmbeddingAdversarial
+
+    cfg = build_config(tiny_config)
     data = load_task_data(cfg.data, cfg.seed)
     model, tok = build_classifier(cfg.model, data.label_names)
-    tr = Trainer(model, tok, data, cfg.train, run_dir=Path(tiny_config["output_dir"]), seed=1, max_length=16)
-    batch = collate(tr.encoded, list(range(8)), data.train.labels, tr.pad_id)
+    model.eval()  # no dropout: the clean and perturbed losses differ by the perturbation alone
+    batch = collate(tokenize(tok, data.train.texts, 16), list(range(8)), data.train.labels, tok.pad_token_id)
     embeds = model.get_input_embeddings()(batch["input_ids"])
     delta = torch.zeros_like(embeds, requires_grad=True)
     rest = {k: v for k, v in batch.items() if k != "input_ids"}
     clean = model(inputs_embeds=embeds + delta, **rest).loss
     (grad,) = torch.autograd.grad(clean, delta)
-    adv = tr._adversarial_loss(batch, grad)
-    assert float(adv) > float(clean)  # the perturbation points uphill
+    step = Step(model, batch, list(range(8)), None, delta, Accelerator(cpu=True))
+    pgd = EmbeddingAdversarial(AdversarialConfig(method="pgd", epsilon=0.5))
+    assert float(pgd.perturbed_loss(step, grad)) > float(clean)  # the perturbation points uphill
     # ... and FGM with a radius of ~0 gives back the clean loss
-    assert cfg.train.adversarial is not None
-    cfg.train.adversarial.method, cfg.train.adversarial.epsilon = "fgm", 1e-6
-    tr.cfg = cfg.train
-    assert float(tr._adversarial_loss(batch, grad)) == pytest.approx(float(clean), abs=1e-4)
+    fgm = EmbeddingAdversarial(AdversarialConfig(method="fgm", epsilon=1e-6))
+    assert float(fgm.perturbed_loss(step, grad)) == pytest.approx(float(clean), abs=1e-4)
 
 
 def test_extra_train_rows_are_appended_after_the_split(tmp_path: Path, tiny_config: dict) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,8 @@ import torch
 
 from fairtune.config import TrainConfig
 from fairtune.data import TaskData
-from fairtune.errors import ConfigError
 from fairtune.evaluation import classification_metrics, cross_entropy
-from fairtune.training._batching import collate, epoch_batches, tokenize
+from fairtune.training._batching import tokenize
 from fairtune.training._checkpoint import (
     TrainState,
     latest_checkpoint,
@@ -30,16 +28,7 @@ from fairtune.training._checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from fairtune.training._frozen import FrozenBottomCache, cacheable
 from fairtune.training._precision import resolve_precision
-from fairtune.training._privacy import (
-    DpEngine,
-    epsilon_spent,
-    length_pieces,
-    model_forward_ids,
-    plan_privacy,
-    poisson_batch,
-)
 
 LOWER_IS_BETTER = {"loss", "ece"}
 
@@ -152,12 +141,6 @@ def train_only_biases(model: Any) -> None:
             p.requires_grad_(False)
 
 
-def _opacus_version() -> str:
-    from importlib.metadata import version
-
-    return version("opacus")
-
-
 def _forget_other_precision(mixed_precision: str) -> None:
     """accelerate keeps one mixed precision per process and refuses an Accelerator with another. One
     process may train several models with different precisions (a run's mitigations, the privacy audit's
@@ -184,211 +167,52 @@ class Trainer:
         seed: int,
         max_length: int,
         show_progress: bool = True,
-        pair_texts: dict[int, str] | None = None,
-        pair_lambda: float = 0.0,
-        teacher: Any = None,
-        distill_weight: float = 0.5,
-        distill_temperature: float = 2.0,
+        **extras: Any,
     ) -> None:
-        """`pair_texts` maps a training index to its counterfactual partner: with `pair_lambda` > 0,
-        counterfactual logit pairing (Garg et al. 2019) adds pair_lambda * mean |logits(x) - logits(x')|.
-
-        With a `teacher` (a classifier with the same labels, e.g. the model before pruning), the loss is
-        knowledge distillation (Hinton et al. 2015): (1 - w) * cross-entropy + w * T² * KL(teacher's
-        softened probabilities || the model's), w = `distill_weight`, T = `distill_temperature`."""
+        """`extras` go to the objectives' factories (`fairtune.training.objectives`): `pair_texts` (a
+        training index -> its counterfactual partner, for logit pairing under train.counterfactual),
+        `teacher` with `distill_weight` and `distill_temperature` (distillation). The step strategy is
+        chosen once: DP-SGD under train.privacy, plain mini-batches otherwise."""
         from accelerate import Accelerator
+
+        from fairtune.training._dp_steps import DpSteps, restrict_trainable
+        from fairtune.training._steps import StandardSteps, StepStrategy
+        from fairtune.training.objectives import ObjectiveContext, build_objectives
 
         self.cfg, self.data, self.seed, self.max_length = cfg, data, seed, max_length
         self.run_dir = run_dir
         self.ckpt_root = run_dir / "checkpoints"
         self.precision = resolve_precision(cfg.precision)
-        cpu = not torch.cuda.is_available()
         mixed = "bf16" if self.precision == "bf16" else "no"
         _forget_other_precision(mixed)
-        self.acc = Accelerator(cpu=cpu, mixed_precision=mixed)
+        self.acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed)
         self.tokenizer = tokenizer
         self.pad_id = tokenizer.pad_token_id or 0
         self.encoded = tokenize(tokenizer, data.train.texts, max_length)
         self.lengths = [len(e) for e in self.encoded]
-        self.pair_lambda = pair_lambda if pair_texts else 0.0
-        self.pair_index: dict[int, int] = {}
-        self.pair_encoded: list[list[int]] = []
-        if pair_texts and pair_lambda > 0:
-            keys = sorted(pair_texts)
-            self.pair_encoded = tokenize(tokenizer, [pair_texts[k] for k in keys], max_length)
-            self.pair_index = {k: j for j, k in enumerate(keys)}
-        world = self.acc.num_processes
-        self.steps_per_epoch, self.total_steps = schedule(cfg, len(self.encoded), world)
+        self.steps_per_epoch, self.total_steps = schedule(cfg, len(self.encoded), self.acc.num_processes)
         self.model_raw = model
-        if teacher is not None and cfg.privacy is not None:
-            raise ConfigError(["train.privacy: distillation from a teacher is not part of DP training."])
-        self.teacher = teacher.eval().to(self.acc.device) if teacher is not None else None
-        self.distill_weight, self.distill_temperature = distill_weight, distill_temperature
-        if cfg.privacy is not None and cfg.privacy.freeze_embeddings:
-            freeze_embeddings(model)
-        if cfg.privacy is not None and cfg.privacy.bias_only:
-            train_only_biases(model)
-        self.frozen: FrozenBottomCache | None = None
-        self.frozen_info: dict[str, Any] | None = None
-        if cfg.privacy is not None and cfg.privacy.trainable_layers is not None:
-            train_only_top(model, cfg.privacy.trainable_layers)
-            why_not = cacheable(model, cfg.privacy.trainable_layers) if cfg.privacy.cache_frozen else "off"
-            if why_not is None:
-                self.frozen = FrozenBottomCache(model, cfg.privacy.trainable_layers)
-            else:
-                self.frozen_info = {"used": False, "why": why_not}
+        self.frozen, self.frozen_info = (
+            restrict_trainable(model, cfg.privacy) if cfg.privacy is not None else (None, None)
+        )
         optimizer = make_optimizer(model, cfg)
         from transformers import get_linear_schedule_with_warmup
 
         self.scheduler = get_linear_schedule_with_warmup(
             optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
         )
-        self.dp: DpEngine | None = None
-        if cfg.privacy is not None:
-            if world > 1:
-                raise ConfigError(
-                    ["train.privacy: DP training runs in one process; launch it without accelerate/torchrun."]
-                )
-            plan = plan_privacy(
-                cfg.privacy, n=len(self.encoded), batch_size=cfg.batch_size, steps=self.total_steps
-            )
-            self.model = self.acc.prepare(model)
-            self.dp = DpEngine(self.model, optimizer, plan)
-            self.optimizer = self.dp.optimizer
-            self.explicit_ids = model_forward_ids(model, tokenizer)
-        else:
-            self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        ctx = ObjectiveContext(cfg, tokenizer, data, self.acc, max_length, self.pad_id, extras)
+        self.objectives = build_objectives(ctx)
         self.show_progress = show_progress and self.acc.is_main_process
         self.state = TrainState()
+        strategy = DpSteps if cfg.privacy is not None else StandardSteps
+        self.steps: StepStrategy = strategy(self, model, optimizer, self.objectives)
+        self.model, self.optimizer = self.steps.model, self.steps.optimizer
         self.writer: Any = None
 
     # -- pieces -------------------------------------------------------------------------------
-    def _my_batches(self, epoch: int) -> list[list[int]]:
-        if self.dp is not None:  # Poisson sampling: a pure function of (seed, step)
-            first = epoch * self.steps_per_epoch
-            return [
-                poisson_batch(len(self.encoded), self.dp.plan.sample_rate, seed=self.seed, step=first + b)
-                for b in range(self.steps_per_epoch)
-            ]
-        batches = epoch_batches(
-            self.lengths,
-            self.cfg.batch_size,
-            seed=self.seed,
-            epoch=epoch,
-            group_by_length=self.cfg.length_grouping,
-        )
-        world, rank = self.acc.num_processes, self.acc.process_index
-        return batches[rank::world][: self.steps_per_epoch]
-
-    def _dp_step(self, idx: list[int]) -> float:
-        """One DP-SGD step: clip each text's gradient piece by piece, then one noisy AdamW step."""
-        assert self.dp is not None
-        total = 0.0
-        pieces = length_pieces(idx, self.lengths, self.dp_physical_batch)
-        if not pieces:
-            self.dp.empty_step()
-        positions, token_types = self.explicit_ids
-        for k, piece in enumerate(pieces):
-            batch = collate(self.encoded, piece, self.data.train.labels, self.pad_id)
-            labels = batch.pop("labels").to(self.acc.device)
-            ids = batch["input_ids"]
-            if positions:  # explicit, contiguous, per-example ids: Opacus needs them (NOTES-DEPS)
-                batch["position_ids"] = torch.arange(ids.shape[1]).unsqueeze(0).expand_as(ids).contiguous()
-            if token_types:
-                batch["token_type_ids"] = torch.zeros_like(ids)
-            batch = {k2: v.to(self.acc.device) for k2, v in batch.items()}
-            with self.acc.autocast(), self.frozen.top_only(piece) if self.frozen else nullcontext():
-                logits = self.model(**batch).logits
-            total += self.dp.backward_piece(logits, labels, last=k == len(pieces) - 1)
-        self.dp.step()
-        self.scheduler.step()
-        return total / max(len(idx), 1)
-
-    @property
-    def dp_physical_batch(self) -> int:
-        assert self.cfg.privacy is not None
-        return self.cfg.privacy.physical_batch_size
-
     def _train_step(self, idx: list[int]) -> float:
-        if self.dp is not None:
-            return self._dp_step(idx)
-        batch = collate(self.encoded, idx, self.data.train.labels, self.pad_id)
-        batch = {k: v.to(self.acc.device) for k, v in batch.items()}
-        adv = self.cfg.adversarial
-        delta = None
-        with self.acc.autocast():
-            if adv is not None:
-                embeds = self.acc.unwrap_model(self.model).get_input_embeddings()(batch["input_ids"])
-                delta = torch.zeros_like(embeds, requires_grad=True)
-                rest = {k: v for k, v in batch.items() if k != "input_ids"}
-                out = self.model(inputs_embeds=embeds + delta, **rest)
-            else:
-                out = self.model(**batch)
-            loss = out.loss
-            paired = [(row, self.pair_index[i]) for row, i in enumerate(idx) if i in self.pair_index]
-            if paired:
-                cf = collate(self.pair_encoded, [j for _, j in paired], None, self.pad_id)
-                cf_logits = self.model(**{k: v.to(self.acc.device) for k, v in cf.items()}).logits
-                rows = torch.as_tensor([r for r, _ in paired], device=self.acc.device)
-                loss = loss + self.pair_lambda * (out.logits[rows] - cf_logits).abs().mean()
-            if self.teacher is not None:
-                loss = self._distilled(loss, out.logits, batch)
-        if adv is not None and delta is not None:
-            (grad,) = torch.autograd.grad(loss, delta, retain_graph=True)
-            self.acc.backward(loss)
-            loss = loss.detach() + adv.weight * self._adversarial_loss(batch, grad)
-        else:
-            self.acc.backward(loss)
-        if self.cfg.max_grad_norm:
-            self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
-
-    def _distilled(
-        self, ce: torch.Tensor, logits: torch.Tensor, batch: dict[str, torch.Tensor]
-    ) -> torch.Tensor:
-        assert self.teacher is not None
-        t, w = self.distill_temperature, self.distill_weight
-        with torch.no_grad():
-            target = self.teacher(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
-        kl = torch.nn.functional.kl_div(
-            torch.log_softmax(logits.float() / t, dim=-1),
-            torch.log_softmax(target / t, dim=-1),
-            reduction="batchmean",
-            log_target=True,
-        )
-        return (1 - w) * ce + w * t * t * kl
-
-    def _adversarial_loss(self, batch: dict[str, torch.Tensor], grad: torch.Tensor) -> torch.Tensor:
-        """FGM / PGD on the input embeddings: step along the normalised gradient, project each example's
-        perturbation onto the L2 ball of radius epsilon, and backpropagate the loss at the last point."""
-        adv = self.cfg.adversarial
-        assert adv is not None
-        steps = 1 if adv.method == "fgm" else adv.steps
-        emb_layer = self.acc.unwrap_model(self.model).get_input_embeddings()
-        rest = {k: v for k, v in batch.items() if k != "input_ids"}
-        delta = torch.zeros_like(grad)
-
-        def norm(t: torch.Tensor) -> torch.Tensor:
-            return t.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *([1] * (t.dim() - 1)))
-
-        # epsilon is relative to each example's own embedding norm, so it means the same for any model
-        with torch.no_grad():
-            radius = adv.epsilon * norm(emb_layer(batch["input_ids"]).float())
-        alpha = radius if adv.method == "fgm" else radius * ((adv.alpha or adv.epsilon / 2) / adv.epsilon)
-
-        for k in range(steps):
-            delta = delta + alpha * grad / norm(grad)
-            delta = delta * torch.clamp(radius / norm(delta), max=1.0)
-            delta = delta.detach().requires_grad_(k < steps - 1)
-            with self.acc.autocast():
-                adv_loss = self.model(inputs_embeds=emb_layer(batch["input_ids"]) + delta, **rest).loss
-            if k < steps - 1:
-                (grad,) = torch.autograd.grad(adv_loss, delta)
-        self.acc.backward(adv.weight * adv_loss)
-        return adv_loss.detach()
+        return self.steps(idx)
 
     def evaluate(self) -> dict[str, Any]:
         ev = self.data.eval
@@ -457,8 +281,7 @@ class Trainer:
         if resume:
             self._resume()
         st, cfg = self.state, self.cfg
-        if self.frozen is not None and not self.frozen.states:
-            self._build_frozen_cache()
+        self.steps.start()
         self.model.train()  # from_pretrained returns eval mode; dropout belongs in training
         if self.acc.is_main_process:
             self.writer = SummaryWriter(log_dir=str(self.run_dir / "events"), purge_step=st.step or None)
@@ -473,7 +296,7 @@ class Trainer:
         last_metrics: dict[str, Any] | None = None
         window_loss, window_n, window_samples, window_t = 0.0, 0, 0, time.perf_counter()
         while st.step < self.total_steps and not st.stopped_early:
-            batches = self._my_batches(st.epoch)
+            batches = self.steps.batches(st.epoch)
             for idx in batches[st.batch_in_epoch :]:
                 t0 = time.perf_counter()
                 loss = self._train_step(idx)
@@ -522,43 +345,8 @@ class Trainer:
             last_metrics = self.evaluate()
         if self.writer is not None:
             self.writer.close()
-        dp = None
-        if self.dp is not None:
-            self.dp.cleanup()
-            plan = self.dp.plan
-            dp = {
-                **plan.to_dict(),
-                "epsilon_spent": epsilon_spent(
-                    plan.accountant, plan.noise_multiplier, plan.sample_rate, st.step, plan.delta
-                ),
-                "steps_taken": st.step,
-                "noised_parameters": sum(p.numel() for p in self.dp.params),
-                "sampling": "poisson",
-                "library": f"opacus {_opacus_version()}",
-            }
-            if self.frozen_info is not None:
-                dp["frozen_cache"] = self.frozen_info
+        dp = self.steps.finish()
         return FitResult(st, last_metrics, self.precision, self.acc.num_processes, dp)
-
-    def _build_frozen_cache(self) -> None:
-        """Run the frozen layers over every training text once; the time counts as training time."""
-        from tqdm.auto import tqdm
-
-        assert self.frozen is not None
-        t0 = time.perf_counter()
-        with tqdm(
-            total=len(self.encoded), disable=not self.show_progress, unit="text", desc="frozen layers, once"
-        ) as bar:
-            self.frozen.build(
-                self.acc.unwrap_model(self.model),
-                self.encoded,
-                self.pad_id,
-                batch_size=self.cfg.eval_batch_size,
-                progress=bar.update,
-            )
-        seconds = time.perf_counter() - t0
-        self.state.train_seconds += seconds
-        self.frozen_info = {"used": True, "layers_cached": self.frozen.first, "seconds": seconds}
 
     def _checkpoint(self) -> None:
         self.acc.wait_for_everyone()

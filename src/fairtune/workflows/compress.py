@@ -130,7 +130,9 @@ def _recovery(
             "steps": res.state.step,
             "lr": tcfg.lr,
             "distill_weight": spec.distill_weight,
-            "distill_temperature": trainer.distill_temperature if teacher is not None else None,
+            "distill_temperature": next(
+                (o.info()["temperature"] for o in trainer.objectives if o.name == "distillation"), None
+            ),
             "eval_accuracy_after": res.eval_metrics.get("accuracy"),
         }
 

@@ -104,7 +104,6 @@ def train(
         max_length=cfg.data.max_length,
         show_progress=show_progress,
         pair_texts=pairs,
-        pair_lambda=cfg.train.counterfactual.clp_lambda if pairs and cfg.train.counterfactual else 0.0,
     )
     if trainer.acc.is_main_process:
         run.write_config(cfg)
@@ -133,6 +132,7 @@ def train(
                 "n_eval": len(data.eval),
                 "history": st.history,
                 "evals": st.evals,
+                "objectives": {o.name: o.info() for o in trainer.objectives},
                 **({"counterfactual": counterfactual} if counterfactual else {}),
                 **({"augment": augmented} if augmented else {}),
                 **({"privacy": result.dp, "dp_epsilon": result.dp["epsilon_spent"]} if result.dp else {}),

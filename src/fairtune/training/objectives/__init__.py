@@ -1,0 +1,15 @@
+"""Extra training objectives, each summed onto the task's cross-entropy: counterfactual logit pairing,
+distillation and embedding-space adversarial training. See `_base` for the interface."""
+
+# Registration order is the order within a step (see OBJECTIVES).
+from fairtune.training.objectives import _adversarial, _distillation, _pairing  # noqa: F401
+from fairtune.training.objectives._base import (
+    OBJECTIVES,
+    Objective,
+    ObjectiveContext,
+    Step,
+    build_objectives,
+    register_objective,
+)
+
+__all__ = ["OBJECTIVES", "Objective", "ObjectiveContext", "Step", "build_objectives", "register_objective"]

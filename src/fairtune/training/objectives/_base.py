@@ -1,0 +1,91 @@
+"""The objective interface, the step it sees, and the registry.
+
+An objective is one extra training loss, built from its config section and summed onto the task's
+cross-entropy. A new one adds a file here with a factory registered by `register_objective`; the
+training loop does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+
+@dataclass
+class Step:
+    """What the objectives of one optimizer step see."""
+
+    model: Any  # the model as prepared by Accelerate
+    batch: dict[str, torch.Tensor]  # input_ids, attention_mask, labels, ... on the device
+    idx: list[int]  # the training indices of the batch's rows
+    out: Any  # the model's output on the batch (.loss, .logits)
+    delta: torch.Tensor | None  # the zero perturbation of the input embeddings, when one was asked for
+    acc: Any  # the Accelerator (device, autocast, backward, unwrap_model)
+
+    def embed(self) -> torch.Tensor:
+        """The batch's input embeddings, through the model's own embedding layer."""
+        return self.acc.unwrap_model(self.model).get_input_embeddings()(self.batch["input_ids"])
+
+    def without_ids(self) -> dict[str, torch.Tensor]:
+        """The batch less its input ids, to pass with `inputs_embeds`."""
+        return {k: v for k, v in self.batch.items() if k != "input_ids"}
+
+
+@dataclass
+class ObjectiveContext:
+    """What a factory may read to build its objective."""
+
+    cfg: Any  # TrainConfig
+    tokenizer: Any
+    data: Any  # TaskData, after data-side mitigations
+    acc: Any
+    max_length: int
+    pad_id: int
+    extras: dict[str, Any] = field(default_factory=dict)  # teacher, pair_texts, ... from the workflow
+
+
+class Objective:
+    """One extra loss. Override `loss` for a term summed onto the task loss inside autocast, and
+    `backward` for one that needs its own backward pass after the total loss is known."""
+
+    name: ClassVar[str] = "objective"
+    #: the step adds a zero perturbation to the input embeddings and hands it over as `Step.delta`
+    perturbs_inputs: ClassVar[bool] = False
+    #: the task loss's weight while this objective is on (distillation shares it with its own term)
+    task_weight: float = 1.0
+
+    def loss(self, step: Step) -> torch.Tensor | None:
+        return None
+
+    def backward(self, step: Step, total: torch.Tensor) -> torch.Tensor | None:
+        """Run any backward pass of its own; return the (detached, weighted) loss it adds to the log."""
+        return None
+
+    def info(self) -> dict[str, Any]:
+        """What metrics.json records about this objective."""
+        return {}
+
+
+Factory = Callable[[ObjectiveContext], Objective | None]
+#: name -> factory, in the order the objectives run within a step (their forward passes draw dropout
+#: masks from one generator, so the order is part of what a seeded run computes).
+OBJECTIVES: dict[str, Factory] = {}
+
+
+def register_objective(name: str) -> Callable[[Factory], Factory]:
+    """Register `factory(ctx) -> Objective | None` (None: its config section is off)."""
+
+    def deco(factory: Factory) -> Factory:
+        if name in OBJECTIVES:
+            raise ValueError(f"objective {name!r} is registered twice")
+        OBJECTIVES[name] = factory
+        return factory
+
+    return deco
+
+
+def build_objectives(ctx: ObjectiveContext) -> list[Objective]:
+    return [obj for factory in OBJECTIVES.values() if (obj := factory(ctx)) is not None]
