@@ -1,119 +1,151 @@
-"""Fairness on the SST-2 MiniLM run: audit cost, and each mitigation's effect and accuracy cost.
+"""Fairness mitigations on the SST-2 MiniLM run, each arm over several seeds, against retraining noise.
 
-Run from the project root (about 40 minutes on 2 cores; each mitigation retrains MiniLM on SST-2):
+Run from the project root, with nothing else running (several hours on 2 cores: every arm trains MiniLM
+on SST-2 once per seed, and the parent is trained once per seed too):
 
-    .venv/bin/python bench/fairness.py [--methods cda clp [both]] [--output-dir runs]
+    .venv/bin/python bench/fairness.py [--seeds 3] [--arms cda clp balance all] [--output-dir runs]
 
-1. `fairtune run configs/sst2-minilm.yaml` (stages already done in OUTPUT_DIR are skipped).
-2. `fairtune audit RUN --only fairness`, in its own process, timed: the full audit (counterfactual
-   swaps on the 872 dev sentences, template probes, all 8,640 EEC sentences) including model load.
-3. `fairtune mitigate RUN --fairness M` for each method: a child run retrained with the mitigation
-   and re-audited with the same settings.
+1. The parent: `fairtune train configs/sst2-minilm.yaml` unless OUTPUT_DIR/sst2-minilm is trained.
+2. `fairtune mitigate RUN --fairness ARM --seeds N` for each arm: the parent and the child are each
+   trained with N seeds (runs already trained with the same config are reused, so a stopped bench
+   continues where it stopped) and audited with the same settings. The first arm re-audits the parent's
+   runs, so all of them are measured by this version of the audit.
+3. Every metric's mean over seeds with a 95% t-interval, and the difference child - parent with its
+   Welch interval, come from the arm's mitigation.json. Results are written after each arm.
 
-The "best" mitigation is the one with the largest mean relative reduction of eec_gender_gap,
-eec_race_gap and flip_rate among those that cost at most 0.5 points of dev accuracy (or of all of
-them, if none does). Results: bench/results/fairness.json (the shape the issue asks for, plus
-every method's numbers).
+The best arm is the one with the largest mean relative reduction of identity_fped, template_spread_max
+and flip_rate among those that cost at most 0.5 points of dev accuracy (of all arms if none does).
+Results: bench/results/<host-class>/fairness.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fairtune
+from _common import ROOT, fairtune, write_results
 
-RESULTS = ROOT / "bench" / "results" / "fairness.json"
 CONFIG = "configs/sst2-minilm.yaml"
-KEYS = ("eec_gender_gap", "eec_race_gap", "flip_rate")
+#: result name -> metric in mitigation.json
+METRICS = {
+    "identity_fped": "fairness.identity_fped",
+    "identity_fned": "fairness.identity_fned",
+    "identity_auc_spread": "fairness.identity_auc_spread",
+    "template_spread_max": "fairness.template_spread_max",
+    "flip_rate": "fairness.flip_rate",
+    "eec_gender_gap": "fairness.eec_gender_gap",
+    "eec_race_gap": "fairness.eec_race_gap",
+    "dev_accuracy": "eval.accuracy",
+    "dev_ece": "eval.ece",
+}
+TARGETS = {"identity_fped": 0.5, "template_spread_max": 0.5, "flip_rate": 0.5}
+MAX_ACCURACY_DROP_POINTS = 0.5
+MAX_TIME_RATIO = 3.0
 
 
-def measures(run: Path) -> dict[str, float]:
-    audit = json.loads((run / "audit" / "fairness.json").read_text())["metrics"]
-    acc = json.loads((run / "metrics.json").read_text())["eval"]["accuracy"]
-    return {**{k: audit[k] for k in KEYS}, "dev_accuracy": acc}
+def arm_results(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(parent M, arm M with diffs) from one mitigation.json."""
+    rows = {r["metric"]: r for r in doc["comparison"]}
+    parent, arm, diff = {}, {}, {}
+    for name, metric in METRICS.items():
+        r = rows.get(metric)
+        if r is None:
+            continue
+        parent[name] = {"mean": r["parent"], "ci95": r["parent_ci95"], "values": r["parent_values"]}
+        arm[name] = {"mean": r["child"], "ci95": r["child_ci95"], "values": r["child_values"]}
+        diff[name] = {
+            "mean": r["delta"],
+            "ci95": r["diff_ci95"],
+            "relative": r["relative"],
+            "verdict": r["verdict"],
+        }
+    times = doc["train_seconds"]
+    arm.update(
+        diff=diff,
+        train_seconds=times["child"],
+        train_seconds_ratio=times["ratio"],
+        counterfactual=doc.get("counterfactual"),
+        identity_balance=doc.get("identity_balance"),
+    )
+    parent["train_seconds"] = times["parent"]
+    return parent, arm
 
 
-def reduction(parent: dict[str, float], child: dict[str, float]) -> dict[str, float | None]:
-    return {k: (1 - child[k] / parent[k]) if parent[k] else None for k in KEYS}
+def judge(arm: dict[str, Any]) -> dict[str, Any]:
+    """Each target, met or not: -50% (mean over seeds) on the three harms, intervals excluding 0 for
+    identity_fped and the template spread, <= 0.5 points of accuracy, <= 3x the parent's training time."""
+    d = arm["diff"]
+    out: dict[str, Any] = {}
+    for name, share in TARGETS.items():
+        rel = d.get(name, {}).get("relative")
+        out[f"{name}_reduced_{int(share * 100)}pct"] = rel is not None and rel <= -share
+    for name in ("identity_fped", "template_spread_max"):
+        ci = d.get(name, {}).get("ci95")
+        out[f"{name}_interval_excludes_0"] = ci is not None and ci[1] < 0
+    drop = -100 * d["dev_accuracy"]["mean"]
+    out["accuracy_drop_points"] = drop
+    out["accuracy_within_budget"] = drop <= MAX_ACCURACY_DROP_POINTS
+    out["time_within_3x"] = arm["train_seconds_ratio"] <= MAX_TIME_RATIO
+    out["all_met"] = all(v for k, v in out.items() if isinstance(v, bool))
+    return out
+
+
+def best_arm(arms: dict[str, Any]) -> str:
+    def score(name: str) -> float:
+        rel = [arms[name]["diff"].get(k, {}).get("relative") for k in TARGETS]
+        rel = [r for r in rel if r is not None]
+        return -sum(rel) / len(rel) if rel else float("-inf")
+
+    cheap = [a for a in arms if arms[a]["targets"]["accuracy_within_budget"]]
+    return max(cheap or list(arms), key=score)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--methods", nargs="+", default=["cda", "clp"], choices=["cda", "clp", "both"])
+    ap.add_argument("--arms", nargs="+", default=["all", "balance", "clp", "cda"])
+    ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--output-dir", default="runs")
     args = ap.parse_args()
     run = ROOT / args.output_dir / "sst2-minilm"
-    fairtune("run", CONFIG, "--no-progress", f"output_dir={args.output_dir}")
-    audit_seconds = fairtune("audit", str(run), "--only", "fairness")
-    parent = measures(run)
-    methods: dict[str, Any] = {}
-    for m in args.methods:
-        wall = fairtune("mitigate", str(run), "--fairness", m, "--no-progress")
-        child_dir = run / "mitigate" / f"fairness-{m}"
-        child = measures(child_dir)
-        info = json.loads((child_dir / "metrics.json").read_text())["train"]
-        red = reduction(parent, child)
-        methods[m] = {
-            **child,
-            "relative_reduction": red,
-            "accuracy_drop_points": 100 * (parent["dev_accuracy"] - child["dev_accuracy"]),
-            "mitigate_wall_seconds": wall,
-            "train_seconds": info["train_seconds"],
-            "counterfactual": info.get("counterfactual"),
-            "meets_target": all(r is not None and r >= 0.5 for r in red.values())
-            and 100 * (parent["dev_accuracy"] - child["dev_accuracy"]) <= 0.5,
-        }
-
-    def score(m: str) -> float:
-        red = [r for r in methods[m]["relative_reduction"].values() if r is not None]
-        return sum(red) / len(red) if red else float("-inf")
-
-    cheap = [m for m in methods if methods[m]["accuracy_drop_points"] <= 0.5]
-    best = max(cheap or list(methods), key=score)
-    doc = {
-        "audit_seconds": audit_seconds,
-        "parent": parent,
-        "best_mitigation": {k: methods[best][k] for k in (*KEYS, "dev_accuracy")},
-        "mitigation": best,
-        "methods": methods,
-        "targets": {
-            "audit_seconds_max": 180,
-            "relative_reduction_min": 0.5,
-            "accuracy_drop_points_max": 0.5,
-            "audit_met": audit_seconds < 180,
-            "mitigation_met": methods[best]["meets_target"],
-        },
-        "config": CONFIG,
-        "commands": [
-            f"fairtune run {CONFIG}",
-            f"fairtune audit {run.relative_to(ROOT)} --only fairness",
-            *(f"fairtune mitigate {run.relative_to(ROOT)} --fairness {m}" for m in methods),
-        ],
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(RESULTS)
-    print(
-        json.dumps(
-            {k: doc[k] for k in ("audit_seconds", "parent", "best_mitigation", "mitigation")}, indent=2
+    if not (run / "model" / "config.json").is_file():
+        fairtune("train", CONFIG, "--no-progress", f"output_dir={args.output_dir}")
+    parent: dict[str, Any] = {}
+    arms: dict[str, Any] = {}
+    walls: dict[str, float] = {}
+    for k, arm in enumerate(args.arms):
+        extra = ["--reaudit"] if k == 0 else []
+        walls[arm] = fairtune(
+            "mitigate", str(run), "--fairness", arm, "--seeds", str(args.seeds), "--no-progress", *extra
         )
-    )
-    for m, r in methods.items():
-        print(
-            m,
-            {k: (f"{v:+.1%}" if v is not None else None) for k, v in r["relative_reduction"].items()},
-            f"accuracy {r['dev_accuracy']:.4f} (drop {r['accuracy_drop_points']:.2f} points)",
+        doc = json.loads((run / "mitigate" / f"fairness-{arm}" / "mitigation.json").read_text())
+        parent, arms[arm] = arm_results(doc)
+        arms[arm]["targets"] = judge(arms[arm])
+        arms[arm]["mitigate_wall_seconds"] = walls[arm]
+        best = best_arm(arms)
+        path = write_results(
+            "fairness",
+            {
+                "seeds": args.seeds,
+                "parent": parent,
+                "arms": arms,
+                "best": best,
+                "best_meets_all_targets": arms[best]["targets"]["all_met"],
+                "config": CONFIG,
+                "commands": [
+                    f"fairtune mitigate {run.relative_to(ROOT)} --fairness {a} --seeds {args.seeds}"
+                    for a in arms
+                ],
+            },
         )
+        print(f"{arm}: written to {path.relative_to(ROOT)}", flush=True)
+        for name, d in arms[arm]["diff"].items():
+            ci = d["ci95"]
+            shown = f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "-"
+            print(f"  {name}: {d['mean']:+.4f} {shown} {d['verdict']}")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ NON_IDENTITY_KEYS = (
     "card",
     "data_card",
     "audit",
+    "mitigate",
 )
 
 
@@ -90,7 +91,7 @@ class RunDir:
         """Remove what training and every later stage wrote; keep config.yaml and the data card."""
         import shutil
 
-        for rel in ("model", "checkpoints", "events", "audit", "mitigate", "compress"):
+        for rel in ("model", "checkpoints", "events", "audit", "mitigate", "compress", "seeds"):
             shutil.rmtree(self.root / rel, ignore_errors=True)
         for rel in ("metrics.json", "report.html", "report.md", "summary.json", "gates.json"):
             (self.root / rel).unlink(missing_ok=True)

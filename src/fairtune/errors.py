@@ -118,6 +118,22 @@ PREDICT_COLUMN = "--column: column {column!r} not in {path} (columns: {columns})
 # --- audits -------------------------------------------------------------------------------------
 LEXICON_BAD = "{path}: line {line}: {problem}. See the format at the top of lexicons/gender.tsv."
 LEXICON_MISSING = "{field}: folder not found: {path}. Point it at a folder of <dimension>.tsv lexicons."
+TEMPLATES_MISSING = "{field}: file not found: {path}. Point it at a TSV of <label><TAB><template> lines."
+TEMPLATE_BAD = (
+    "{field}: {path}: line {line}: {problem}. Each line is <label><TAB><template> with one {{x}} slot."
+)
+TEMPLATES_EMPTY = (
+    "{field}: {path} holds no template lines. Add <label><TAB><template> lines with a {{x}} slot."
+)
+TEMPLATE_HOLDS_TERM = (
+    "{field}: evaluation template {template!r} ({path}, line {line}) holds the {dimension} lexicon term "
+    "{term!r}, so the audit would measure that term in every sentence. Reword the template or remove the "
+    "term from the lexicon."
+)
+BINARY_TEMPLATES = (
+    "{field}: the labelled templates speak of positive and negative, which fits a task with two labels; "
+    "this one has {labels}. Turn this part off, or write templates for a binary task."
+)
 LEXICON_UNKNOWN = "{field}: no lexicon for dimension {dim!r} (packaged{where}). Packaged dimensions: {known}."
 EEC_MISSING = (
     "{field}: file not found: {path}. Point it at Equity-Evaluation-Corpus.csv (e.g. "
@@ -159,8 +175,12 @@ EXPLAIN_SHAP_MISSING = (
 )
 EXPLAIN_NO_TEXTS = "explain: no text given. Pass a text as an argument or --file PATH."
 MITIGATE_NOTHING = (
-    "fairtune mitigate: choose one mitigation, e.g. --fairness cda (cda, clp, both), --robustness adv "
-    "(adv, augment, both) or --privacy dp (dp, redact)."
+    "fairtune mitigate: choose one mitigation, e.g. --fairness cda (cda, clp, both, balance, all), "
+    "--robustness adv (adv, a2t, augment, both) or --privacy dp (dp, redact)."
+)
+SEEDS_RANGE = (
+    "mitigate.seeds (--seeds): {value} is not a number of seeds from 1 to {most}. Pass e.g. --seeds 3 to "
+    "train the parent and each mitigated child with 3 seeds."
 )
 
 COMPRESS_NOTHING = (

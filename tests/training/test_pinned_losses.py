@@ -36,7 +36,9 @@ PINNED: dict[str, tuple[list[float], float]] = {
 VARIANTS: dict[str, dict[str, Any]] = {
     "plain": {},
     "cda": {"counterfactual": {"method": "cda", "dimensions": ["gender"]}},
-    "clp": {"counterfactual": {"method": "clp", "clp_lambda": 0.5, "dimensions": ["gender"]}},
+    "clp": {
+        "counterfactual": {"method": "clp", "clp_lambda": 0.5, "dimensions": ["gender"], "template_pairs": 0}
+    },
     "fgm": {"adversarial": {"method": "fgm", "epsilon": 0.1}},
     "pgd": {"adversarial": {"method": "pgd", "epsilon": 0.1, "steps": 2}},
     "dp": {"privacy": {"epsilon": 50, "accountant": "rdp", "physical_batch_size": 8}, "batch_size": 24},

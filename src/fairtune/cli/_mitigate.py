@@ -1,8 +1,10 @@
-"""fairtune mitigate RUN_DIR --fairness cda|clp|both | --robustness adv|augment|both | --privacy dp|redact"""
+"""fairtune mitigate RUN_DIR --fairness cda|clp|both|balance|all | --robustness adv|augment|both
+| --privacy dp|redact [--seeds N]"""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from fairtune.cli._common import console
 
@@ -11,10 +13,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a trained run directory, e.g. runs/sst2-minilm")
     p.add_argument(
         "--fairness",
-        choices=["cda", "clp", "both"],
-        help="cda: counterfactual data augmentation; clp: counterfactual logit pairing; both: together",
+        choices=["cda", "clp", "both", "balance", "all"],
+        help="cda: counterfactual data augmentation; clp: counterfactual logit pairing (training texts and "
+        "template pairs); both: cda and clp; balance: identity-balanced template sentences; all: the three",
     )
     p.add_argument("--clp-lambda", type=float, help="weight of the logit-pairing loss (default 1.0)")
+    p.add_argument(
+        "--template-pairs",
+        type=int,
+        help="clp: template pairs per step, 0 for training texts only (default 16)",
+    )
+    p.add_argument(
+        "--balance-per-phrase",
+        type=int,
+        help="balance: positive and as many negative sentences per identity phrase (default 6)",
+    )
     p.add_argument(
         "--robustness",
         choices=["adv", "augment", "both"],
@@ -45,14 +58,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--dp-lr", type=float, help="learning rate for --privacy dp (default: the parent's)")
     p.add_argument(
+        "--seeds",
+        type=int,
+        help="train the parent and the child with this many seeds and compare means with 95%% intervals "
+        "(default: the config's mitigate.seeds, 1)",
+    )
+    p.add_argument(
+        "--reaudit", action="store_true", help="audit the parent's runs again even where an audit exists"
+    )
+    p.add_argument(
         "--overwrite", action="store_true", help="discard an existing child run of this mitigation first"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from fairtune.workflows.mitigate import mitigate
 
     err = console(stderr=True)
@@ -66,29 +86,50 @@ def run(args: argparse.Namespace) -> int:
             "dp_batch_size": args.dp_batch_size,
             "dp_lr": args.dp_lr,
             "clp_lambda": args.clp_lambda,
+            "template_pairs": args.template_pairs,
+            "balance_per_phrase": args.balance_per_phrase,
             "adv_method": args.adv_method,
             "epsilon": args.epsilon,
             "steps": args.steps,
             "augment_examples": args.augment_examples,
         },
+        seeds=args.seeds,
+        reaudit=args.reaudit,
         overwrite=args.overwrite,
         show_progress=not args.no_progress,
         log=err.print,
     )
     out = console()
     for doc in docs:
-        t = Table(title=f"{doc['kind']} mitigation '{doc['method']}': {doc['parent']} -> {doc['child']}")
-        for col in ("metric", "parent", "child", "delta", "relative"):
-            t.add_column(col, justify="left" if col == "metric" else "right")
-        for r in doc["comparison"]:
-            rel = f"{r['relative']:+.1%}" if r["relative"] is not None else "-"
-            colour = "green" if r["improved"] else "red"
-            t.add_row(
-                r["metric"],
-                f"{r['parent']:.4f}",
-                f"{r['child']:.4f}",
-                f"[{colour}]{r['delta']:+.4f}[/{colour}]",
-                rel,
-            )
-        out.print(t)
+        out.print(comparison_table(doc))
     return 0
+
+
+def _interval(ci: list[float] | None) -> str:
+    return f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "-"
+
+
+def comparison_table(doc: dict) -> Any:
+    """The before/after table: means over seeds, the difference with its 95% interval, the verdict."""
+    from rich.table import Table
+
+    n = len(doc.get("seeds", [1]))
+    t = Table(
+        title=f"{doc['kind']} mitigation '{doc['method']}': {doc['parent']} -> {doc['child']} "
+        f"({n} seed{'s' if n > 1 else ''}; means)"
+    )
+    for col in ("metric", "parent", "child", "delta", "95% interval of delta", "verdict"):
+        t.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
+    colours = {"improved": "green", "worse": "red"}
+    for r in doc["comparison"]:
+        verdict = r.get("verdict", "")
+        colour = colours.get(verdict, "yellow")
+        t.add_row(
+            r["metric"],
+            f"{r['parent']:.4f}",
+            f"{r['child']:.4f}",
+            f"{r['delta']:+.4f}",
+            _interval(r.get("diff_ci95")),
+            f"[{colour}]{verdict}[/{colour}]",
+        )
+    return t

@@ -164,6 +164,43 @@ class CounterfactualConfig(Section):
         description="Also swap gender pronouns (he/she, him/her). Off by default: they are EEC terms, "
         "so with them on the EEC no longer measures whether the mitigation generalises.",
     )
+    template_pairs: int = Field(
+        16,
+        ge=0,
+        le=1024,
+        description="clp, both: logit pairs per step drawn from the mitigation-side templates (one template "
+        "filled with two groups' phrases of a lexicon's @mitigate row; Garg et al. 2019's synthetic "
+        "counterfactuals), besides the pairs of training texts. 0: training texts only.",
+    )
+    templates: str | None = Field(
+        None,
+        description="TSV of <label><TAB><template> lines with one {x} slot (positive, negative or neutral) "
+        "replacing the packaged mitigation-side templates.",
+    )
+
+
+class IdentityBalanceConfig(Section):
+    """Identity-balanced augmentation (after Dixon et al. 2018): sentences that put every @mitigate phrase
+    of the lexicons into positive and negative templates in equal measure, so no identity term predicts
+    the label."""
+
+    per_phrase: int = Field(
+        6, ge=1, le=100, description="Positive and as many negative sentences added per phrase."
+    )
+    dimensions: list[str] = Field(
+        default_factory=lambda: list(FAIRNESS_DIMENSIONS), description="Lexicon dimensions to cover."
+    )
+    lexicon_dir: str | None = Field(
+        None, description="Folder of <dimension>.tsv lexicons replacing the packaged ones."
+    )
+    templates: str | None = Field(
+        None,
+        description="TSV of <label><TAB><template> lines with one {x} slot replacing the packaged "
+        "mitigation-side templates (only positive and negative lines are used).",
+    )
+    positive_label: str | None = Field(
+        None, description="The task label that 'positive' templates get (unset: 'positive' or the last)."
+    )
 
 
 class AdversarialConfig(Section):
@@ -342,6 +379,11 @@ class TrainConfig(Section):
     counterfactual: CounterfactualConfig | None = Field(
         None, description="Fairness mitigation while training (set by `fairtune mitigate --fairness`)."
     )
+    identity_balance: IdentityBalanceConfig | None = Field(
+        None,
+        description="Add identity-balanced template sentences to training (set by `fairtune mitigate "
+        "--fairness balance`).",
+    )
     privacy: DpConfig | None = Field(
         None, description="Train with differential privacy (DP-SGD), e.g. {epsilon: 8}."
     )
@@ -357,7 +399,7 @@ class TrainConfig(Section):
     @model_validator(mode="after")
     def _dp_alone(self) -> TrainConfig:
         if self.privacy is not None:
-            for name in ("adversarial", "counterfactual", "augment"):
+            for name in ("adversarial", "counterfactual", "identity_balance", "augment"):
                 if getattr(self, name) is not None:
                     raise ValueError(
                         f"train.privacy cannot be combined with train.{name}: it changes or adds examples "
@@ -380,6 +422,23 @@ class FairnessAuditConfig(Section):
     eec: str | None = Field(
         None,
         description="Path to the Equity Evaluation Corpus CSV (Kiritchenko & Mohammad 2018); unset: skipped.",
+    )
+    identity_terms: bool = Field(
+        True,
+        description="Measure per-term error rates on labelled template sentences (Dixon et al. 2018; "
+        "Borkan et al. 2019): false positive and negative rates and the pinned AUC of every @probe phrase.",
+    )
+    identity_templates: str | None = Field(
+        None,
+        description="TSV of <label><TAB><template> lines (positive or negative, one {x} slot) replacing the "
+        "packaged evaluation-side templates of the identity-term error rates.",
+    )
+    identity_max_gap: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="An identity term whose false positive or negative rate differs from the overall rate "
+        "by at least this is flagged.",
     )
     positive_label: str | None = Field(
         None, description="Label whose probability is the 'positive score' (unset: 'positive' or the last)."
@@ -520,6 +579,19 @@ class PrivacyAuditConfig(Section):
     )
 
 
+class MitigateConfig(Section):
+    """How `fairtune mitigate` judges a mitigation."""
+
+    seeds: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="Train the parent and each mitigated child with this many seeds (the parent's own run "
+        "is the first); every compared metric gets its mean, a 95% interval and the interval of the "
+        "difference child - parent.",
+    )
+
+
 class AuditConfig(Section):
     """Auditors that `fairtune run` and `fairtune audit` run on the trained model."""
 
@@ -602,6 +674,7 @@ class FairtuneConfig(Section):
     data_card: DataCardConfig = Field(default_factory=DataCardConfig)  # type: ignore[arg-type]
     card: CardConfig = Field(default_factory=CardConfig)  # type: ignore[arg-type]
     audit: AuditConfig = Field(default_factory=AuditConfig)  # type: ignore[arg-type]
+    mitigate: MitigateConfig = Field(default_factory=MitigateConfig)  # type: ignore[arg-type]
     pretrain: PretrainConfig | None = Field(None, description="Continued pretraining (fairtune pretrain).")
     gates: dict[str, GateConfig] = Field(
         default_factory=dict, description="Thresholds: {metric: {min: x} | {max: y}}, e.g. eval.accuracy."

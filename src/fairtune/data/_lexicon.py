@@ -7,9 +7,12 @@ Format (see lexicons/gender.tsv):
     @groups<TAB>male<TAB>female
     king<TAB>queen                  (one term per group; '-' = no counterpart)
     @probe<TAB>a gentleman<TAB>a lady
+    @mitigate<TAB>gentlemen<TAB>ladies
 
 Rows are swap sets: replacing a term by the term in the same row and another column gives the
-counterfactual. `@probe` rows are noun phrases for the template probes.
+counterfactual. `@probe` rows are noun phrases for the audit's templates (the evaluation side);
+`@mitigate` rows are noun phrases that only mitigations use (the mitigation side). No phrase may be on
+both sides, so the audit measures forms the mitigations never saw.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class Lexicon:
     path: str
     #: term (lowercase) -> (row index, group index)
     index: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: noun phrases for mitigations, aligned across groups like `probes`
+    mitigation: list[list[str]] = field(default_factory=list)
 
     def terms(self) -> list[str]:
         return sorted(self.index)
@@ -49,6 +54,7 @@ def parse_lexicon(text: str, path: Path | str, dimension: str) -> Lexicon:
     groups: list[str] | None = None
     rows: list[list[str | None]] = []
     probes: list[list[str]] = []
+    mitigation: list[list[str]] = []
     sources: list[str] = []
     index: dict[str, tuple[int, int]] = {}
     for lineno, raw in enumerate(text.splitlines(), start=1):
@@ -73,14 +79,16 @@ def parse_lexicon(text: str, path: Path | str, dimension: str) -> Lexicon:
             continue
         if groups is None:
             raise _bad(path, lineno, f"expected the @groups line before any term row, got {line!r}")
-        if cells[0] == "@probe":
+        if cells[0] in ("@probe", "@mitigate"):
             phrases = cells[1:]
             if len(phrases) != len(groups) or not all(phrases):
-                raise _bad(path, lineno, f"@probe needs {len(groups)} non-empty phrases, got {len(phrases)}")
-            probes.append([p.lower() for p in phrases])
+                raise _bad(
+                    path, lineno, f"{cells[0]} needs {len(groups)} non-empty phrases, got {len(phrases)}"
+                )
+            (probes if cells[0] == "@probe" else mitigation).append([p.lower() for p in phrases])
             continue
         if cells[0].startswith("@"):
-            raise _bad(path, lineno, f"unknown directive {cells[0]!r}; use @groups or @probe")
+            raise _bad(path, lineno, f"unknown directive {cells[0]!r}; use @groups, @probe or @mitigate")
         if len(cells) != len(groups):
             raise _bad(
                 path,
@@ -102,7 +110,10 @@ def parse_lexicon(text: str, path: Path | str, dimension: str) -> Lexicon:
         raise _bad(path, 1, "no '# source:' line; cite where the terms come from")
     if groups is None or not rows:
         raise _bad(path, 1, "no @groups line or no term rows")
-    return Lexicon(dimension, groups, rows, probes, sources, str(path), index)
+    both = sorted({p for row in probes for p in row} & {p for row in mitigation for p in row})
+    if both:
+        raise _bad(path, 1, f"phrase(s) {both} are both @probe and @mitigate; keep the two sides apart")
+    return Lexicon(dimension, groups, rows, probes, sources, str(path), index, mitigation)
 
 
 def _packaged(dimension: str) -> str | None:

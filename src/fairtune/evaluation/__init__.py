@@ -6,5 +6,16 @@ from fairtune.evaluation._metrics import (
     expected_calibration_error,
     reliability_bins,
 )
+from fairtune.evaluation._seeds import NOISE, ONE_SEED, difference_ci, mean_ci, verdict
 
-__all__ = ["classification_metrics", "cross_entropy", "expected_calibration_error", "reliability_bins"]
+__all__ = [
+    "NOISE",
+    "ONE_SEED",
+    "classification_metrics",
+    "cross_entropy",
+    "difference_ci",
+    "expected_calibration_error",
+    "mean_ci",
+    "reliability_bins",
+    "verdict",
+]

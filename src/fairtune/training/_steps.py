@@ -56,7 +56,7 @@ class StandardSteps:
             out = self.model(inputs_embeds=embeds + delta, **rest)
         else:
             out = self.model(**batch)
-        return Step(self.model, batch, idx, out, delta, acc)
+        return Step(self.model, batch, idx, out, delta, acc, self.t.state.step)
 
     def __call__(self, idx: list[int]) -> float:
         t = self.t

@@ -1,10 +1,14 @@
-"""`fairtune mitigate RUN_DIR --fairness cda|clp|both | --robustness adv|augment|both
-| --privacy dp|redact`.
+"""`fairtune mitigate RUN_DIR --fairness cda|clp|both|balance|all | --robustness adv|augment|both
+| --privacy dp|redact [--seeds N]`.
 
 Trains a child run with the mitigation and re-audits it with the parent's audit settings (for
 robustness: the same attack sample and constraints). The child lives in RUN_DIR/mitigate/<kind>-<method>/
-with the parent's config plus the mitigation's keys (`train.counterfactual`, `train.adversarial`,
-`data.extra_train`, `train.privacy`, `data.redact`), so it is an ordinary run directory.
+with the parent's config plus the mitigation's keys (`train.counterfactual`, `train.identity_balance`,
+`train.adversarial`, `data.extra_train`, `train.privacy`, `data.redact`), so it is an ordinary run
+directory. With N seeds, the parent and the child are each trained N times (the parent's own run and
+the child above are the first seed; the others live in <run>/seeds/seed-<s>/), and every compared
+metric gets its mean, a 95% interval, and the interval of the difference child - parent: a change
+whose interval covers 0 is "not distinguishable from retraining noise", never an improvement.
 `mitigation.json` in the child links it to its parent and holds the before/after table; the parent's
 report shows it.
 """
@@ -17,14 +21,23 @@ from typing import Any
 
 from fairtune._io import atomic_write_json, atomic_write_text, read_json
 from fairtune._rundir import RunDir
-from fairtune.config import AdversarialConfig, CounterfactualConfig, DpConfig, FairtuneConfig
-from fairtune.errors import MITIGATE_NOTHING, FairtuneError
+from fairtune.config import (
+    AdversarialConfig,
+    DpConfig,
+    FairtuneConfig,
+)
+from fairtune.errors import MITIGATE_NOTHING, SEEDS_RANGE, ConfigError, FairtuneError
+
+MAX_SEEDS = 20
 
 #: What the before/after table shows per kind: metric, and whether lower is better.
 COMPARED: dict[str, tuple[tuple[str, bool], ...]] = {
     "fairness": (
         ("eval.accuracy", False),
         ("eval.ece", True),
+        ("fairness.identity_fped", True),
+        ("fairness.identity_fned", True),
+        ("fairness.identity_auc_spread", True),
         ("fairness.eec_gender_gap", True),
         ("fairness.eec_race_gap", True),
         ("fairness.flip_rate", True),
@@ -55,6 +68,20 @@ COMPARED: dict[str, tuple[tuple[str, bool], ...]] = {
 }
 
 
+#: --fairness method -> (train.counterfactual.method or None, identity-balanced augmentation on)
+FAIRNESS_METHODS: dict[str, tuple[str | None, bool]] = {
+    "cda": ("cda", False),
+    "clp": ("clp", False),
+    "both": ("both", False),
+    "balance": (None, True),
+    "all": ("both", True),
+}
+
+
+def _given(options: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: options[k] for k in keys if options.get(k) is not None}
+
+
 def child_config(
     parent: FairtuneConfig, parent_root: Path, kind: str, method: str, options: dict[str, Any]
 ) -> FairtuneConfig:
@@ -64,8 +91,16 @@ def child_config(
     train_update: dict[str, Any] = {}
     data = parent.data
     if kind == "fairness":
-        extra = {"clp_lambda": options["clp_lambda"]} if options.get("clp_lambda") is not None else {}
-        train_update["counterfactual"] = CounterfactualConfig.model_validate({"method": method, **extra})
+        cf_method, balance = FAIRNESS_METHODS[method]
+        if cf_method is not None:
+            extra = _given(options, "clp_lambda", "template_pairs")
+            train_update["counterfactual"] = {"method": cf_method, **extra}
+        if balance:
+            train_update["identity_balance"] = (
+                {"per_phrase": options["balance_per_phrase"]}
+                if options.get("balance_per_phrase") is not None
+                else {}
+            )
     elif kind == "privacy":
         if method == "dp":
             dp = {"epsilon": options["dp_epsilon"]} if options.get("dp_epsilon") is not None else {}
@@ -94,25 +129,43 @@ def child_config(
     return build_config(raw)
 
 
-def compare(parent_root: Path, child_root: Path, kind: str) -> list[dict[str, Any]]:
-    """Rows of metric, parent, child, delta and relative change (negative = reduced)."""
+def replica_config(cfg: FairtuneConfig, root: Path, seed: int) -> FairtuneConfig:
+    """`cfg` trained with another seed, in <root>/seeds/seed-<seed>/."""
+    return cfg.model_copy(update={"seed": seed, "name": f"seed-{seed}", "output_dir": str(root / "seeds")})
+
+
+def compare(parents: list[Path], children: list[Path], kind: str) -> list[dict[str, Any]]:
+    """Rows of metric, the parent's and the child's mean over seeds with 95% intervals, the difference
+    child - parent with its (Welch) interval, and the verdict: improved, worse, or not distinguishable
+    from retraining noise (the interval covers 0). Negative relative change = reduced."""
+    from fairtune.evaluation import difference_ci, mean_ci, verdict
     from fairtune.report import collect_metrics
 
-    before, after = collect_metrics(parent_root), collect_metrics(child_root)
+    before = [collect_metrics(p) for p in parents]
+    after = [collect_metrics(c) for c in children]
     rows = []
     for metric, lower_better in COMPARED[kind]:
-        if metric not in before or metric not in after:
+        if not all(metric in m for m in before + after):
             continue
-        b, a = before[metric], after[metric]
+        p = mean_ci([m[metric] for m in before])
+        c = mean_ci([m[metric] for m in after])
+        diff = difference_ci(c["values"], p["values"])
+        said = verdict(diff, lower_better)
         rows.append(
             {
                 "metric": metric,
-                "parent": b,
-                "child": a,
-                "delta": a - b,
-                "relative": (a - b) / abs(b) if abs(b) > 1e-9 else None,
+                "parent": p["mean"],
+                "child": c["mean"],
+                "delta": diff["mean"],
+                "relative": diff["mean"] / abs(p["mean"]) if abs(p["mean"]) > 1e-9 else None,
                 "lower_is_better": lower_better,
-                "improved": a < b if lower_better else a > b,
+                "parent_ci95": p["ci95"],
+                "child_ci95": c["ci95"],
+                "diff_ci95": diff["ci95"],
+                "parent_values": p["values"],
+                "child_values": c["values"],
+                "verdict": said,
+                "improved": said == "improved",
             }
         )
     return rows
@@ -188,8 +241,8 @@ def write_robust_augmentation(
     }
 
 
-def _train_child(cfg: FairtuneConfig, show_progress: bool, log: Callable[[str], None]) -> None:
-    """Train the child unless it is already trained with this config (the caller checked the config)."""
+def _train(cfg: FairtuneConfig, show_progress: bool, log: Callable[[str], None]) -> None:
+    """Train the run of `cfg` unless it is already trained with this config (the caller checked it)."""
     from fairtune.training import latest_checkpoint
     from fairtune.workflows.train import train
 
@@ -201,6 +254,39 @@ def _train_child(cfg: FairtuneConfig, show_progress: bool, log: Callable[[str], 
     train(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
 
 
+def _seeded_runs(
+    cfg: FairtuneConfig,
+    root: Path,
+    seeds: list[int],
+    kind: str,
+    *,
+    reaudit: bool,
+    show_progress: bool,
+    log: Callable[[str], None],
+) -> list[Path]:
+    """The replicas of the run at `root` for every seed but its own (the first), trained and audited."""
+    from fairtune.workflows.audit import audit
+
+    out = [root]
+    for seed in seeds[1:]:
+        rcfg = replica_config(cfg, root, seed)
+        run = RunDir.for_config(rcfg)
+        run.check_same_config(rcfg)
+        log(f"mitigate: seed {seed}: training {run.root}")
+        _train(rcfg, show_progress, log)
+        if reaudit or not (run.root / "audit" / f"{kind}.json").is_file():
+            audit(run.root, only=[kind], log=log)
+        out.append(run.root)
+    return out
+
+
+def train_seconds(roots: list[Path]) -> dict[str, Any]:
+    """Training time per run (metrics.json train.train_seconds) over seeds."""
+    from fairtune.evaluation import mean_ci
+
+    return mean_ci([float(read_json(RunDir(r).metrics)["train"]["train_seconds"]) for r in roots])
+
+
 def mitigate(
     run_dir: str | Path,
     *,
@@ -208,11 +294,15 @@ def mitigate(
     robustness: str | None = None,
     privacy: str | None = None,
     options: dict[str, Any] | None = None,
+    seeds: int | None = None,
+    reaudit: bool = False,
     overwrite: bool = False,
     show_progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Train, audit and compare the child for the requested mitigation; re-render the parent's report."""
+    """Train, audit and compare the child for the requested mitigation over `seeds` seeds (unset: the
+    parent's mitigate.seeds); re-render the parent's report. `reaudit` audits the parent's runs again
+    even where an audit exists (the children are always re-audited)."""
     import shutil
 
     from fairtune.workflows.audit import audit
@@ -228,14 +318,19 @@ def mitigate(
     parent = RunDir(Path(run_dir))
     parent.require_model()
     pcfg = parent.load_config()
-    if not (parent.root / "audit" / f"{kind}.json").is_file():
-        log(f"mitigate: the parent has no {kind} audit yet; auditing it first")
-        audit(parent.root, only=[kind], log=log)
+    if seeds is not None:
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ConfigError(SEEDS_RANGE.format(value=seeds, most=MAX_SEEDS))
+        pcfg = pcfg.model_copy(update={"mitigate": pcfg.mitigate.model_copy(update={"seeds": seeds})})
+    seed_list = [pcfg.seed + k for k in range(pcfg.mitigate.seeds)]
     cfg = child_config(pcfg, parent.root, kind, method, options)
     child = RunDir.for_config(cfg)
     if overwrite:
         shutil.rmtree(child.root, ignore_errors=True)
     child.check_same_config(cfg)
+    if reaudit or not (parent.root / "audit" / f"{kind}.json").is_file():
+        log(f"mitigate: auditing the parent ({kind})")
+        audit(parent.root, only=[kind], log=log)
     augmentation = None
     if cfg.data.extra_train and not (child.model / "config.json").is_file():
         child.root.mkdir(parents=True, exist_ok=True)
@@ -243,23 +338,32 @@ def mitigate(
             parent, pcfg, Path(cfg.data.extra_train), options.get("augment_examples") or 2000, log
         )
         atomic_write_json(child.root / "augmentation.json", augmentation)
-    log(f"mitigate: training {child.root} ({kind} mitigation '{method}')")
-    _train_child(cfg, show_progress, log)
+    log(f"mitigate: training {child.root} ({kind} mitigation '{method}', seed {cfg.seed})")
+    _train(cfg, show_progress, log)
     audit(child.root, only=[kind], log=log)
+    run_kw: dict[str, Any] = {"show_progress": show_progress, "log": log}
+    parents = _seeded_runs(pcfg, parent.root, seed_list, kind, reaudit=reaudit, **run_kw)
+    children = _seeded_runs(cfg, child.root, seed_list, kind, reaudit=True, **run_kw)
     metrics = read_json(child.metrics)
     aug_path = child.root / "augmentation.json"
+    p_time, c_time = train_seconds(parents), train_seconds(children)
     doc = {
-        "schema": "fairtune/mitigation/v1",
+        "schema": "fairtune/mitigation/v2",
         "kind": kind,
         "method": method,
         "parent": str(parent.root),
         "child": str(child.root),
+        "seeds": seed_list,
+        "parent_runs": [str(p) for p in parents],
+        "child_runs": [str(c) for c in children],
         "counterfactual": metrics.get("train", {}).get("counterfactual"),
+        "identity_balance": metrics.get("train", {}).get("identity_balance"),
         "adversarial": cfg.train.adversarial.model_dump() if cfg.train.adversarial else None,
         "privacy": metrics.get("train", {}).get("privacy"),
         "redaction": cfg.data.redact or None,
         "augmentation": augmentation or (read_json(aug_path) if aug_path.is_file() else None),
-        "comparison": compare(parent.root, child.root, kind),
+        "train_seconds": {"parent": p_time, "child": c_time, "ratio": c_time["mean"] / p_time["mean"]},
+        "comparison": compare(parents, children, kind),
     }
     atomic_write_json(child.root / "mitigation.json", doc)
     if (parent.root / "report.html").is_file():

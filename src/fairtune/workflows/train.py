@@ -32,33 +32,6 @@ def prepare_run_dir(
     return run
 
 
-def counterfactual_training(cfg: FairtuneConfig, data: Any) -> tuple[dict[int, str] | None, dict[str, Any]]:
-    """Apply train.counterfactual: CDA extends data.train in place; CLP returns the logit-pairing partners."""
-    cfc = cfg.train.counterfactual
-    if cfc is None:
-        return None, {}
-    from fairtune.data import augment, load_lexicons, make_counterfactuals
-
-    lexicons = load_lexicons(cfc.dimensions, cfc.lexicon_dir, "train.counterfactual")
-    cfs = make_counterfactuals(data.train.texts, lexicons, pronouns=cfc.pronouns, seed=cfg.seed)
-    n_orig = len(data.train)
-    if cfc.method in ("cda", "both"):
-        data.train = augment(data.train, cfs)
-    pairs = cfs.first_per_text() if cfc.method in ("clp", "both") else None
-    info = {
-        "method": cfc.method,
-        "clp_lambda": cfc.clp_lambda if pairs else None,
-        "dimensions": cfc.dimensions,
-        "pronouns": cfc.pronouns,
-        "train_texts": n_orig,
-        "texts_with_terms": len(set(cfs.index)),
-        "copies_per_dimension": cfs.per_dimension(),
-        "copies_added": len(cfs.texts) if cfc.method in ("cda", "both") else 0,
-        "pairs": len(pairs) if pairs else 0,
-    }
-    return pairs, info
-
-
 def insert_canaries(cfg: FairtuneConfig, data: Any, run: RunDir) -> dict[str, Any]:
     """Apply train.canaries: append the inserted canaries to data.train and keep all of them (made-up
     texts, no user data) in the run directory for the privacy audit."""
@@ -88,7 +61,9 @@ def train(
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     set_seed(cfg.seed, deterministic=cfg.train.deterministic)
-    pairs, counterfactual = counterfactual_training(cfg, data)
+    from fairtune.mitigations import apply_data_transforms
+
+    mitigations, extras = apply_data_transforms(cfg, data)
     from fairtune.data._augment import augment_training
 
     augmented = augment_training(cfg.train.augment, data, seed=cfg.seed, max_length=cfg.data.max_length)
@@ -103,7 +78,7 @@ def train(
         seed=cfg.seed,
         max_length=cfg.data.max_length,
         show_progress=show_progress,
-        pair_texts=pairs,
+        **extras,
     )
     if trainer.acc.is_main_process:
         run.write_config(cfg)
@@ -133,7 +108,7 @@ def train(
                 "history": st.history,
                 "evals": st.evals,
                 "objectives": {o.name: o.info() for o in trainer.objectives},
-                **({"counterfactual": counterfactual} if counterfactual else {}),
+                **mitigations,
                 **({"augment": augmented} if augmented else {}),
                 **({"privacy": result.dp, "dp_epsilon": result.dp["epsilon_spent"]} if result.dp else {}),
                 **({"canaries": canary_info} if canary_info else {}),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,15 @@ from typing import Any
 import numpy as np
 
 from fairtune.audits._result import AuditResult, prediction_changes, usable_eval
+from fairtune.audits.fairness._identity import identity_error_rates, load_identity_templates
 from fairtune.config import FairnessAuditConfig
 from fairtune.data import PRONOUN_WORDS, LabelledData, Lexicon, load_lexicons, make_swappers
+from fairtune.data._templates import Template, fill, positive_index, terms_in_templates
 from fairtune.errors import (
     AUDIT_EMPTY_EVAL,
     EEC_COLUMNS,
     EEC_MISSING,
     GROUP_ONE_GROUP,
-    POSITIVE_LABEL_UNKNOWN,
     ConfigError,
     DataError,
 )
@@ -45,18 +45,6 @@ EEC_NOUN_PAIRS = {
     "my uncle": "my aunt",
     "my dad": "my mom",
 }
-
-
-def positive_index(labels: Sequence[str], wanted: str | None, field: str) -> int:
-    """The label whose probability is 'the positive score'."""
-    if wanted is not None:
-        if wanted not in labels:
-            raise ConfigError(POSITIVE_LABEL_UNKNOWN.format(field=field, label=wanted, labels=list(labels)))
-        return list(labels).index(wanted)
-    for name in ("positive", "pos", "1", "true", "yes"):
-        if name in [lab.lower() for lab in labels]:
-            return [lab.lower() for lab in labels].index(name)
-    return len(labels) - 1
 
 
 def bootstrap_ci(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> list[float]:
@@ -135,11 +123,6 @@ def read_templates() -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def _fill(template: str, phrase: str) -> str:
-    out = template.replace("{x}", phrase)
-    return out[:1].upper() + out[1:] if template.startswith("{x}") else out
-
-
 def spread_permutation_test(
     scores: np.ndarray, n_perm: int, rng: np.random.Generator
 ) -> tuple[float, float, np.ndarray]:
@@ -156,11 +139,21 @@ def template_probes(
     clf: Classifier, lexicons: list[Lexicon], pos: int, n_perm: int, rng: np.random.Generator
 ) -> dict[str, Any]:
     templates = read_templates()
+    problems = terms_in_templates(
+        [
+            Template("neutral", t, i, "fairtune/audits/fairness/templates.txt")
+            for i, t in enumerate(templates)
+        ],
+        lexicons,
+        "audit.fairness.lexicon_dir",
+    )
+    if problems:
+        raise ConfigError(problems)
     out: dict[str, Any] = {"templates": len(templates), "dimensions": {}}
     for lex in lexicons:
         if not lex.probes:
             continue
-        sentences = [_fill(t, phrase) for probe in lex.probes for t in templates for phrase in probe]
+        sentences = [fill(t, phrase) for probe in lex.probes for t in templates for phrase in probe]
         p = _scores(clf, sentences, pos).reshape(len(lex.probes) * len(templates), len(lex.groups))
         spread, p_value, means = spread_permutation_test(p, n_perm, rng)
         out["dimensions"][lex.dimension] = {
@@ -223,7 +216,7 @@ def eec_terms(frame: Any) -> set[str]:
 def lexicon_overlap(terms: set[str], lexicons: list[Lexicon], pronouns: bool) -> list[str]:
     words: set[str] = set()
     for lex in lexicons:
-        for phrase in [*lex.index, *(p for row in lex.probes for p in row)]:
+        for phrase in [*lex.index, *(p for row in [*lex.probes, *lex.mitigation] for p in row)]:
             words.update(re.findall(r"[a-z']+", phrase))
     if pronouns:
         words.update(PRONOUN_WORDS)
@@ -338,6 +331,42 @@ def group_metrics(
     }, warnings
 
 
+# -- 5. identity-term error rates (see _identity.py) ------------------------------------------------
+def _identity_part(
+    res: AuditResult, clf: Classifier, lexicons: list[Lexicon], pos: int, cfg: FairnessAuditConfig
+) -> None:
+    if len(clf.labels) != 2:
+        res.finding("info", "identity-term error rates not assessed: they need a task with two labels.")
+        return
+    templates = load_identity_templates(cfg.identity_templates, lexicons)
+    it = identity_error_rates(clf, lexicons, templates, pos, seed=cfg.seed)
+    res.details["identity_terms"] = it
+    res.metrics.update(
+        identity_fped=it["fped"],
+        identity_fned=it["fned"],
+        identity_auc_spread=it["auc_spread"],
+        identity_fpr=it["fpr"],
+        identity_fnr=it["fnr"],
+    )
+    if it["auc_min"] is not None:
+        res.metrics["identity_auc_min"] = it["auc_min"]
+    flagged = [t for t in it["worst_terms"] if max_gap(t, it) >= cfg.identity_max_gap]
+    if flagged:
+        shown = "; ".join(
+            f"'{t['term']}' ({t['dimension']}): FPR {t['fpr']:.2f}, FNR {t['fnr']:.2f}" for t in flagged[:5]
+        )
+        res.finding(
+            "warning",
+            f"identity terms whose error rates differ from the overall FPR {it['fpr']:.2f} / FNR "
+            f"{it['fnr']:.2f} by at least {cfg.identity_max_gap:.2f} on {it['templates']} labelled template "
+            f"sentences each: {shown}.",
+        )
+
+
+def max_gap(term: dict[str, Any], overall: dict[str, Any]) -> float:
+    return max(abs(term["fpr"] - overall["fpr"]), abs(term["fnr"] - overall["fnr"]))
+
+
 # -- the auditor ------------------------------------------------------------------------------------
 def audit_fairness(
     clf: Classifier,
@@ -401,6 +430,9 @@ def audit_fairness(
                     f"{dim}: template probes score groups differently (spread of mean "
                     f"p({clf.labels[pos]}) {d['spread']:.4f}, permutation p = {d['p_value']:.4f}).",
                 )
+
+    if cfg.identity_terms:
+        _identity_part(res, clf, lexicons, pos, cfg)
 
     if cfg.eec:
         frame = read_eec(cfg.eec, "audit.fairness.eec")

@@ -24,6 +24,7 @@ class Step:
     out: Any  # the model's output on the batch (.loss, .logits)
     delta: torch.Tensor | None  # the zero perturbation of the input embeddings, when one was asked for
     acc: Any  # the Accelerator (device, autocast, backward, unwrap_model)
+    number: int = 0  # optimizer steps taken before this one: seeds anything an objective draws per step
 
     def embed(self) -> torch.Tensor:
         """The batch's input embeddings, through the model's own embedding layer."""
@@ -44,6 +45,7 @@ class ObjectiveContext:
     acc: Any
     max_length: int
     pad_id: int
+    seed: int = 0
     extras: dict[str, Any] = field(default_factory=dict)  # teacher, pair_texts, ... from the workflow
 
 
