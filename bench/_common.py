@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 GATE_FAILED = 3  # `fairtune run`: a gate failed, but the run itself completed
@@ -106,3 +107,72 @@ def write_results(name: str, doc: dict[str, object]) -> Path:
     tmp.write_text(json.dumps({**doc, "machine": block}, indent=2) + "\n")
     tmp.replace(path)
     return path
+
+
+def arm_results(doc: dict[str, Any], metrics: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(parent, arm) from one mitigation.json: each result name in `metrics` (-> the compared metric)
+    as {"mean", "ci95", "values"} over seeds; the arm also gets "diff" (child - parent: mean, Welch 95%
+    interval, relative change, verdict) and its training time against the parent's."""
+    rows = {r["metric"]: r for r in doc["comparison"]}
+    parent: dict[str, Any] = {}
+    arm: dict[str, Any] = {}
+    diff: dict[str, Any] = {}
+    for name, metric in metrics.items():
+        r = rows.get(metric)
+        if r is None:
+            continue
+        parent[name] = {"mean": r["parent"], "ci95": r["parent_ci95"], "values": r["parent_values"]}
+        arm[name] = {"mean": r["child"], "ci95": r["child_ci95"], "values": r["child_values"]}
+        diff[name] = {
+            "mean": r["delta"],
+            "ci95": r["diff_ci95"],
+            "relative": r["relative"],
+            "verdict": r["verdict"],
+        }
+    times = doc["train_seconds"]
+    arm.update(diff=diff, train_seconds=times["child"], train_seconds_ratio=times["ratio"])
+    parent["train_seconds"] = times["parent"]
+    return parent, arm
+
+
+def judge_arm(
+    arm: dict[str, Any], reductions: dict[str, float], excluding_0: tuple[str, ...], max_drop_points: float
+) -> dict[str, Any]:
+    """Each target, met or not: the mean relative reduction of each metric in `reductions` (share), the
+    interval of the difference below 0 for those in `excluding_0`, at most `max_drop_points` of dev
+    accuracy, at most 3x the parent's training time."""
+    d = arm["diff"]
+    out: dict[str, Any] = {}
+    for name, share in reductions.items():
+        rel = d.get(name, {}).get("relative")
+        out[f"{name}_reduced_{round(share * 100)}pct"] = rel is not None and rel <= -share
+    for name in excluding_0:
+        ci = d.get(name, {}).get("ci95")
+        out[f"{name}_interval_excludes_0"] = ci is not None and ci[1] < 0
+    drop = -100 * d["dev_accuracy"]["mean"]
+    out["accuracy_drop_points"] = drop
+    out["accuracy_within_budget"] = drop <= max_drop_points
+    out["time_within_3x"] = arm["train_seconds_ratio"] <= 3.0
+    out["all_met"] = all(v for v in out.values() if isinstance(v, bool))
+    return out
+
+
+def best_arm(arms: dict[str, Any], reductions: dict[str, float]) -> str:
+    """The arm with the largest mean relative reduction over `reductions`' metrics, among those within
+    the accuracy budget (of all arms if none is)."""
+
+    def score(name: str) -> float:
+        rel = [arms[name]["diff"].get(k, {}).get("relative") for k in reductions]
+        known = [r for r in rel if r is not None]
+        return -sum(known) / len(known) if known else float("-inf")
+
+    cheap = [a for a in arms if arms[a]["targets"]["accuracy_within_budget"]]
+    return max(cheap or list(arms), key=score)
+
+
+def print_arm(name: str, arm: dict[str, Any]) -> None:
+    print(name, flush=True)
+    for metric, d in arm["diff"].items():
+        ci = d["ci95"]
+        shown = f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "-"
+        print(f"  {metric}: {d['mean']:+.4f} {shown} {d['verdict']}", flush=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fairtune, write_results
+from _common import ROOT, arm_results, best_arm, fairtune, judge_arm, print_arm, write_results
 
 CONFIG = "configs/sst2-minilm.yaml"
 #: result name -> metric in mitigation.json
@@ -43,65 +43,8 @@ METRICS = {
     "dev_ece": "eval.ece",
 }
 TARGETS = {"identity_fped": 0.5, "template_spread_max": 0.5, "flip_rate": 0.5}
+EXCLUDING_0 = ("identity_fped", "template_spread_max")
 MAX_ACCURACY_DROP_POINTS = 0.5
-MAX_TIME_RATIO = 3.0
-
-
-def arm_results(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(parent M, arm M with diffs) from one mitigation.json."""
-    rows = {r["metric"]: r for r in doc["comparison"]}
-    parent, arm, diff = {}, {}, {}
-    for name, metric in METRICS.items():
-        r = rows.get(metric)
-        if r is None:
-            continue
-        parent[name] = {"mean": r["parent"], "ci95": r["parent_ci95"], "values": r["parent_values"]}
-        arm[name] = {"mean": r["child"], "ci95": r["child_ci95"], "values": r["child_values"]}
-        diff[name] = {
-            "mean": r["delta"],
-            "ci95": r["diff_ci95"],
-            "relative": r["relative"],
-            "verdict": r["verdict"],
-        }
-    times = doc["train_seconds"]
-    arm.update(
-        diff=diff,
-        train_seconds=times["child"],
-        train_seconds_ratio=times["ratio"],
-        counterfactual=doc.get("counterfactual"),
-        identity_balance=doc.get("identity_balance"),
-    )
-    parent["train_seconds"] = times["parent"]
-    return parent, arm
-
-
-def judge(arm: dict[str, Any]) -> dict[str, Any]:
-    """Each target, met or not: -50% (mean over seeds) on the three harms, intervals excluding 0 for
-    identity_fped and the template spread, <= 0.5 points of accuracy, <= 3x the parent's training time."""
-    d = arm["diff"]
-    out: dict[str, Any] = {}
-    for name, share in TARGETS.items():
-        rel = d.get(name, {}).get("relative")
-        out[f"{name}_reduced_{int(share * 100)}pct"] = rel is not None and rel <= -share
-    for name in ("identity_fped", "template_spread_max"):
-        ci = d.get(name, {}).get("ci95")
-        out[f"{name}_interval_excludes_0"] = ci is not None and ci[1] < 0
-    drop = -100 * d["dev_accuracy"]["mean"]
-    out["accuracy_drop_points"] = drop
-    out["accuracy_within_budget"] = drop <= MAX_ACCURACY_DROP_POINTS
-    out["time_within_3x"] = arm["train_seconds_ratio"] <= MAX_TIME_RATIO
-    out["all_met"] = all(v for k, v in out.items() if isinstance(v, bool))
-    return out
-
-
-def best_arm(arms: dict[str, Any]) -> str:
-    def score(name: str) -> float:
-        rel = [arms[name]["diff"].get(k, {}).get("relative") for k in TARGETS]
-        rel = [r for r in rel if r is not None]
-        return -sum(rel) / len(rel) if rel else float("-inf")
-
-    cheap = [a for a in arms if arms[a]["targets"]["accuracy_within_budget"]]
-    return max(cheap or list(arms), key=score)
 
 
 def main() -> None:
@@ -122,10 +65,13 @@ def main() -> None:
             "mitigate", str(run), "--fairness", arm, "--seeds", str(args.seeds), "--no-progress", *extra
         )
         doc = json.loads((run / "mitigate" / f"fairness-{arm}" / "mitigation.json").read_text())
-        parent, arms[arm] = arm_results(doc)
-        arms[arm]["targets"] = judge(arms[arm])
+        parent, arms[arm] = arm_results(doc, METRICS)
+        arms[arm].update(
+            counterfactual=doc.get("counterfactual"), identity_balance=doc.get("identity_balance")
+        )
+        arms[arm]["targets"] = judge_arm(arms[arm], TARGETS, EXCLUDING_0, MAX_ACCURACY_DROP_POINTS)
         arms[arm]["mitigate_wall_seconds"] = walls[arm]
-        best = best_arm(arms)
+        best = best_arm(arms, TARGETS)
         path = write_results(
             "fairness",
             {
@@ -141,11 +87,8 @@ def main() -> None:
                 ],
             },
         )
-        print(f"{arm}: written to {path.relative_to(ROOT)}", flush=True)
-        for name, d in arms[arm]["diff"].items():
-            ci = d["ci95"]
-            shown = f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "-"
-            print(f"  {name}: {d['mean']:+.4f} {shown} {d['verdict']}")
+        print(f"written to {path.relative_to(ROOT)}", flush=True)
+        print_arm(arm, arms[arm])
 
 
 if __name__ == "__main__":

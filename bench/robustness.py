@@ -1,23 +1,24 @@
-"""Robustness on the SST-2 MiniLM run: fairtune's attack against TextAttack's PWWS, audit cost, and the
-robustness mitigations' effect.
+"""Robustness on the SST-2 MiniLM run: the mitigations' effect over several seeds, against retraining
+noise, and (with --pwws) fairtune's attack against TextAttack's PWWS.
 
-Run from the project root, with nothing else running (about 60 minutes on 2 cores):
+Run from the project root, with nothing else running (hours on 2 cores: every arm trains MiniLM on SST-2
+once per seed, and the parent is trained once per seed too):
 
-    .venv/bin/python bench/robustness.py [--n 200] [--methods adv augment] [--skip-pwws]
+    .venv/bin/python bench/robustness.py [--seeds 3] [--arms a2t adv pgd both] [--pwws [--n 200]]
 
-1. `fairtune run configs/sst2-minilm.yaml` (stages already done are skipped).
-2. PWWS (Ren et al. 2019) through TextAttack 0.3, in its own virtual environment (TextAttack needs
-   transformers 4.x; `bench/textattack_env.sh` builds it), on N SST-2 dev sentences chosen by a seeded
-   permutation. fairtune's attack then runs on exactly those sentences, in this process, with PWWS's
-   constraints: no limit on the share of words changed, no similarity constraint, no query budget, no
-   part-of-speech filter, all WordNet synonyms; stop words and already-changed words are never changed.
-   Both use all cores; both count a sentence the model already gets wrong as skipped.
-3. `fairtune audit RUN --only robustness`, timed in its own process: invariance tests on all 872 dev
-   sentences and the attack on 500 of them with the audit's real constraints.
-4. `fairtune mitigate RUN --robustness M` for each method; each child is re-audited on the same
-   attack sample with the same constraints.
+1. The parent: `fairtune train configs/sst2-minilm.yaml` unless OUTPUT_DIR/sst2-minilm is trained.
+2. With --pwws: PWWS (Ren et al. 2019) through TextAttack 0.3, in its own virtual environment
+   (`bench/textattack_env.sh` builds it), on N SST-2 dev sentences chosen by a seeded permutation;
+   fairtune's attack then runs on exactly those sentences with PWWS's constraints. Without it, the
+   entries of the last such comparison are kept.
+3. `fairtune mitigate RUN --robustness ARM --seeds N` for each arm (pgd is `adv --adv-method pgd`): the
+   parent and the child are each trained with N seeds (runs already trained with the same config are
+   reused, so a stopped bench continues) and audited on the same attack sample with the same
+   constraints. The first arm re-audits the parent's runs. Results are written after each arm.
 
-Results: bench/results/robustness.json (the shape the issue asks for, plus detail).
+The best arm is the one with the largest mean relative reduction of attack_success_rate and
+invariance_failure_rate among those that cost at most 1 point of dev accuracy.
+Results: bench/results/<host-class>/robustness.json.
 """
 
 from __future__ import annotations
@@ -27,16 +28,32 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 
-from _common import ROOT, fairtune
+from _common import ROOT, arm_results, best_arm, fairtune, judge_arm, print_arm, write_results
 
-RESULTS = ROOT / "bench" / "results" / "robustness.json"
+EARLIER = ROOT / "bench" / "results" / "robustness.json"
+METRICS = {
+    "attack_success_rate": "robustness.attack_success_rate",
+    "accuracy_under_attack": "robustness.accuracy_under_attack",
+    "invariance_failure_rate": "robustness.invariance_failure_rate",
+    "dev_accuracy": "eval.accuracy",
+    "dev_ece": "eval.ece",
+}
+TARGETS = {"attack_success_rate": 0.3, "invariance_failure_rate": 0.5}
+MAX_ACCURACY_DROP_POINTS = 1.0
+#: arm -> the `fairtune mitigate` arguments and the child it writes
+ARMS = {
+    "adv": (["--robustness", "adv"], "robustness-adv"),
+    "pgd": (["--robustness", "adv", "--adv-method", "pgd"], "robustness-adv-pgd"),
+    "a2t": (["--robustness", "a2t"], "robustness-a2t"),
+    "both": (["--robustness", "both"], "robustness-both"),
+    "augment": (["--robustness", "augment"], "robustness-augment"),
+}
 CONFIG = "configs/sst2-minilm.yaml"
 DEV = ROOT.parent / "shared" / "data" / "sst2_glue" / "dev.tsv"
 
@@ -76,34 +93,9 @@ def fairtune_attack(run: Path, indices: list[int]) -> dict[str, Any]:
     return out
 
 
-def measures(run: Path) -> dict[str, float]:
-    doc = json.loads((run / "audit" / "robustness.json").read_text())
-    acc = json.loads((run / "metrics.json").read_text())["eval"]["accuracy"]
-    return {
-        "attack_success_rate": doc["metrics"]["attack_success_rate"],
-        "invariance_failure_rate": doc["metrics"]["invariance_failure_rate"],
-        "dev_accuracy": acc,
-        "audit_seconds": doc["seconds"],
-    }
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=200, help="sentences for the PWWS comparison")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--methods", nargs="*", default=["adv", "augment"], choices=["adv", "augment", "both"])
-    ap.add_argument("--skip-pwws", action="store_true", help="reuse bench/logs/pwws.json from an earlier run")
-    ap.add_argument("--output-dir", default="runs")
-    args = ap.parse_args()
-    run = ROOT / args.output_dir / "sst2-minilm"
-    fairtune("run", CONFIG, "--no-progress", f"output_dir={args.output_dir}")
-    doc: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-
-    p = (
-        json.loads((ROOT / "bench/logs/pwws.json").read_text())
-        if args.skip_pwws
-        else pwws(run, args.n, args.seed)
-    )
+def compare_attacks(run: Path, n: int, seed: int) -> dict[str, Any]:
+    """PWWS and fairtune's attack with PWWS's constraints on the same N dev sentences."""
+    p = pwws(run, n, seed)
     ours = fairtune_attack(run, p["indices"])
     keys = (
         "attack_success_rate",
@@ -114,66 +106,64 @@ def main() -> None:
         "failed",
         "recipe",
     )
-    doc["pwws"] = {k: p[k] for k in keys}
-    doc["fairtune_attack"] = {
-        "attack_success_rate": ours["attack_success_rate"],
-        "queries_per_example": ours["queries_per_example"],
-        "seconds": ours["seconds"],
-        "skipped": ours["skipped"],
-        "succeeded": ours["succeeded"],
-        "attacked": ours["attacked"],
-        "constraints": ours["constraints"],
+    mine = ("attack_success_rate", "queries_per_example", "seconds", "skipped", "succeeded", "attacked")
+    return {
+        "pwws": {k: p[k] for k in keys},
+        "fairtune_attack": {**{k: ours[k] for k in mine}, "constraints": ours["constraints"]},
+        "speedup": p["seconds"] / ours["seconds"],
+        "comparison_n": len(p["indices"]),
     }
-    doc["speedup"] = p["seconds"] / ours["seconds"]
-    doc["comparison_n"] = len(p["indices"])
 
-    audit_wall = fairtune("audit", str(run), "--only", "robustness")
-    parent = measures(run)
-    parent["audit_wall_seconds"] = audit_wall
-    methods: dict[str, Any] = {}
-    for m in args.methods:
-        wall = fairtune("mitigate", str(run), "--robustness", m, "--no-progress")
-        child = measures(run / "mitigate" / f"robustness-{m}")
-        red = {
-            k: 1 - child[k] / parent[k] if parent[k] else None
-            for k in ("attack_success_rate", "invariance_failure_rate")
-        }
-        drop = 100 * (parent["dev_accuracy"] - child["dev_accuracy"])
-        methods[m] = {
-            **child,
-            "relative_reduction": red,
-            "accuracy_drop_points": drop,
-            "mitigate_wall_seconds": wall,
-            "meets_target": (red["attack_success_rate"] or 0) >= 0.3
-            and (red["invariance_failure_rate"] or 0) >= 0.5
-            and drop <= 1.0,
-        }
 
-    def score(m: str) -> float:
-        red = [r for r in methods[m]["relative_reduction"].values() if r is not None]
-        return sum(red) / len(red) if red else float("-inf")
-
-    doc["parent"] = parent
-    if methods:
-        cheap = [m for m in methods if methods[m]["accuracy_drop_points"] <= 1.0]
-        best = max(cheap or list(methods), key=score)
-        doc["best_mitigation"] = {k: methods[best][k] for k in parent if k in methods[best]}
-        doc["mitigation"] = best
-        doc["methods"] = methods
-    doc["targets"] = {
-        "attack_at_least_pwws_success": (ours["attack_success_rate"] or 0) >= (p["attack_success_rate"] or 0),
-        "attack_10x_faster": doc["speedup"] >= 10,
-        "audit_under_5_minutes": parent["audit_seconds"] < 300,
-        "mitigation": methods[doc["mitigation"]]["meets_target"] if methods else None,
-    }
-    doc["date"] = datetime.now(UTC).isoformat(timespec="seconds")
-    doc["cpu_count"] = os.cpu_count()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(RESULTS)
-    shown = ("pwws", "fairtune_attack", "speedup", "parent", "best_mitigation", "mitigation", "targets")
-    print(json.dumps({k: doc.get(k) for k in shown}, indent=2))
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arms", nargs="+", default=["a2t", "adv", "pgd", "both"], choices=list(ARMS))
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--pwws", action="store_true", help="run the PWWS comparison again")
+    ap.add_argument("--n", type=int, default=200, help="sentences for the PWWS comparison")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--output-dir", default="runs")
+    args = ap.parse_args()
+    run = ROOT / args.output_dir / "sst2-minilm"
+    if not (run / "model" / "config.json").is_file():
+        fairtune("train", CONFIG, "--no-progress", f"output_dir={args.output_dir}")
+    if args.pwws:
+        attacks = compare_attacks(run, args.n, args.seed)
+    else:
+        earlier = json.loads(EARLIER.read_text())
+        keys = ("pwws", "fairtune_attack", "speedup", "comparison_n")
+        attacks = {k: earlier[k] for k in keys} | {"from": f"{EARLIER.relative_to(ROOT)} (an earlier run)"}
+    parent: dict[str, Any] = {}
+    arms: dict[str, Any] = {}
+    for k, arm in enumerate(args.arms):
+        flags, child = ARMS[arm]
+        extra = ["--reaudit"] if k == 0 else []
+        wall = fairtune("mitigate", str(run), *flags, "--seeds", str(args.seeds), "--no-progress", *extra)
+        doc = json.loads((run / "mitigate" / child / "mitigation.json").read_text())
+        parent, arms[arm] = arm_results(doc, METRICS)
+        arms[arm].update(
+            adversarial=doc.get("adversarial"), attack=doc.get("attack"), mitigate_wall_seconds=wall
+        )
+        arms[arm]["targets"] = judge_arm(arms[arm], TARGETS, tuple(TARGETS), MAX_ACCURACY_DROP_POINTS)
+        best = best_arm(arms, TARGETS)
+        path = write_results(
+            "robustness",
+            {
+                "seeds": args.seeds,
+                "parent": parent,
+                "arms": arms,
+                "best": best,
+                "best_meets_all_targets": arms[best]["targets"]["all_met"],
+                **attacks,
+                "config": CONFIG,
+                "commands": [
+                    f"fairtune mitigate {run.relative_to(ROOT)} {' '.join(ARMS[a][0])} --seeds {args.seeds}"
+                    for a in arms
+                ],
+            },
+        )
+        print(f"written to {path.relative_to(ROOT)}", flush=True)
+        print_arm(arm, arms[arm])
 
 
 if __name__ == "__main__":

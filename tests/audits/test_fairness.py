@@ -189,3 +189,70 @@ def test_missing_eec_file_names_the_field(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"audit.fairness.eec: file not found: .*nope.csv"):
         audit_fairness(KeywordClassifier(), EVAL, cfg(eec=str(tmp_path / "nope.csv")))
+
+
+# -- identity-term error rates ----------------------------------------------------------------------
+KEYWORD_TEMPLATES = "\n".join(
+    [
+        "# keyword templates the KeywordClassifier reads: one sentiment word each",
+        "positive\t{x} was good.",
+        "positive\tA great day with {x}.",
+        "positive\tWe were happy to see {x}.",
+        "negative\t{x} was bad.",
+        "negative\tAn awful day with {x}.",
+        "negative\tWe were sad to see {x}.",
+    ]
+)
+
+
+def _identity(clf: KeywordClassifier, tmp_path: Path) -> dict:
+    path = tmp_path / "identity.tsv"
+    path.write_text(KEYWORD_TEMPLATES + "\n")
+    res = audit_fairness(clf, EVAL, cfg(identity_templates=str(path)))
+    return {"metrics": res.metrics, "details": res.details["identity_terms"], "findings": res.findings}
+
+
+def test_identity_blind_classifier_has_equal_error_rates_on_every_term(tmp_path: Path) -> None:
+    out = _identity(KeywordClassifier(), tmp_path)
+    m, d = out["metrics"], out["details"]
+    assert m["identity_fped"] == m["identity_fned"] == m["identity_auc_spread"] == 0.0
+    assert m["identity_fpr"] == m["identity_fnr"] == 0.0 and m["identity_auc_min"] == 1.0
+    from fairtune.data import load_lexicons
+
+    probes = {p for lex in load_lexicons(list(d["per_dimension"])) for row in lex.probes for p in row}
+    assert d["terms"] == len(probes) and d["sentences"] == 6 * len(probes)
+    assert not any("identity terms" in f["message"] for f in out["findings"])
+
+
+def test_a_term_that_pulls_towards_negative_gets_false_negatives(tmp_path: Path) -> None:
+    # "disabled" takes 0.65 off p(positive): positive sentences with a disabled term (0.8 -> 0.15) are
+    # read as negative, and rank below other terms' negative sentences (0.2); negative ones stay negative
+    out = _identity(KeywordClassifier({"disabled": -0.65}), tmp_path)
+    d = out["details"]
+    hit = [t for t in d["per_term"] if "disabled" in t["term"].split()]
+    assert hit and all(t["fnr"] == 1.0 and t["fpr"] == 0.0 for t in hit)
+    n = d["terms"]
+    fnr = len(hit) / n  # each hit term misses all 3 of its positives, no other term misses any
+    assert d["fnr"] == pytest.approx(fnr) and d["fpr"] == 0.0
+    # FNED: sum over terms of |overall - term|: the hit terms are 1 - fnr away, the others fnr away
+    assert out["metrics"]["identity_fned"] == pytest.approx(len(hit) * (1 - fnr) + (n - len(hit)) * fnr)
+    assert out["metrics"]["identity_fped"] == 0.0
+    assert {t["term"] for t in d["worst_terms"][: len(hit)]} == {t["term"] for t in hit}
+    assert d["per_dimension"]["disability"]["groups"]["disabled"]["fnr"] > 0
+    gender = d["per_dimension"]["gender"]  # no gender term is hit: each is the overall FNR away
+    assert gender["fned"] == pytest.approx(gender["terms"] * fnr)
+    # pinned AUC: a hit term's positives (0.15) rank below the background's negatives (0.2)
+    assert out["metrics"]["identity_auc_min"] < 1.0
+    assert out["metrics"]["identity_auc_spread"] == pytest.approx(1.0 - out["metrics"]["identity_auc_min"])
+    assert any("identity terms whose error rates differ" in f["message"] for f in out["findings"])
+
+
+def test_evaluation_templates_holding_a_lexicon_term_are_refused(tmp_path: Path) -> None:
+    from fairtune.errors import ConfigError
+
+    path = tmp_path / "identity.tsv"
+    path.write_text("positive\tThe christmas party with {x} was good.\nnegative\t{x} was bad.\n")
+    with pytest.raises(ConfigError) as info:
+        audit_fairness(KeywordClassifier(), EVAL, cfg(identity_templates=str(path)))
+    msg = info.value.render()
+    assert "audit.fairness.identity_templates" in msg and "'christmas'" in msg and "religion" in msg

@@ -79,12 +79,20 @@ def test_audit_verb_alone(parent: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_mitigation_removes_the_planted_bias(
     parent: Path, method: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["mitigate", str(parent), "--fairness", method, "--no-progress"]) == 0
+    assert main(["mitigate", str(parent), "--fairness", method, "--seeds", "2", "--no-progress"]) == 0
     child = parent / "mitigate" / f"fairness-{method}"
     doc = json.loads((child / "mitigation.json").read_text())
+    assert doc["seeds"] == [7, 8]
+    assert doc["parent_runs"][1].endswith("biased/seeds/seed-8") and doc["child_runs"][1].endswith(
+        f"fairness-{method}/seeds/seed-8"
+    )
     rows = {r["metric"]: r for r in doc["comparison"]}
-    assert rows["fairness.flip_rate"]["parent"] >= 0.5
-    assert rows["fairness.flip_rate"]["child"] <= 0.25 and rows["fairness.flip_rate"]["improved"]
+    flip = rows["fairness.flip_rate"]
+    assert len(flip["parent_values"]) == len(flip["child_values"]) == 2
+    assert flip["parent"] >= 0.5 and flip["child"] <= 0.25
+    # over two seeds the drop is larger than the seed-to-seed spread: its interval excludes 0
+    assert flip["diff_ci95"][1] < 0 and flip["verdict"] == "improved" and flip["improved"]
+    assert doc["train_seconds"]["ratio"] > 0 and len(doc["train_seconds"]["parent"]["values"]) == 2
     # the gender-only quarter of eval becomes a coin toss; the rest must still be right
     assert rows["eval.accuracy"]["child"] >= 0.8
     info = doc["counterfactual"]
@@ -92,12 +100,72 @@ def test_mitigation_removes_the_planted_bias(
     assert (info["copies_added"] > 0) == (method == "cda") and (info["pairs"] > 0) == (method == "clp")
     child_cfg = yaml.safe_load((child / "config.yaml").read_text())
     assert child_cfg["train"]["counterfactual"]["method"] == method
-    assert f"fairness mitigation '{method}'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"fairness mitigation '{method}', 2 seeds" in out and "95% CI" in out
     html = (parent / "report.html").read_text()
     assert "Mitigations" in html and f"fairness-{method}" in html
     # a second call reuses the trained child and only re-audits
     assert main(["mitigate", str(parent), "--fairness", method, "--no-progress"]) == 0
-    assert "already trained with this config; re-auditing only" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "already trained with this config; re-auditing only" in captured.err
+    assert f"fairness mitigation '{method}', 1 seed" in captured.out
+    one = json.loads((child / "mitigation.json").read_text())  # one seed: never called an improvement
+    assert {r["verdict"] for r in one["comparison"]} == {"one seed: retraining noise not measured"}
+    assert not any(r["improved"] for r in one["comparison"])
+
+
+def test_identity_balance_adds_template_sentences(parent: Path) -> None:
+    args = ["--fairness", "balance", "--dimensions", "gender", "--balance-per-phrase", "1"]
+    assert main(["mitigate", str(parent), *args, "--no-progress"]) == 0
+    child = parent / "mitigate" / "fairness-balance"
+    doc = json.loads((child / "mitigation.json").read_text())
+    info = doc["identity_balance"]
+    assert info["dimensions"] == ["gender"] and info["sentences_added"] > 0 and info["positive_share"] == 0.5
+    assert yaml.safe_load((child / "config.yaml").read_text())["train"]["identity_balance"]["per_phrase"] == 1
+    assert "fairness.identity_fped" in {r["metric"] for r in doc["comparison"]}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fairness", "cda", "--seeds", "0"], "mitigate.seeds (--seeds): 0 is not a number of seeds"),
+        (["--fairness", "clp", "--clp-lambda", "-1"], "train.counterfactual.clp_lambda"),
+        (["--fairness", "clp", "--template-pairs", "5000"], "train.counterfactual.template_pairs"),
+        (["--fairness", "balance", "--balance-per-phrase", "0"], "train.identity_balance.per_phrase"),
+        (["--robustness", "a2t", "--a2t-share", "1.5"], "train.attack.share"),
+        (["--fairness", "cda", "--dimensions", "height"], "no lexicon for dimension 'height'"),
+    ],
+)
+def test_bad_mitigation_settings_exit_2_naming_the_field_before_any_work(
+    parent: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sorted(p.name for p in (parent / "mitigate").glob("*")) if (parent / "mitigate").is_dir() else []
+    assert main(["mitigate", str(parent), *args, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    after = sorted(p.name for p in (parent / "mitigate").glob("*")) if (parent / "mitigate").is_dir() else []
+    assert before == after  # nothing was trained or written
+
+
+def test_templates_without_a_slot_and_lexicons_in_the_audit_templates_exit_2(
+    parent: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = yaml.safe_load((parent / "config.yaml").read_text())
+    cfg.pop("versions", None)
+    no_slot = tmp_path / "no_slot.tsv"
+    no_slot.write_text("positive\tA fine film.\n")
+    lexdir = tmp_path / "lex"
+    lexdir.mkdir()
+    (lexdir / "gender.tsv").write_text("# source: test\n@groups\tmale\tfemale\nsmile\tgrin\n")
+    cfg["train"]["counterfactual"] = {"method": "clp", "templates": str(no_slot)}
+    cfg["audit"]["fairness"].update(lexicon_dir=str(lexdir), dimensions=["gender"])
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "train.counterfactual.templates" in err and "has 0 {x} slots" in err
+    # "smile" is a term of this lexicon and a word of the packaged evaluation template "{x} has a warm smile."
+    assert "audit.fairness.identity_templates" in err and "'smile'" in err
 
 
 def test_mitigate_needs_a_choice_and_a_trained_run(parent: Path, tmp_path: Path, capsys) -> None:

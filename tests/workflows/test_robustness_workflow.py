@@ -1,5 +1,5 @@
-"""Robustness end to end on a tiny model: `run` audits it, `mitigate --robustness adv|augment` re-audits
-children with the parent's attack sample and constraints."""
+"""Robustness end to end on a tiny model: `run` audits it, `mitigate --robustness adv|a2t|augment`
+re-audits children with the parent's attack sample and constraints."""
 
 from __future__ import annotations
 
@@ -54,13 +54,18 @@ def test_run_writes_the_robustness_audit(parent: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "extra"), [("adv", ["--epsilon", "0.05"]), ("augment", ["--augment-examples", "40"])]
+    ("method", "extra", "name"),
+    [
+        ("adv", ["--epsilon", "0.05"], "robustness-adv-eps0.05"),
+        ("augment", ["--augment-examples", "40"], "robustness-augment"),
+        ("a2t", ["--a2t-share", "0.5"], "robustness-a2t"),
+    ],
 )
 def test_mitigation_children_are_reaudited_on_the_same_sample(
-    parent: Path, method: str, extra: list[str]
+    parent: Path, method: str, extra: list[str], name: str
 ) -> None:
     assert main(["mitigate", str(parent), "--robustness", method, "--no-progress", *extra]) == 0
-    child = parent / "mitigate" / f"robustness-{method}"
+    child = parent / "mitigate" / name
     doc = json.loads((child / "mitigation.json").read_text())
     assert doc["kind"] == "robustness" and doc["method"] == method
     metrics = {r["metric"] for r in doc["comparison"]}
@@ -75,6 +80,11 @@ def test_mitigation_children_are_reaudited_on_the_same_sample(
     cfg = yaml.safe_load((child / "config.yaml").read_text())
     if method == "adv":
         assert cfg["train"]["adversarial"]["epsilon"] == 0.05 and doc["augmentation"] is None
+    elif method == "a2t":
+        assert cfg["train"]["attack"]["share"] == 0.5 and doc["augmentation"] is None
+        attack = doc["attack"]  # what training recorded: texts attacked and copies trained on
+        assert attack["attacked"] > 0 and attack["perturbed_copies"] > 0
+        assert attack["adversarial_copies"] <= attack["attacked"]
     else:
         aug = doc["augmentation"]
         assert aug["train_texts_sampled"] == 40 and aug["perturbed_added"] > 0

@@ -24,16 +24,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="clp: template pairs per step, 0 for training texts only (default 16)",
     )
     p.add_argument(
+        "--dimensions",
+        nargs="+",
+        metavar="DIM",
+        help="fairness: lexicon dimensions the mitigation covers (default: all 7, e.g. gender race religion)",
+    )
+    p.add_argument(
         "--balance-per-phrase",
         type=int,
         help="balance: positive and as many negative sentences per identity phrase (default 6)",
     )
     p.add_argument(
         "--robustness",
-        choices=["adv", "augment", "both"],
-        help="adv: adversarial training on input embeddings; augment: add attack- and perturbation-made "
-        "copies of training texts; both: together",
+        choices=["adv", "a2t", "augment", "both"],
+        help="adv: adversarial training on input embeddings (FGM or PGD); a2t: train on word-substitution "
+        "attacks and perturbations of each batch, made with the model being trained (A2T); augment: add "
+        "copies of training texts attacked and perturbed once with the parent; both: a2t and adv",
     )
+    p.add_argument("--a2t-share", type=float, help="a2t: share of each batch attacked (default 0.125)")
+    p.add_argument("--perturb-share", type=float, help="a2t: share of each batch perturbed (default 0.25)")
     p.add_argument("--adv-method", choices=["fgm", "pgd"], help="adversarial training method (default fgm)")
     p.add_argument(
         "--epsilon",
@@ -88,10 +97,13 @@ def run(args: argparse.Namespace) -> int:
             "clp_lambda": args.clp_lambda,
             "template_pairs": args.template_pairs,
             "balance_per_phrase": args.balance_per_phrase,
+            "dimensions": args.dimensions,
             "adv_method": args.adv_method,
             "epsilon": args.epsilon,
             "steps": args.steps,
             "augment_examples": args.augment_examples,
+            "a2t_share": args.a2t_share,
+            "perturb_share": args.perturb_share,
         },
         seeds=args.seeds,
         reaudit=args.reaudit,
@@ -115,10 +127,11 @@ def comparison_table(doc: dict) -> Any:
 
     n = len(doc.get("seeds", [1]))
     t = Table(
-        title=f"{doc['kind']} mitigation '{doc['method']}': {doc['parent']} -> {doc['child']} "
-        f"({n} seed{'s' if n > 1 else ''}; means)"
+        title=f"{doc['kind']} mitigation '{doc['method']}', {n} seed{'s' if n > 1 else ''}",
+        caption=f"{doc['parent']} -> {doc['child']}; means over seeds; delta = child - parent with its 95% "
+        "interval (Welch)",
     )
-    for col in ("metric", "parent", "child", "delta", "95% interval of delta", "verdict"):
+    for col in ("metric", "parent", "child", "delta", "95% CI", "verdict"):
         t.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
     colours = {"improved": "green", "worse": "red"}
     for r in doc["comparison"]:

@@ -219,6 +219,41 @@ class AdversarialConfig(Section):
     weight: float = Field(1.0, gt=0, description="Weight of the adversarial loss added to the clean loss.")
 
 
+class AttackTrainingConfig(Section):
+    """Attack-based adversarial training in the manner of A2T (Yoo & Qi 2021): at each step, a share of
+    the batch is attacked with a cheap version of the audit's word-substitution attack (leave-one-out word
+    ranking, WordNet synonyms, a small query budget, no similarity model) using the model being trained,
+    and a share gets a random label-preserving perturbation (typos, case, punctuation, contractions,
+    numbers, names); the model also trains on those copies."""
+
+    share: float = Field(
+        0.125, ge=0, le=1, description="Share of each batch attacked (0: no attack, perturbations only)."
+    )
+    perturb_share: float = Field(
+        0.25, ge=0, le=1, description="Share of each batch that also trains on a perturbed copy."
+    )
+    start: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="Share of the training steps taken before the first attack (A2T "
+        "starts from a model that already fits the task).",
+    )
+    query_budget: int = Field(30, ge=2, le=1000, description="Model queries per attacked text.")
+    max_candidates: int = Field(8, ge=1, le=100, description="Synonyms tried per word.")
+    max_change: float = Field(0.2, gt=0, le=1, description="Most words changed, as a share of the text's.")
+    weight: float = Field(1.0, gt=0, le=10, description="Weight of the loss on the copies.")
+    wordnet: str | None = Field(
+        None, description="WordNet 3.0 folder (unset: $FAIRTUNE_WORDNET or Debian's /usr/share/wordnet)."
+    )
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> AttackTrainingConfig:
+        if self.share == 0 and self.perturb_share == 0:
+            raise ValueError("share and perturb_share are both 0, so nothing would be attacked or perturbed")
+        return self
+
+
 class CanaryConfig(Section):
     """Canaries: texts of one format, "my {kind} is {secret}", with random secrets and random labels.
     Some are put into training `repeats` times each; as many others never are. The audit ranks how
@@ -379,6 +414,11 @@ class TrainConfig(Section):
     counterfactual: CounterfactualConfig | None = Field(
         None, description="Fairness mitigation while training (set by `fairtune mitigate --fairness`)."
     )
+    attack: AttackTrainingConfig | None = Field(
+        None,
+        description="Attack-based adversarial training (A2T) on word substitutions and perturbations (set by "
+        "`fairtune mitigate --robustness a2t`).",
+    )
     identity_balance: IdentityBalanceConfig | None = Field(
         None,
         description="Add identity-balanced template sentences to training (set by `fairtune mitigate "
@@ -399,7 +439,7 @@ class TrainConfig(Section):
     @model_validator(mode="after")
     def _dp_alone(self) -> TrainConfig:
         if self.privacy is not None:
-            for name in ("adversarial", "counterfactual", "identity_balance", "augment"):
+            for name in ("adversarial", "attack", "counterfactual", "identity_balance", "augment"):
                 if getattr(self, name) is not None:
                     raise ValueError(
                         f"train.privacy cannot be combined with train.{name}: it changes or adds examples "

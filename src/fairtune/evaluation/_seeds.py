@@ -8,6 +8,7 @@ interval covers 0 cannot be told apart from retraining noise.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,8 +42,10 @@ def difference_ci(child: Sequence[float], parent: Sequence[float], level: float 
     if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread at all: the difference is exact
         out["ci95"] = [out["mean"], out["mean"]]
         return out
-    res = stats.ttest_ind(a, b, equal_var=False)
-    lo, hi = res.confidence_interval(confidence_level=level)
+    with warnings.catch_warnings():  # near-equal values: scipy warns, the interval is still right
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_ind(a, b, equal_var=False)
+        lo, hi = res.confidence_interval(confidence_level=level)
     out["ci95"] = [float(lo), float(hi)]
     return out
 

@@ -7,7 +7,7 @@ in order; one whose section is off returns nothing. A new data-side mitigation a
 `register_data_transform` call.
 """
 
-# Registration order is the order of application.
+# Each registers itself with its place in the order of application.
 from fairtune.mitigations import _counterfactual, _identity_balance  # noqa: F401
 from fairtune.mitigations._registry import TRANSFORMS, apply_data_transforms, register_data_transform
 

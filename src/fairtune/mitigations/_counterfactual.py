@@ -9,7 +9,7 @@ from typing import Any
 from fairtune.mitigations._registry import register_data_transform
 
 
-@register_data_transform("counterfactual")
+@register_data_transform("counterfactual", order=10)
 def counterfactual_training(cfg: Any, data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """CDA extends data.train in place; CLP hands its partners to the pairing objective."""
     cfc = cfg.train.counterfactual

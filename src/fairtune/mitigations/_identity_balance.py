@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from fairtune.mitigations._preflight import PACKAGED_TEMPLATES
 from fairtune.mitigations._registry import register_data_transform
-
-PACKAGED_TEMPLATES = ("fairtune.mitigations", "templates.tsv")
 
 
 def balanced_sentences(
@@ -29,7 +28,7 @@ def balanced_sentences(
     return out
 
 
-@register_data_transform("identity_balance")
+@register_data_transform("identity_balance", order=20)
 def identity_balance(cfg: Any, data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Append the balanced sentences to data.train with the task's positive and negative labels."""
     ib = cfg.train.identity_balance

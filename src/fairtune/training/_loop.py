@@ -201,7 +201,9 @@ class Trainer:
         self.scheduler = get_linear_schedule_with_warmup(
             optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
         )
-        ctx = ObjectiveContext(cfg, tokenizer, data, self.acc, max_length, self.pad_id, seed, extras)
+        ctx = ObjectiveContext(
+            cfg, tokenizer, data, self.acc, max_length, self.pad_id, seed, self.total_steps, extras
+        )
         self.objectives = build_objectives(ctx)
         self.show_progress = show_progress and self.acc.is_main_process
         self.state = TrainState()

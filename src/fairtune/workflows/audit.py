@@ -16,7 +16,7 @@ AUDITORS = ("fairness", "robustness", "explain", "privacy")
 
 def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
     """What the enabled auditors and mitigations will need, checked before any training: lexicons,
-    the EEC file, WordNet. Returns every problem (empty when all is in place)."""
+    templates, the EEC file, WordNet. Returns every problem (empty when all is in place)."""
     from fairtune.audits.fairness import read_eec
     from fairtune.data import load_lexicons, prepare_wordnet
     from fairtune.errors import FairtuneError
@@ -29,13 +29,19 @@ def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
         except FairtuneError as exc:
             problems.extend(exc.problems)
 
-    fa, ra, cf = cfg.audit.fairness, cfg.audit.robustness, cfg.train.counterfactual
+    fa, ra = cfg.audit.fairness, cfg.audit.robustness
     if fa.enabled:
-        attempt(load_lexicons, fa.dimensions, fa.lexicon_dir, "audit.fairness")
+        from fairtune.audits.fairness._identity import load_identity_templates
+
+        lexicons: list[Any] = []
+        attempt(lambda: lexicons.extend(load_lexicons(fa.dimensions, fa.lexicon_dir, "audit.fairness")))
+        if lexicons and fa.identity_terms:
+            attempt(load_identity_templates, fa.identity_templates, lexicons)
         if fa.eec:
             attempt(read_eec, fa.eec, "audit.fairness.eec")
-    if cf is not None:
-        attempt(load_lexicons, cf.dimensions, cf.lexicon_dir, "train.counterfactual")
+    from fairtune.mitigations._preflight import mitigation_input_problems
+
+    problems.extend(mitigation_input_problems(cfg))
     ag = cfg.train.augment
     if ag is not None and ag.method == "eda":
         attempt(prepare_wordnet, ag.wordnet, "train.augment.wordnet")

@@ -22,7 +22,6 @@ from typing import Any
 from fairtune._io import atomic_write_json, atomic_write_text, read_json
 from fairtune._rundir import RunDir
 from fairtune.config import (
-    AdversarialConfig,
     DpConfig,
     FairtuneConfig,
 )
@@ -54,6 +53,7 @@ COMPARED: dict[str, tuple[tuple[str, bool], ...]] = {
         ("robustness.invariance_failure_rate", True),
         ("robustness.invariance_failure_rate_max", True),
         ("robustness.queries_per_example", False),
+        ("train.train_seconds", True),
     ),
     "privacy": (
         ("eval.accuracy", False),
@@ -78,6 +78,27 @@ FAIRNESS_METHODS: dict[str, tuple[str | None, bool]] = {
 }
 
 
+#: --robustness method -> (embedding-space adversarial training, A2T attack training, attack-made copies)
+ROBUSTNESS_METHODS: dict[str, tuple[bool, bool, bool]] = {
+    "adv": (True, False, False),
+    "a2t": (False, True, False),
+    "augment": (False, False, True),
+    "both": (True, True, False),
+}
+
+
+def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
+    """<kind>-<method>, plus the embedding attack and its radius when they are not the defaults, so that
+    the variants of a sweep live side by side (robustness-adv-pgd-eps0.2)."""
+    name = f"{kind}-{method}"
+    if kind == "robustness" and ROBUSTNESS_METHODS[method][0]:
+        if options.get("adv_method") == "pgd":
+            name += "-pgd"
+        if options.get("epsilon") is not None:
+            name += f"-eps{options['epsilon']:g}"
+    return name
+
+
 def _given(options: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: options[k] for k in keys if options.get(k) is not None}
 
@@ -87,20 +108,19 @@ def child_config(
 ) -> FairtuneConfig:
     """The parent's config plus the mitigation's keys, named <kind>-<method>, under RUN_DIR/mitigate/."""
     out_dir = parent_root / "mitigate"
-    name = f"{kind}-{method}"
+    name = child_name(kind, method, options)
     train_update: dict[str, Any] = {}
     data = parent.data
     if kind == "fairness":
         cf_method, balance = FAIRNESS_METHODS[method]
         if cf_method is not None:
-            extra = _given(options, "clp_lambda", "template_pairs")
-            train_update["counterfactual"] = {"method": cf_method, **extra}
+            train_update["counterfactual"] = {
+                "method": cf_method,
+                **_given(options, "clp_lambda", "template_pairs", "dimensions"),
+            }
         if balance:
-            train_update["identity_balance"] = (
-                {"per_phrase": options["balance_per_phrase"]}
-                if options.get("balance_per_phrase") is not None
-                else {}
-            )
+            renamed = {"balance_per_phrase": "per_phrase", "dimensions": "dimensions"}
+            train_update["identity_balance"] = {renamed[k]: v for k, v in _given(options, *renamed).items()}
     elif kind == "privacy":
         if method == "dp":
             dp = {"epsilon": options["dp_epsilon"]} if options.get("dp_epsilon") is not None else {}
@@ -112,12 +132,16 @@ def child_config(
         else:
             data = data.model_copy(update={"redact": True})
     else:
-        if method in ("adv", "both"):
-            adv = {k: options[k] for k in ("epsilon", "steps") if options.get(k) is not None}
+        embedding, attack, augment = ROBUSTNESS_METHODS[method]
+        if embedding:
+            adv = _given(options, "epsilon", "steps")
             if options.get("adv_method"):
                 adv["method"] = options["adv_method"]
-            train_update["adversarial"] = AdversarialConfig.model_validate(adv)
-        if method in ("augment", "both"):
+            train_update["adversarial"] = adv
+        if attack:
+            renamed = {"a2t_share": "share", "perturb_share": "perturb_share"}
+            train_update["attack"] = {renamed[k]: v for k, v in _given(options, *renamed).items()}
+        if augment:
             data = data.model_copy(update={"extra_train": str(out_dir / name / "augment.jsonl")})
     from fairtune.config import build_config, config_to_dict
 
@@ -324,6 +348,11 @@ def mitigate(
         pcfg = pcfg.model_copy(update={"mitigate": pcfg.mitigate.model_copy(update={"seeds": seeds})})
     seed_list = [pcfg.seed + k for k in range(pcfg.mitigate.seeds)]
     cfg = child_config(pcfg, parent.root, kind, method, options)
+    from fairtune.workflows.audit import audit_input_problems
+
+    problems = audit_input_problems(cfg)  # before any training or auditing
+    if problems:
+        raise ConfigError(problems)
     child = RunDir.for_config(cfg)
     if overwrite:
         shutil.rmtree(child.root, ignore_errors=True)
@@ -359,6 +388,7 @@ def mitigate(
         "counterfactual": metrics.get("train", {}).get("counterfactual"),
         "identity_balance": metrics.get("train", {}).get("identity_balance"),
         "adversarial": cfg.train.adversarial.model_dump() if cfg.train.adversarial else None,
+        "attack": metrics.get("train", {}).get("objectives", {}).get("attack"),
         "privacy": metrics.get("train", {}).get("privacy"),
         "redaction": cfg.data.redact or None,
         "augmentation": augmentation or (read_json(aug_path) if aug_path.is_file() else None),

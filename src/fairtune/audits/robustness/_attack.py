@@ -173,6 +173,12 @@ class WordSubstitutionAttack:
 
     def run(self, texts: list[str], labels: np.ndarray) -> dict[str, Any]:
         t0 = time.perf_counter()
+        examples, skipped = self.attack(texts, labels)
+        return self._summary(examples, skipped, time.perf_counter() - t0)
+
+    def attack(self, texts: list[str], labels: np.ndarray) -> tuple[list[_Example], dict[str, int]]:
+        """Attack every text; return each example's final state (`current()`, `changed`, `success`) and
+        the counts of texts skipped by reason."""
         probs = self.clf.predict_proba(texts)
         examples: list[_Example] = []
         skipped: dict[str, int] = {"misclassified": 0, "too_short": 0, "no_substitutable_word": 0}
@@ -259,8 +265,7 @@ class WordSubstitutionAttack:
                 elif self._budget_left(ex) <= 0:
                     ex.done, ex.reason = True, "query_budget"
             live = [ex for ex in live if not ex.done]
-        seconds = time.perf_counter() - t0
-        return self._summary(examples, skipped, seconds)
+        return examples, skipped
 
     def _summary(self, examples: list[_Example], skipped: dict[str, int], seconds: float) -> dict[str, Any]:
         attacked = [ex for ex in examples if ex.reason not in skipped or ex.success]

@@ -53,7 +53,7 @@ class EmbeddingAdversarial(Objective):
         return dict(self.cfg.model_dump())
 
 
-@register_objective("adversarial")
+@register_objective("adversarial", order=40)
 def _build(ctx: ObjectiveContext) -> EmbeddingAdversarial | None:
     """From train.adversarial."""
     return EmbeddingAdversarial(ctx.cfg.adversarial) if ctx.cfg.adversarial is not None else None

@@ -46,6 +46,7 @@ class ObjectiveContext:
     max_length: int
     pad_id: int
     seed: int = 0
+    total_steps: int = 0
     extras: dict[str, Any] = field(default_factory=dict)  # teacher, pair_texts, ... from the workflow
 
 
@@ -72,22 +73,24 @@ class Objective:
 
 
 Factory = Callable[[ObjectiveContext], Objective | None]
-#: name -> factory, in the order the objectives run within a step (their forward passes draw dropout
-#: masks from one generator, so the order is part of what a seeded run computes).
-OBJECTIVES: dict[str, Factory] = {}
+#: name -> (order, factory). Objectives run within a step by `order`: their forward passes draw dropout
+#: masks from one generator, so the order is part of what a seeded run computes.
+OBJECTIVES: dict[str, tuple[int, Factory]] = {}
 
 
-def register_objective(name: str) -> Callable[[Factory], Factory]:
-    """Register `factory(ctx) -> Objective | None` (None: its config section is off)."""
+def register_objective(name: str, order: int) -> Callable[[Factory], Factory]:
+    """Register `factory(ctx) -> Objective | None` (None: its config section is off); `order` places
+    it among the others within a step."""
 
     def deco(factory: Factory) -> Factory:
         if name in OBJECTIVES:
             raise ValueError(f"objective {name!r} is registered twice")
-        OBJECTIVES[name] = factory
+        OBJECTIVES[name] = (order, factory)
         return factory
 
     return deco
 
 
 def build_objectives(ctx: ObjectiveContext) -> list[Objective]:
-    return [obj for factory in OBJECTIVES.values() if (obj := factory(ctx)) is not None]
+    ranked = sorted(OBJECTIVES.values(), key=lambda of: of[0])
+    return [obj for _, factory in ranked if (obj := factory(ctx)) is not None]

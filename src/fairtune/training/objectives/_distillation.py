@@ -34,7 +34,7 @@ class Distillation(Objective):
         return {"weight": self.weight, "temperature": self.temperature}
 
 
-@register_objective("distillation")
+@register_objective("distillation", order=20)
 def _build(ctx: ObjectiveContext) -> Distillation | None:
     """From the `teacher` extra (with `distill_weight`, `distill_temperature`) that compression passes."""
     teacher = ctx.extras.get("teacher")

@@ -1,5 +1,5 @@
 """Counterfactual logit pairing (Garg et al. 2019): weight * mean |logits(x) - logits(x')| over pairs of
-texts that differ only in identity terms. Pairs come from two places:
+texts that differ only in identity terms, one mean per source of pairs. Pairs come from two places:
 
 - training texts of the batch that have a counterfactual partner (the text with its terms swapped);
 - synthetic pairs drawn each step from the mitigation-side templates: one template filled with two
@@ -44,7 +44,7 @@ class CounterfactualPairing(Objective):
     ) -> None:
         keys = sorted(partners)
         self.index = {k: j for j, k in enumerate(keys)}
-        self.encoded = tokenize(ctx.tokenizer, [partners[k] for k in keys], ctx.max_length)
+        self.encoded = tokenize(ctx.tokenizer, [partners[k] for k in keys], ctx.max_length) if keys else []
         self.weight, self.pad_id = weight, ctx.pad_id
         self.synthetic, self.per_step = synthetic or [], per_step if synthetic else 0
         self.tokenizer, self.max_length, self.seed = ctx.tokenizer, ctx.max_length, ctx.seed
@@ -74,7 +74,8 @@ class CounterfactualPairing(Objective):
             gaps.append(synthetic)
         if not gaps:
             return None
-        return self.weight * torch.cat(gaps).abs().mean()
+        # one mean per source, so a few training pairs in a batch are not diluted by many template pairs
+        return self.weight * sum(g.abs().mean() for g in gaps)  # type: ignore[return-value]
 
     def info(self) -> dict[str, Any]:
         return {
@@ -85,7 +86,7 @@ class CounterfactualPairing(Objective):
         }
 
 
-@register_objective("counterfactual_pairing")
+@register_objective("counterfactual_pairing", order=10)
 def _build(ctx: ObjectiveContext) -> CounterfactualPairing | None:
     """From train.counterfactual (method clp or both): the partners the counterfactual transform made,
     and template pairs from the lexicons' @mitigate rows."""

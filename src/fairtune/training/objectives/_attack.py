@@ -1,0 +1,105 @@
+"""Attack-based adversarial training in the manner of A2T (Yoo & Qi 2021), from train.attack.
+
+At each step after the first `start` share of training, a seeded share of the batch is attacked with the
+robustness audit's word-substitution attack run cheaply (leave-one-out word ranking, WordNet synonyms, a
+small query budget, no sentence-similarity model) against the model as it is now, and another share
+gets one random label-preserving perturbation of the invariance tests. The model then also trains on
+those copies, with their original labels: weight * cross-entropy on the copies is added to the loss.
+The attack's queries run in inference mode, without dropout, so they draw no random numbers.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from fairtune.training._batching import collate, tokenize
+from fairtune.training.objectives._base import Objective, ObjectiveContext, Step, register_objective
+
+
+class AttackTraining(Objective):
+    name = "attack"
+
+    def __init__(self, cfg: Any, ctx: ObjectiveContext, total_steps: int) -> None:
+        from fairtune.audits.robustness import AttackSettings, Perturbations
+        from fairtune.audits.robustness._audit import read_names
+        from fairtune.data import load_wordnet
+
+        self.cfg, self.ctx = cfg, ctx
+        self.wordnet = wordnet = load_wordnet(cfg.wordnet, "train.attack.wordnet")
+        self.settings = AttackSettings(
+            max_change=cfg.max_change,
+            min_similarity=None,
+            query_budget=cfg.query_budget,
+            max_candidates=cfg.max_candidates,
+        )
+        self.attack: Any = None  # made at the first attack: it needs the live model
+        self.perturbations = Perturbations(wordnet, read_names()).all()
+        self.first_step = int(cfg.start * total_steps)
+        self.counts = {"attacked": 0, "attack_succeeded": 0, "adversarial_copies": 0, "perturbed_copies": 0}
+
+    def _adversarial(self, step: Step, rows: list[int]) -> list[tuple[str, int]]:
+        from fairtune.audits.robustness import WordSubstitutionAttack
+        from fairtune.audits.robustness._attack import CachedClassifier
+        from fairtune.models import TorchClassifier
+
+        train = self.ctx.data.train
+        model = step.acc.unwrap_model(step.model)
+        live = TorchClassifier(model, self.ctx.tokenizer, max_length=self.ctx.max_length, precision="auto")
+        if self.attack is None:
+            self.attack = WordSubstitutionAttack(live, self.wordnet, self.settings)
+        self.attack.clf = CachedClassifier(live)  # a fresh cache: the model moved since the last step
+        idx = [step.idx[r] for r in rows]
+        examples, _ = self.attack.attack([train.texts[i] for i in idx], train.labels[idx])
+        self.counts["attacked"] += len(examples)
+        self.counts["attack_succeeded"] += sum(ex.success for ex in examples)
+        return [(ex.current(), ex.label) for ex in examples if ex.changed]
+
+    def _perturbed(self, step: Step, rows: list[int], rng: random.Random) -> list[tuple[str, int]]:
+        train, out = self.ctx.data.train, []
+        for r in rows:
+            text = train.texts[step.idx[r]]
+            names = list(self.perturbations)
+            rng.shuffle(names)
+            for name in names:
+                new = self.perturbations[name](text, rng)
+                if new is not None and new != text:
+                    out.append((new, int(train.labels[step.idx[r]])))
+                    break
+        return out
+
+    def _rows(self, rng: np.random.Generator, n: int, share: float) -> list[int]:
+        k = round(share * n)
+        return sorted(rng.choice(n, size=k, replace=False).tolist()) if k else []
+
+    def loss(self, step: Step) -> torch.Tensor | None:
+        if step.number < self.first_step:
+            return None
+        rng = np.random.default_rng([self.ctx.seed, step.number, 2021])
+        n = len(step.idx)
+        copies = self._adversarial(step, self._rows(rng, n, self.cfg.share)) if self.cfg.share else []
+        self.counts["adversarial_copies"] += len(copies)
+        py_rng = random.Random(int(rng.integers(2**31)))
+        perturbed = self._perturbed(step, self._rows(rng, n, self.cfg.perturb_share), py_rng)
+        self.counts["perturbed_copies"] += len(perturbed)
+        copies += perturbed
+        if not copies:
+            return None
+        encoded = tokenize(self.ctx.tokenizer, [t for t, _ in copies], self.ctx.max_length)
+        batch = collate(encoded, list(range(len(copies))), np.array([y for _, y in copies]), self.ctx.pad_id)
+        out = step.model(**{k: v.to(step.acc.device) for k, v in batch.items()})
+        return self.cfg.weight * out.loss
+
+    def info(self) -> dict[str, Any]:
+        return {**self.cfg.model_dump(), "first_step": self.first_step, **self.counts}
+
+
+@register_objective("attack", order=30)
+def _build(ctx: ObjectiveContext) -> AttackTraining | None:
+    """From train.attack."""
+    if ctx.cfg.attack is None:
+        return None
+    return AttackTraining(ctx.cfg.attack, ctx, ctx.total_steps)

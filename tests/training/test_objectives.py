@@ -1,0 +1,130 @@
+"""Training objectives as components: the registry, logit pairing with template pairs, A2T attacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from fairtune.config import build_config
+from fairtune.data import load_lexicons, load_task_data
+from fairtune.data._templates import read_templates
+from fairtune.training.objectives import OBJECTIVES, ObjectiveContext, Step, build_objectives
+from fairtune.training.objectives._pairing import template_pairs
+from fairtune.workflows.train import train
+
+WORDNET = Path("/usr/share/wordnet/data.noun").is_file()
+
+
+def test_objectives_run_in_their_registered_order() -> None:
+    ranked = [name for name, (order, _) in sorted(OBJECTIVES.items(), key=lambda kv: kv[1][0])]
+    # forward passes draw dropout masks in this order, which seeded runs depend on
+    assert ranked == ["counterfactual_pairing", "distillation", "attack", "adversarial"]
+
+
+def _ctx(raw: dict[str, Any], **extras: Any) -> tuple[ObjectiveContext, Any, Any]:
+    from accelerate import Accelerator
+
+    from fairtune.models import build_classifier
+
+    cfg = build_config(raw)
+    data = load_task_data(cfg.data, cfg.seed)
+    model, tok = build_classifier(cfg.model, data.label_names)
+    ctx = ObjectiveContext(cfg.train, tok, data, Accelerator(cpu=True), 16, tok.pad_token_id, 3, 40, extras)
+    return ctx, model, data
+
+
+def _step(model: Any, ctx: ObjectiveContext, idx: list[int], number: int) -> Step:
+    from fairtune.training._batching import collate, tokenize
+
+    batch = collate(tokenize(ctx.tokenizer, ctx.data.train.texts, 16), idx, ctx.data.train.labels, 0)
+    return Step(model, batch, idx, model(**batch), None, ctx.acc, number)
+
+
+def test_template_pairs_pair_every_two_groups_of_a_mitigation_row() -> None:
+    lexicons = load_lexicons(["religion"])
+    templates = read_templates(None, ("fairtune.mitigations", "templates.tsv"), "t")
+    pairs = template_pairs(lexicons, templates)
+    rows = lexicons[0].mitigation
+    assert len(pairs) == len(rows) * 15 * len(templates)  # 6 groups: 15 pairs per row
+    a, b = pairs[0]
+    assert a != b and a.replace(rows[0][0], "") == b.replace(rows[0][1], "")
+
+
+def test_pairing_draws_template_pairs_per_step_seeded(tiny_config: dict) -> None:
+    raw = {**tiny_config}
+    raw["train"] = {
+        **tiny_config["train"],
+        "counterfactual": {"method": "clp", "template_pairs": 4, "dimensions": ["gender"]},
+    }
+    ctx, model, _ = _ctx(raw)  # no training text has a partner here: template pairs alone
+    (pairing,) = build_objectives(ctx)
+    assert pairing.info()["template_pairs_per_step"] == 4 and pairing.info()["pairs"] == 0
+    model.eval()
+    step = _step(model, ctx, [0, 1, 2, 3], number=5)
+    loss = pairing.loss(step)
+    assert loss is not None and float(loss) > 0  # a random model scores the two phrases differently
+    assert float(pairing.loss(step)) == pytest.approx(float(loss))  # same step, same pairs
+    assert float(pairing.loss(_step(model, ctx, [0, 1, 2, 3], number=6))) != pytest.approx(float(loss))
+
+
+def test_pairing_is_off_without_partners_or_template_pairs(tiny_config: dict) -> None:
+    raw = {**tiny_config}
+    raw["train"] = {**tiny_config["train"], "counterfactual": {"method": "clp", "template_pairs": 0}}
+    ctx, _, _ = _ctx(raw)
+    assert build_objectives(ctx) == []
+    raw["train"]["counterfactual"]["method"] = "cda"  # CDA is data only: no objective
+    raw["train"]["counterfactual"]["template_pairs"] = 8
+    assert build_objectives(_ctx(raw)[0]) == []
+
+
+@pytest.mark.skipif(not WORDNET, reason="wordnet-base not installed")
+def test_attack_training_trains_on_attacked_and_perturbed_copies_with_their_labels(tiny_config: dict) -> None:
+    raw = {**tiny_config}
+    raw["train"] = {**tiny_config["train"], "attack": {"share": 0.5, "perturb_share": 0.5, "start": 0.5}}
+    ctx, model, data = _ctx(raw)
+    (attack,) = build_objectives(ctx)
+    assert attack.first_step == 20  # half of 40 steps
+    idx = list(range(8))
+    assert attack.loss(_step(model, ctx, idx, number=19)) is None  # not yet
+    seen: list[tuple[str, int]] = []
+    real = attack._adversarial
+
+    def spy(step: Step, rows: list[int]) -> list[tuple[str, int]]:
+        out = real(step, rows)
+        seen.extend(out)
+        assert len(rows) == 4
+        return out
+
+    attack._adversarial = spy
+    loss = attack.loss(_step(model, ctx, idx, number=20))
+    assert loss is not None and torch.isfinite(loss)
+    info = attack.info()
+    assert info["attacked"] == 4 and info["perturbed_copies"] >= 1
+    originals = {data.train.texts[i]: int(data.train.labels[i]) for i in idx}
+    for text, label in seen:  # each copy differs from a batch text by word swaps and keeps its label
+        source = [o for o in originals if len(o.split()) == len(text.split()) and o != text]
+        assert any(originals[o] == label for o in source)
+
+
+@pytest.mark.skipif(not WORDNET, reason="wordnet-base not installed")
+def test_attack_training_learns_and_records_what_it_did(tiny_config: dict) -> None:
+    raw = {**tiny_config}
+    raw["train"] = {**tiny_config["train"], "lr": 3e-3, "attack": {"share": 0.25}}
+    metrics = train(build_config(raw), show_progress=False)
+    assert metrics["eval"]["accuracy"] >= 0.9
+    rec = metrics["train"]["objectives"]["attack"]
+    assert rec["first_step"] == 12 and rec["attacked"] == 2 * (120 - 12)  # 2 of 8 texts per step
+    assert rec["perturbed_copies"] > 0 and np.isfinite(metrics["train"]["history"][-1]["loss"])
+
+
+def test_a2t_settings_out_of_range_are_refused_naming_the_field() -> None:
+    from fairtune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train\.attack\.share"):
+        build_config({"train": {"attack": {"share": 1.5}}})
+    with pytest.raises(ConfigError, match="share and perturb_share are both 0"):
+        build_config({"train": {"attack": {"share": 0, "perturb_share": 0}}})
