@@ -87,7 +87,16 @@ def test_report_renders_offline_in_chromium(report_run: Path) -> None:
     assert len(imgs) == 6  # training, confusion, calibration, template probes, invariance, membership ROC
     for alt, width, src in imgs:
         assert len(alt) > 20 and width > 0 and src.startswith("data:image/svg")
-    assert headings == ["Summary", "Gates", "Evaluation", "Data card", "Audits", "Configuration"]
+    # the audits' findings come first, beside the gates' banner, so a passing gate cannot hide a warning
+    assert headings == [
+        "Audit findings",
+        "Summary",
+        "Gates",
+        "Evaluation",
+        "Data card",
+        "Audits",
+        "Configuration",
+    ]
     assert any("FAIL" in c for c in fail_cells)
     assert shot.stat().st_size > 20_000
 

@@ -45,10 +45,10 @@ def test_the_adversarial_step_raises_the_loss_within_the_radius(tiny_config: dic
     (grad,) = torch.autograd.grad(clean, delta)
     step = Step(model, batch, list(range(8)), None, delta, Accelerator(cpu=True))
     pgd = EmbeddingAdversarial(AdversarialConfig(method="pgd", epsilon=0.5))
-    assert float(pgd.perturbed_loss(step, grad)) > float(clean)  # the perturbation points uphill
+    assert float(pgd.perturbed_loss(step, grad)) > float(clean.detach())  # the perturbation points uphill
     # ... and FGM with a radius of ~0 gives back the clean loss
     fgm = EmbeddingAdversarial(AdversarialConfig(method="fgm", epsilon=1e-6))
-    assert float(fgm.perturbed_loss(step, grad)) == pytest.approx(float(clean), abs=1e-4)
+    assert float(fgm.perturbed_loss(step, grad)) == pytest.approx(float(clean.detach()), abs=1e-4)
 
 
 def test_extra_train_rows_are_appended_after_the_split(tmp_path: Path, tiny_config: dict) -> None:

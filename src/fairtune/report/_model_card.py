@@ -146,14 +146,15 @@ def _ethics_section(ctx: dict[str, Any]) -> list[str]:
         else:
             lines.append(f"- {what.capitalize()}: not assessed for this model yet.")
     for m in ctx.get("mitigations", []):
+        n = len(m.get("seeds", [1]))
         moved = ", ".join(
-            f"{r['metric']} {r['parent']:.4g} -> {r['child']:.4g}"
+            f"{r['metric']} {r['parent']:.4g} -> {r['child']:.4g} ({r.get('verdict', 'one seed')})"
             for r in m["comparison"]
             if r["metric"] != "eval.ece"
         )
         lines.append(
-            f"- Mitigation tried ({m['kind']}, {m['method']}): a variant was trained in "
-            f"`{m['child']}`; {moved}. This model is the unmitigated parent."
+            f"- Mitigation tried ({m['kind']}, {m['method']}, {n} seed{'s' if n > 1 else ''}): a variant was "
+            f"trained in `{m['child']}`; {moved}. This model is the unmitigated parent."
         )
     return lines
 

@@ -189,11 +189,17 @@ def render_markdown(ctx: dict[str, Any]) -> str:
         lines.append("No audit has been run on this model yet.")
     for m in ctx.get("mitigations", []):
         lines += ["", f"## Mitigation: {m['kind']} {m['method']}", "", f"Child run: `{m['child']}`.", ""]
-        lines += ["| metric | parent | mitigated | delta | relative |", "|---|---|---|---|---|"]
+        n = len(m.get("seeds", [1]))
+        lines += [f"Means over {n} seed(s); a change whose interval covers 0 is not distinguishable from "]
+        lines += ["retraining noise.", ""]
+        lines += ["| metric | parent | mitigated | delta | 95% interval | relative | verdict |"]
+        lines += ["|---|---|---|---|---|---|---|"]
         lines += [
             f"| {r['metric']} | {r['parent']:.4f} | {r['child']:.4f} | {r['delta']:+.4f} | "
+            + (f"[{r['diff_ci95'][0]:+.4f}, {r['diff_ci95'][1]:+.4f}]" if r.get("diff_ci95") else "-")
+            + " | "
             + (f"{r['relative']:+.1%}" if r["relative"] is not None else "-")
-            + " |"
+            + f" | {r.get('verdict', '-')} |"
             for r in m["comparison"]
         ]
     comp = ctx.get("compression")
