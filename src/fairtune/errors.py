@@ -174,6 +174,11 @@ EXPLAIN_SHAP_MISSING = (
     "`pip install 'fairtune[shap]'` (or pip install shap), or use --method ig or occlusion."
 )
 EXPLAIN_NO_TEXTS = "explain: no text given. Pass a text as an argument or --file PATH."
+UNSAFE_PICKLE = (
+    "{path}: not a plain tensor file ({detail}). fairtune loads tensors and plain values only, never "
+    "pickled Python objects, which can run code. If you wrote this run directory with this version of "
+    "fairtune, the file is damaged: delete it (a checkpoint: its whole step-N folder) and train again."
+)
 MITIGATE_NOTHING = (
     "fairtune mitigate: choose one mitigation, e.g. --fairness cda (cda, clp, both, balance, all), "
     "--robustness adv (adv, a2t, augment, both) or --privacy dp (dp, redact)."

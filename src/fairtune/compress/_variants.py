@@ -413,7 +413,9 @@ def load_variant(path: Path, *, batch_size: int, max_length: int, precision: str
     if kind == "torch-int8":
         config = AutoConfig.from_pretrained(path)
         model = _quantize_int8(_from_config(classifier_class(config), config))
-        model.load_state_dict(_torch().load(path / INT8_WEIGHTS, weights_only=False))
+        from fairtune.training._checkpoint import load_tensors
+
+        model.load_state_dict(load_tensors(path / INT8_WEIGHTS))
     elif meta.get("dtype") == "bfloat16":
         model = classifier_class(AutoConfig.from_pretrained(path)).from_pretrained(
             path, dtype=_torch().bfloat16

@@ -36,17 +36,43 @@ class TrainState:
 
 
 def rng_state() -> dict[str, Any]:
+    """The three generators' states as tensors and plain values only, so the file loads with
+    `torch.load(weights_only=True)` (no pickled objects, which could run code)."""
+    kind, key, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    version, internal, gauss_next = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
+        "numpy": {
+            "kind": str(kind),
+            "key": torch.from_numpy(np.asarray(key, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": {"version": version, "state": list(internal), "gauss_next": gauss_next},
     }
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n = state["numpy"]
+    key = n["key"].numpy().astype(np.uint32)
+    np.random.set_state((n["kind"], key, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
+
+
+def load_tensors(path: Path) -> Any:
+    """`torch.load` with weights_only=True: tensors and plain values, never code. A file that holds
+    anything else is refused, naming it."""
+    import pickle
+
+    from fairtune.errors import UNSAFE_PICKLE, RunError
+
+    try:
+        return torch.load(path, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise RunError(UNSAFE_PICKLE.format(path=path, detail=str(exc).splitlines()[0][:200])) from exc
 
 
 def _trainable_state(model: Any) -> dict[str, torch.Tensor]:
@@ -97,7 +123,7 @@ def latest_checkpoint(ckpt_root: Path) -> Path | None:
 
 def load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> TrainState:
     load_weights(model, path / "model.safetensors")
-    blob = torch.load(path / "optimizer.pt", weights_only=False)
+    blob = load_tensors(path / "optimizer.pt")
     optimizer.load_state_dict(blob["optimizer"])
     scheduler.load_state_dict(blob["scheduler"])
     set_rng_state(blob["rng"])
