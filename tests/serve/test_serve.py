@@ -386,3 +386,74 @@ def test_page_in_chromium(server: Server) -> None:
     assert any("rgba" in bg for _, bg in words)
     assert bars == 2
     assert json.loads(json.dumps(words))  # plain data came back from the page
+
+
+# -- hostile input ------------------------------------------------------------------------------------
+def test_a_lone_surrogate_fails_its_own_request_only(server: Server) -> None:
+    bad = b'{"texts": ["\\ud800 hello"]}'
+    with ThreadPoolExecutor(32) as pool:
+        good = [pool.submit(post, server, "/v1/predict", {"texts": [f"good text {i}"]}) for i in range(30)]
+        poisoned = pool.submit(
+            httpx.post,
+            server.url + "/v1/predict",
+            content=bad,
+            headers={"content-type": "application/json"},
+            timeout=60,
+        )
+        codes = [f.result().status_code for f in good]
+        r = poisoned.result()
+    assert codes == [200] * 30
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_text"
+    assert r.json()["error"]["field"] == "texts[0]" and "lone surrogate" in r.json()["error"]["message"]
+    r = httpx.post(
+        server.url + "/v1/explain", content=bad, headers={"content-type": "application/json"}, timeout=60
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_text"
+
+
+class _Breaks:
+    """A classifier that fails on any batch holding "boom": a model error the validation cannot see."""
+
+    def __init__(self, clf: Any) -> None:
+        self.clf, self.labels = clf, clf.labels
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        if any("boom" in t for t in texts):
+            raise TypeError("the tokenizer choked")
+        return self.clf.predict_proba(texts)  # type: ignore[no-any-return]
+
+
+def test_a_model_failure_in_a_micro_batch_fails_only_its_request(run_dir: Path) -> None:
+    from fairtune.serve import create_app
+    from fairtune.workflows.serve import build_settings, load_served
+
+    clf, info, method = load_served(run_dir, None)
+    settings = build_settings(info=info, explain_method=method, max_wait_ms=100.0, max_batch=64)
+    with Server(create_app(_Breaks(clf), settings)) as srv, ThreadPoolExecutor(32) as pool:
+        good = [pool.submit(post, srv, "/v1/predict", {"texts": [f"fine {i}"]}) for i in range(30)]
+        bad = pool.submit(post, srv, "/v1/predict", {"texts": ["boom"]})
+        codes = [f.result().status_code for f in good]
+        r = bad.result()
+    assert codes == [200] * 30
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert "choked" not in r.text  # the cause goes to the log, not to the client
+
+
+def test_unknown_paths_and_methods_get_the_json_error_shape_and_bounded_metrics(server: Server) -> None:
+    r = httpx.get(server.url + "/nope")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = httpx.get(server.url + "/v1/predict")
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    for i in range(300):
+        httpx.get(server.url + f"/probe-{i}-" + "x" * 200)
+    prom = httpx.get(server.url + "/metrics").text
+    assert "probe-" not in prom and 'endpoint="other"' in prom
+    assert len(prom) < 50_000  # labels come from the routes, not from what clients send
+
+
+def test_a_request_path_cannot_forge_log_lines(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="fairtune.serve")
+    httpx.get(server.url + "/x%0AGET%20/v1/predict%20200%200.1ms")
+    lines = [r.getMessage() for r in caplog.records if r.name == "fairtune.serve"]
+    assert lines and all("\n" not in line for line in lines)
+    assert any("\\n" in line and "404" in line for line in lines)

@@ -57,6 +57,27 @@ def error(status: int, code: str, message: str, **extra: Any) -> Any:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
+#: the service's routes: metric labels take these values only, any other path counts as "other"
+ROUTES = frozenset(
+    {"/v1/predict", "/v1/explain", "/metrics", "/healthz", "/readyz", "/", "/docs", "/openapi.json"}
+)
+
+
+def printable(path: str, limit: int = 200) -> str:
+    """A request path safe for a one-line log: control characters escaped, long paths cut."""
+    out = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in path)
+    return out if len(out) <= limit else out[:limit] + "..."
+
+
+def invalid_unicode_at(text: str) -> int | None:
+    """The index of the first character that UTF-8 cannot encode (a lone surrogate), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
 class MicroBatcher:
     """Gathers texts from concurrent requests into batches for one model call."""
 
@@ -105,20 +126,29 @@ class MicroBatcher:
                     break
                 items.append(nxt)
                 n += len(nxt[0])
-            texts = [t for group, _ in items for t in group]
-            self.on_batch(len(texts))
-            try:
-                probs = await loop.run_in_executor(self.executor, self.predict, texts)
-            except Exception as exc:
-                for _, fut in items:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            at = 0
-            for group, fut in items:
-                if not fut.done():
-                    fut.set_result(probs[at : at + len(group)])
-                at += len(group)
+            await self._answer(items)
+
+    async def _answer(self, items: list[tuple[list[str], asyncio.Future[np.ndarray]]]) -> None:
+        """One model call for all the requests; if it fails, one call per request, so that a text that
+        breaks the model fails its own request only."""
+        loop = asyncio.get_running_loop()
+        texts = [t for group, _ in items for t in group]
+        self.on_batch(len(texts))
+        try:
+            probs = await loop.run_in_executor(self.executor, self.predict, texts)
+        except Exception as exc:
+            if len(items) == 1:
+                if not items[0][1].done():
+                    items[0][1].set_exception(exc)
+                return
+            for item in items:
+                await self._answer([item])
+            return
+        at = 0
+        for group, fut in items:
+            if not fut.done():
+                fut.set_result(probs[at : at + len(group)])
+            at += len(group)
 
 
 class Metrics:
@@ -163,6 +193,7 @@ def create_app(
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
     from starlette.datastructures import Headers
+    from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from fairtune.audits.explain import explain as explain_texts
@@ -222,6 +253,15 @@ def create_app(
                 max=max_texts,
             )
         for i, t in enumerate(texts):
+            bad_at = invalid_unicode_at(t)
+            if bad_at is not None:
+                return error(
+                    422,
+                    "invalid_text",
+                    f"texts[{i}]: character {bad_at} is a lone surrogate ({t[bad_at]!a}), which is not "
+                    "valid Unicode. Send the text as valid UTF-8.",
+                    field=f"texts[{i}]",
+                )
             if len(t) > s.max_chars:
                 return error(
                     422,
@@ -327,14 +367,31 @@ def create_app(
                     await self.app(scope, receive, send_status)
             finally:
                 elapsed = time.perf_counter() - t0
-                if endpoint in ("/v1/predict", "/v1/explain", "/metrics", "/healthz", "/readyz", "/"):
-                    metrics.requests.labels(endpoint, str(status)).inc()
-                    metrics.latency.labels(endpoint).observe(elapsed)
+                # metric labels come from a fixed set, never from the raw path (unbounded cardinality)
+                route = endpoint if endpoint in ROUTES else "other"
+                if route != "other":
+                    metrics.requests.labels(route, str(status)).inc()
+                    metrics.latency.labels(route).observe(elapsed)
                 if status >= 400:
-                    metrics.errors.labels(endpoint, str(status)).inc()
-                LOG.info("%s %s %d %.1fms", scope["method"], endpoint, status, elapsed * 1000)
+                    metrics.errors.labels(route, str(status)).inc()
+                LOG.info("%s %s %d %.1fms", scope["method"], printable(endpoint), status, elapsed * 1000)
 
     app.add_middleware(Guard)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        where = f"{request.method} {printable(request.url.path, 100)}"
+        return error(  # type: ignore[no-any-return]
+            exc.status_code, codes.get(exc.status_code, "http_error"), f"{where}: {exc.detail}."
+        )
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        LOG.error("%s %s failed: %s", request.method, printable(request.url.path), printable(repr(exc)))
+        return error(  # type: ignore[no-any-return]
+            500, "internal_error", "the model failed on this request; the server's log has the details."
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
