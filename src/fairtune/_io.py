@@ -87,6 +87,31 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise RunError(CORRUPT_JSON.format(path=path, detail=exc)) from None
 
 
+def clean_leftovers(folder: str | os.PathLike[str]) -> list[str]:
+    """Undo what a killed `atomic_write_dir` left in `folder`: half-written `.NAME.*.tmp` folders are
+    removed, and a `.NAME.old` whose NAME is gone (killed between the two renames) is put back. Returns
+    what was done, for the log."""
+    folder = Path(folder)
+    done: list[str] = []
+    if not folder.is_dir():
+        return done
+    for entry in sorted(folder.iterdir()):
+        if not (entry.name.startswith(".") and entry.is_dir()):
+            continue
+        if entry.name.endswith(".tmp"):
+            shutil.rmtree(entry, ignore_errors=True)
+            done.append(f"removed the unfinished {entry.name}")
+        elif entry.name.endswith(".old"):
+            live = folder / entry.name[1:-4]
+            if live.exists():
+                shutil.rmtree(entry, ignore_errors=True)
+                done.append(f"removed {entry.name}")
+            else:
+                os.replace(entry, live)
+                done.append(f"restored {live.name} from {entry.name}")
+    return done
+
+
 def atomic_write_dir(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
     """Fill a fresh temp folder with `write(tmp)`, then swap it in for `path` (model folders)."""
     path = Path(path)

@@ -457,3 +457,19 @@ def test_a_request_path_cannot_forge_log_lines(server: Server, caplog: pytest.Lo
     lines = [r.getMessage() for r in caplog.records if r.name == "fairtune.serve"]
     assert lines and all("\n" not in line for line in lines)
     assert any("\\n" in line and "404" in line for line in lines)
+
+
+def test_max_batch_caps_every_model_call(run_dir: Path) -> None:
+    def batches(srv: Server) -> tuple[float, float]:
+        prom = httpx.get(srv.url + "/metrics").text
+        count = re.search(r"^fairtune_batch_size_count (\S+)$", prom, re.M)
+        small = re.search(r'^fairtune_batch_size_bucket\{le="2.0"\} (\S+)$', prom, re.M)
+        assert count and small
+        return float(count.group(1)), float(small.group(1))
+
+    with Server(make_app(run_dir, max_batch=2)) as srv:
+        before = batches(srv)
+        r = post(srv, "/v1/predict", {"texts": ["one", "two", "three", "four"]})
+        assert r.status_code == 200 and len(r.json()["predictions"]) == 4
+        after = batches(srv)
+    assert after[0] - before[0] == 2 and after[1] - before[1] == 2  # two calls of two, none of four

@@ -230,3 +230,50 @@ def test_head_lr_applies_to_the_head_only_and_follows_the_schedule(tiny_model_di
     # checkpoints written before train.head_lr existed hold
     same = make_optimizer(model, TrainConfig(lr=1e-4, weight_decay=0.1))
     assert [(g["lr"], g["weight_decay"]) for g in same.param_groups] == [(1e-4, 0.1), (1e-4, 0.0)]
+
+
+def _scalars(events: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(events))
+    acc.Reload()
+    return [(e.step, round(e.value, 6)) for e in acc.Scalars(tag)]
+
+
+def test_resumed_run_logs_the_same_tensorboard_series_as_an_uninterrupted_one(
+    tiny_config: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run({**tiny_config, "output_dir": str(tmp_path / "full")})
+    raw = {**tiny_config, "output_dir": str(tmp_path / "cut")}
+    real_step = Trainer._train_step
+    calls = {"n": 0}
+
+    def dying_step(self: Trainer, idx: list[int]) -> float:
+        calls["n"] += 1
+        if calls["n"] == 25:  # after the checkpoint at step 20 and a log point at step 24
+            raise KeyboardInterrupt
+        return real_step(self, idx)
+
+    monkeypatch.setattr(Trainer, "_train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        _run(raw)
+    monkeypatch.setattr(Trainer, "_train_step", real_step)
+    _run(raw, resume=True)
+    for tag in ("train/loss", "eval/accuracy"):
+        assert _scalars(tmp_path / "full/tiny/events", tag) == _scalars(tmp_path / "cut/tiny/events", tag), (
+            tag
+        )
+    # the point logged at the checkpoint's step survives the resume
+    assert 20 in [step for step, _ in _scalars(tmp_path / "cut/tiny/events", "train/loss")]
+
+
+def test_leftovers_of_an_interrupted_write_are_cleaned_on_the_next_run(tiny_config: dict) -> None:
+    run = Path(tiny_config["output_dir"]) / "tiny"
+    _run({**tiny_config, "train": {**tiny_config["train"], "epochs": 1}})
+    half = run / "checkpoints" / ".step-0000010.x1y2.tmp"  # a checkpoint killed mid-write
+    half.mkdir()
+    (half / "model.safetensors").write_bytes(b"\0" * 1000)
+    (run / "model").rename(run / ".model.old")  # killed between atomic_write_dir's two renames
+    _run({**tiny_config, "train": {**tiny_config["train"], "epochs": 1}}, overwrite=True)
+    assert not half.exists() and not (run / ".model.old").exists()
+    assert (run / "model" / "config.json").is_file()

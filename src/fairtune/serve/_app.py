@@ -128,14 +128,22 @@ class MicroBatcher:
                 n += len(nxt[0])
             await self._answer(items)
 
+    def _capped(self, texts: list[str]) -> np.ndarray:
+        """The model over `texts` in calls of at most max_batch texts (a large request is split too)."""
+        parts = []
+        for start in range(0, len(texts), self.max_batch):
+            chunk = texts[start : start + self.max_batch]
+            self.on_batch(len(chunk))
+            parts.append(self.predict(chunk))
+        return np.concatenate(parts)
+
     async def _answer(self, items: list[tuple[list[str], asyncio.Future[np.ndarray]]]) -> None:
         """One model call for all the requests; if it fails, one call per request, so that a text that
         breaks the model fails its own request only."""
         loop = asyncio.get_running_loop()
         texts = [t for group, _ in items for t in group]
-        self.on_batch(len(texts))
         try:
-            probs = await loop.run_in_executor(self.executor, self.predict, texts)
+            probs = await loop.run_in_executor(self.executor, self._capped, texts)
         except Exception as exc:
             if len(items) == 1:
                 if not items[0][1].done():

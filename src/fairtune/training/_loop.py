@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fairtune._io import clean_leftovers
 from fairtune.config import TrainConfig
 from fairtune.data import TaskData
 from fairtune.evaluation import classification_metrics, cross_entropy
@@ -280,13 +281,19 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter
         from tqdm.auto import tqdm
 
+        if self.acc.is_main_process:
+            for note in clean_leftovers(self.ckpt_root):
+                print(f"train: {self.ckpt_root}: {note} (left by an interrupted checkpoint)", flush=True)
         if resume:
             self._resume()
         st, cfg = self.state, self.cfg
         self.steps.start()
         self.model.train()  # from_pretrained returns eval mode; dropout belongs in training
         if self.acc.is_main_process:
-            self.writer = SummaryWriter(log_dir=str(self.run_dir / "events"), purge_step=st.step or None)
+            # a resumed run re-logs from the step after its checkpoint: events written after the checkpoint
+            # (by the interrupted run) are purged, the checkpoint step's own point is kept
+            purge = st.step + 1 if st.step else None
+            self.writer = SummaryWriter(log_dir=str(self.run_dir / "events"), purge_step=purge)
         bar = tqdm(
             total=self.total_steps,
             initial=st.step,

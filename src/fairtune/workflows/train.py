@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fairtune._io import atomic_write_json
+from fairtune._io import atomic_write_json, clean_leftovers
 from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig
 from fairtune.errors import NO_CHECKPOINT, RUN_EXISTS, RunError
@@ -17,6 +17,8 @@ def prepare_run_dir(
     """The run directory to train into, refusing to overwrite a model or checkpoints without --overwrite
     and to resume without a checkpoint. `checkpoint_glob` names the checkpoint folders of the loop."""
     run = RunDir.for_config(cfg)
+    for note in clean_leftovers(run.root):
+        print(f"train: {run.root}: {note} (left by an interrupted write)", flush=True)
     if overwrite:
         run.clear_training_outputs()
     has_ckpt = run.checkpoints.is_dir() and any(run.checkpoints.glob(checkpoint_glob))
