@@ -174,6 +174,10 @@ EXPLAIN_SHAP_MISSING = (
     "`pip install 'fairtune[shap]'` (or pip install shap), or use --method ig or occlusion."
 )
 EXPLAIN_NO_TEXTS = "explain: no text given. Pass a text as an argument or --file PATH."
+API_KEY_EMPTY = (
+    "--api-key-env: ${var} is set but empty, so the API would run with no key at all. Put the key in "
+    "${var}, or unset it to serve without one."
+)
 UNSAFE_PICKLE = (
     "{path}: not a plain tensor file ({detail}). fairtune loads tensors and plain values only, never "
     "pickled Python objects, which can run code. If you wrote this run directory with this version of "

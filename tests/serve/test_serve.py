@@ -473,3 +473,33 @@ def test_max_batch_caps_every_model_call(run_dir: Path) -> None:
         assert r.status_code == 200 and len(r.json()["predictions"]) == 4
         after = batches(srv)
     assert after[0] - before[0] == 2 and after[1] - before[1] == 2  # two calls of two, none of four
+
+
+def test_api_key_edge_cases(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fairtune.errors import ConfigError
+    from fairtune.workflows.serve import build_settings
+
+    monkeypatch.setenv("FT_EMPTY_KEY", "  ")
+    with pytest.raises(ConfigError, match=r"\$FT_EMPTY_KEY is set but empty"):
+        build_settings(info={}, explain_method="occlusion", api_key_env="FT_EMPTY_KEY")
+    key = "clé-secrète-ключ"
+    with Server(make_app(run_dir, api_key=key)) as srv:
+        raw = key.encode("utf-8")  # what a client sends for a non-ASCII key
+        r = httpx.post(
+            srv.url + "/v1/predict", json={"texts": ["hi"]}, headers=[(b"x-api-key", raw)], timeout=60
+        )
+        assert r.status_code == 200
+        wrong = httpx.post(srv.url + "/v1/predict", json={"texts": ["hi"]}, headers={"X-API-Key": "cle"})
+        assert wrong.status_code == 401
+        # readiness stays open to probes, but says what runs where to key holders only
+        assert httpx.get(srv.url + "/readyz").json() == {"status": "ready"}
+        assert "model" in httpx.get(srv.url + "/readyz", headers=[(b"x-api-key", raw)]).json()
+
+
+def test_docs_page_needs_no_network(server: Server) -> None:
+    html = httpx.get(server.url + "/docs").text
+    assert "cdn." not in html and "https://" not in html.split("openapi")[0]
+    scripts = re.findall(r'src="([^"]+\.js)"', html)
+    assert scripts and all(s.startswith("/") for s in scripts)
+    for src in scripts:
+        assert httpx.get(server.url + src).status_code == 200

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request  # module level: FastAPI resolves the handlers' annotations here
 
 LOG = logging.getLogger("fairtune.serve")
 
@@ -196,7 +197,6 @@ def create_app(
     clf: Any, settings: ServeSettings, *, redact: Callable[[list[str]], list[str]] | None = None
 ) -> Any:
     """The FastAPI app serving `clf`. `redact` is applied to texts before they are logged (log_texts)."""
-    from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -233,7 +233,10 @@ def create_app(
         await batcher.stop()
         executor.shutdown(wait=True)
 
-    app = FastAPI(
+    from fastapi_offline import FastAPIOffline
+
+    app = FastAPIOffline(  # /docs serves its Swagger UI files itself: no CDN, so it works offline
+        redoc_url=None,
         title="fairtune",
         version=str(s.model_info.get("fairtune_version", "")),
         description="Text classification with the evidence from fairtune's audits.",
@@ -247,7 +250,9 @@ def create_app(
         auth = headers.get("authorization") or ""
         if auth.lower().startswith("bearer "):
             given = given or auth[7:]
-        return hmac.compare_digest(given.encode(), s.api_key.encode())
+        # header values arrive decoded as latin-1: their bytes are what the client sent (UTF-8 for a
+        # non-ASCII key), compared in constant time with the key's UTF-8 bytes
+        return hmac.compare_digest(given.encode("latin-1", "replace"), s.api_key.encode("utf-8"))
 
     def check_texts(texts: Sequence[str], max_texts: int) -> Any:
         if not texts:
@@ -462,9 +467,11 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/readyz", summary="Readiness: the model is loaded and warmed up")
-    async def readyz() -> Any:
+    async def readyz(request: Request) -> Any:
         if not state["ready"]:
             return error(503, "not_ready", "the model is still loading")
+        if not authorised(request.headers):  # what runs where is for key holders only
+            return {"status": "ready"}
         return {"status": "ready", "model": s.model_info}
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fairtune._rundir import RunDir
-from fairtune.errors import SERVE_BAD_LIMIT, SERVE_PORT_IN_USE, FairtuneError
+from fairtune.errors import API_KEY_EMPTY, SERVE_BAD_LIMIT, SERVE_PORT_IN_USE, ConfigError, FairtuneError
 from fairtune.serve import ServeSettings
 
 API_KEY_ENV = "FAIRTUNE_API_KEY"
@@ -97,7 +97,10 @@ def build_settings(
     **limits: Any,
 ) -> ServeSettings:
     check_limits(**limits)
-    key = os.environ.get(api_key_env) or None
+    key = os.environ.get(api_key_env)
+    if key is not None and not key.strip():
+        raise ConfigError(API_KEY_EMPTY.format(var=api_key_env))
+    key = key or None
     return ServeSettings(
         api_key=key, log_texts=log_texts, explain_method=explain_method, model_info=info, **limits
     )
