@@ -174,6 +174,14 @@ EXPLAIN_SHAP_MISSING = (
     "`pip install 'fairtune[shap]'` (or pip install shap), or use --method ig or occlusion."
 )
 EXPLAIN_NO_TEXTS = "explain: no text given. Pass a text as an argument or --file PATH."
+MODEL_FILE_DAMAGED = (
+    "{path}: cannot be read as safetensors ({detail}): the file is truncated or damaged. Copy it again "
+    "from where it came from, or train the model again."
+)
+MODEL_NOT_FINITE = (
+    "{path}: weight {param} holds {n} value(s) that are NaN or infinite, so every prediction would be "
+    "NaN. The training diverged or the file was altered: train again (a lower train.lr helps divergence)."
+)
 API_KEY_EMPTY = (
     "--api-key-env: ${var} is set but empty, so the API would run with no key at all. Put the key in "
     "${var}, or unset it to serve without one."

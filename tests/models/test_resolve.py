@@ -40,3 +40,46 @@ def test_local_folder_builds_a_classifier_with_label_names(tiny_model_dir: Path)
     assert model.config.id2label == {0: "neg", 1: "neu", 2: "pos"}
     assert model.classifier.out_features == 3
     assert tok("good film")["input_ids"][0] == tok.cls_token_id
+
+
+@pytest.fixture
+def trained_copy(tiny_config: dict) -> Path:
+    from fairtune.config import build_config
+    from fairtune.workflows.train import train
+
+    train(build_config({**tiny_config, "train": {**tiny_config["train"], "epochs": 1}}), show_progress=False)
+    return Path(tiny_config["output_dir"]) / "tiny"
+
+
+def _predict(run: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from fairtune.cli import main
+
+    code = main(["predict", str(run), "a good film"])
+    return code, capsys.readouterr().err
+
+
+def test_truncated_or_damaged_weights_exit_2_naming_the_file(
+    trained_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = trained_copy / "model" / "model.safetensors"
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[: len(whole) // 2])  # truncated
+    code, err = _predict(trained_copy, capsys)
+    assert code == 2 and "model.safetensors: cannot be read as safetensors" in err and "Traceback" not in err
+    weights.write_bytes(b"\xff" * 8 + whole[8:])  # a damaged header
+    code, err = _predict(trained_copy, capsys)
+    assert code == 2 and "truncated or damaged" in err
+
+
+def test_non_finite_weights_exit_2_naming_the_weight(
+    trained_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    weights = trained_copy / "model" / "model.safetensors"
+    state = load_file(str(weights))
+    name = next(k for k in state if "classifier.weight" in k)
+    state[name][0, 0] = float("nan")
+    save_file(state, str(weights), metadata={"format": "pt"})
+    code, err = _predict(trained_copy, capsys)
+    assert code == 2 and "classifier.weight holds 1 value(s) that are NaN or infinite" in err

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from fairtune.errors import (
+    MODEL_FILE_DAMAGED,
     MODEL_HUB_FAILED,
     MODEL_NO_CONFIG,
     MODEL_NO_SAFETENSORS,
+    MODEL_NOT_FINITE,
     MODEL_PATH_MISSING,
     ConfigError,
+    RunError,
 )
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -56,6 +59,8 @@ def load_pretrained(cls: Any, name: str, *, revision: str | None = None, **kwarg
     common: dict[str, Any] = {"trust_remote_code": False}
     if not local:
         common["revision"] = revision
+    if local:
+        check_weight_files(Path(target))
     try:
         tokenizer = AutoTokenizer.from_pretrained(target, **common)
         model = cls.from_pretrained(target, use_safetensors=True, **common, **kwargs)
@@ -63,4 +68,31 @@ def load_pretrained(cls: Any, name: str, *, revision: str | None = None, **kwarg
         if local:
             raise ConfigError(MODEL_NO_SAFETENSORS.format(path=target)) from None
         raise ConfigError(MODEL_HUB_FAILED.format(name=name, detail=str(exc).splitlines()[0])) from None
+    check_finite(model, target)
     return model, tokenizer
+
+
+def check_weight_files(folder: Path) -> None:
+    """Refuse, naming the file, a safetensors file that is truncated or whose header is damaged."""
+    from safetensors import safe_open
+
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                keys = list(f.keys())
+                if keys:  # reading the last tensor touches the end of the file
+                    f.get_slice(keys[-1])[:1]
+        except Exception as exc:  # safetensors raises its own error types (and OSError)
+            raise RunError(
+                MODEL_FILE_DAMAGED.format(path=path, detail=str(exc).splitlines()[0][:160])
+            ) from None
+
+
+def check_finite(model: Any, where: str) -> None:
+    """Refuse weights holding NaN or infinity: such a model answers with probability NaN."""
+    import torch
+
+    for name, p in model.named_parameters():
+        if p.is_floating_point() and not bool(torch.isfinite(p).all()):
+            bad = int((~torch.isfinite(p)).sum())
+            raise RunError(MODEL_NOT_FINITE.format(path=where, param=name, n=bad))
