@@ -57,6 +57,15 @@ DATA_INT_LABEL_RANGE = (
     "{path}: integer label {label} (first at {where}) is outside 0..{top} for data.label_names {names}. "
     "Integer labels index data.label_names."
 )
+EVAL_SPLIT_TOO_SMALL = (
+    "data.eval_fraction: {fraction:g} of {n} training rows gives {n_eval} eval rows, but the {labels} labels "
+    "need at least one row each on both sides of a stratified split. Raise data.eval_fraction to at least "
+    "{least:g}, or give a separate eval file in data.eval."
+)
+EVAL_SPLIT_FAILED = (
+    "data.eval_fraction: {fraction:g} of {n} training rows cannot be split ({detail}). Change "
+    "data.eval_fraction, or give a separate eval file in data.eval."
+)
 DATA_EMPTY_FILE = "{path}: no rows. A {split} split needs at least one labelled row."
 DATA_ONE_CLASS = "{field}: the training data has a single label ({label!r}); a classifier needs at least two."
 DATA_NO_SOURCE = (

@@ -194,3 +194,21 @@ def test_binary_junk_in_the_text_column_is_named(tmp_path: Path, kind: str) -> N
     msg = next(p for p in problems if "look like binary data" in p)
     assert msg.startswith(f"{path}: 1 text(s) in column 'text' look like binary data, not text (first at ")
     assert "Decode those values to text or remove the rows." in msg
+
+
+@pytest.mark.parametrize(("rows", "labels"), [(60, 15), (40, 20)])
+def test_an_eval_split_too_small_for_the_labels_names_the_field(
+    tmp_path: Path, rows: int, labels: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from fairtune.cli import main
+    from fairtune.testing import write_csv
+
+    train = write_csv(tmp_path / "train.csv", [(f"text {i}", f"label{i % labels}") for i in range(rows)])
+    cfg = {"data": {"train": str(train)}, "output_dir": str(tmp_path / "runs")}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["validate", str(tmp_path / "cfg.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "data.eval_fraction: 0.1 of" in err and f"the {labels} labels" in err and "Traceback" not in err
+    assert "data.eval" in err

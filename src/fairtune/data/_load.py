@@ -25,6 +25,8 @@ from fairtune.errors import (
     DATA_NO_SOURCE,
     DATA_ONE_CLASS,
     DATA_UNSEEN_LABEL,
+    EVAL_SPLIT_FAILED,
+    EVAL_SPLIT_TOO_SMALL,
     PREDICT_COLUMN,
     DataError,
     FairtuneError,
@@ -281,8 +283,22 @@ def _stratified_split(data: LabelledData, fraction: float, seed: int) -> tuple[L
 
     idx = np.arange(len(data))
     counts = np.bincount(data.labels)
+    labels = int((counts > 0).sum())
     stratify = data.labels if counts[counts > 0].min() >= 2 else None
-    tr, ev = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
+    n_eval = int(np.ceil(fraction * len(data)))  # as train_test_split counts a float test_size
+    if stratify is not None and min(n_eval, len(data) - n_eval) < labels:
+        least = min(0.5, float(np.ceil(100 * labels / len(data)) / 100))
+        raise DataError(
+            EVAL_SPLIT_TOO_SMALL.format(
+                fraction=fraction, n=len(data), n_eval=n_eval, labels=labels, least=least
+            )
+        )
+    try:
+        tr, ev = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
+    except ValueError as exc:
+        raise DataError(
+            EVAL_SPLIT_FAILED.format(fraction=fraction, n=len(data), detail=str(exc).splitlines()[0])
+        ) from None
     return data.subset(np.sort(tr)), data.subset(np.sort(ev))
 
 
