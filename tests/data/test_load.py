@@ -153,6 +153,18 @@ def test_non_utf8_bytes_name_the_line(tmp_path: Path) -> None:
     assert problems == [DATA_NOT_UTF8.format(path=p, line=3, byte="0xe9", col=4)]
 
 
+def test_non_utf8_bytes_past_the_first_megabyte_name_the_line(tmp_path: Path) -> None:
+    p = tmp_path / "a.csv"
+    head = b"text,label\n" + b"good text,pos\n" * 74_000
+    pad = b"x" * (
+        (1 << 20) - 1 - len(head)
+    )  # the check reads 1 MiB pieces: "\xc3\xa9" straddles the first cut
+    body = head + pad + b"\xc3\xa9 fine,pos\n" + b"good,pos\n" + b"ok \xe9 no,neg\n"
+    p.write_bytes(body)
+    problems = _problems(_cfg(p))
+    assert problems == [DATA_NOT_UTF8.format(path=p, line=74_004, byte="0xe9", col=4)]
+
+
 def test_all_problems_reported_at_once(tmp_path: Path) -> None:
     tr = write_csv(tmp_path / "tr.csv", [("", "pos"), ("b", "")])
     ev = tmp_path / "missing.csv"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from collections.abc import Callable
@@ -45,6 +44,36 @@ def detect_format(path: Path, fmt: str, field: str) -> str:
     return found
 
 
+def check_utf8(path: Path, chunk: int = 1 << 20) -> None:
+    """Refuse a file that is not valid UTF-8, naming the line and column, without holding its text."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, line_start, offset = 1, 0, 0
+    with path.open("rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                bad = offset + exc.start - len(decoder.getstate()[0])
+                head = block[: max(0, bad - offset)]
+                line += head.count(b"\n")
+                last = head.rfind(b"\n")
+                col = (bad - (offset + last + 1) if last >= 0 else bad - line_start) + 1
+                byte = block[bad - offset] if 0 <= bad - offset < len(block) else exc.object[exc.start]
+                raise DataError(
+                    DATA_NOT_UTF8.format(path=path, line=line, byte=f"0x{byte:02x}", col=col)
+                ) from None
+            if not block:
+                return
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                line += block.count(b"\n")
+                line_start = offset + nl + 1
+            offset += len(block)
+
+
 def decode_utf8(path: Path) -> str:
     raw = path.read_bytes()
     try:
@@ -84,13 +113,22 @@ def _read_jsonl(path: Path, text: str) -> Table:
     return Table(pd.DataFrame.from_records(records), path, lambda i: f"line {lines[i]}")
 
 
-def _read_delimited(path: Path, text: str, fmt: str) -> Table:
+def _read_delimited(path: Path, fmt: str) -> Table:
+    """Parse from the file itself (checked as UTF-8 first): no copy of its whole text is held, so one huge
+    line costs about its own size, not several times it."""
     # TSV files in the wild (GLUE) are unquoted and contain bare '"'; CSV follows RFC 4180 quoting.
     sep = "\t" if fmt == "tsv" else ","
     quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
+    check_utf8(path)
     try:
         frame = pd.read_csv(
-            io.StringIO(text), sep=sep, quoting=quoting, dtype=str, keep_default_na=False, na_filter=False
+            path,
+            sep=sep,
+            quoting=quoting,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            encoding="utf-8-sig",
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         raise DataError(DATA_UNREADABLE.format(path=path, fmt=fmt.upper(), detail=exc)) from None
@@ -143,7 +181,6 @@ def read_table(path: str | os.PathLike[str], fmt: str = "auto", field: str = "da
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise DataError(DATA_UNREADABLE.format(path=path, fmt="Parquet", detail=exc)) from None
         return Table(frame, path, lambda i: f"row {i + 1}")
-    text = decode_utf8(path)
     if fmt == "jsonl":
-        return _read_jsonl(path, text)
-    return _read_delimited(path, text, fmt)
+        return _read_jsonl(path, decode_utf8(path))
+    return _read_delimited(path, fmt)
