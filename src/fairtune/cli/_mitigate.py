@@ -14,8 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fairness",
         choices=["cda", "clp", "both", "balance", "all"],
-        help="cda: counterfactual data augmentation; clp: counterfactual logit pairing (training texts and "
-        "template pairs); both: cda and clp; balance: identity-balanced template sentences; all: the three",
+        help="cda: counterfactual data augmentation; clp: counterfactual logit pairing; both: cda and clp; "
+        "balance: identity-balanced template sentences; all: the three",
     )
     p.add_argument("--clp-lambda", type=float, help="weight of the logit-pairing loss (default 1.0)")
     p.add_argument(
