@@ -503,3 +503,25 @@ def test_docs_page_needs_no_network(server: Server) -> None:
     assert scripts and all(s.startswith("/") for s in scripts)
     for src in scripts:
         assert httpx.get(server.url + src).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "code"),
+    [
+        (b'{"texts": ["caf\xe9"]}', 400, "malformed_json"),  # not UTF-8
+        (b'{"texts": ' + b"[" * 25_000 + b"]" * 25_000 + b"}", 400, "malformed_json"),  # too deep
+        (b'{"texts": ["a"], "n": ' + b"9" * 5000 + b"}", 400, "malformed_json"),  # too large a number
+        (b'{"texts": ["unclosed"', 422, "malformed_json"),
+    ],
+)
+def test_every_parse_error_has_the_one_error_shape(
+    server: Server, content: bytes, status: int, code: str
+) -> None:
+    r = httpx.post(
+        server.url + "/v1/predict", content=content, headers={"content-type": "application/json"}, timeout=60
+    )
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code
+    message = body["error"]["message"]
+    assert 'Send JSON like {"texts": ["a text"]}.' in message and ". Send JSON" in message

@@ -58,6 +58,7 @@ def error(status: int, code: str, message: str, **extra: Any) -> Any:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
+JSON_HINT = ' Send JSON like {"texts": ["a text"]}.'
 #: the service's routes: metric labels take these values only, any other path counts as "other"
 ROUTES = frozenset(
     {"/v1/predict", "/v1/explain", "/metrics", "/healthz", "/readyz", "/", "/docs", "/openapi.json"}
@@ -393,8 +394,15 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed"}
         where = f"{request.method} {printable(request.url.path, 100)}"
+        if exc.status_code == 400:  # FastAPI could not parse the body: bad UTF-8, too deep, huge numbers
+            return error(  # type: ignore[no-any-return]
+                400,
+                "malformed_json",
+                f"{where}: the body is not JSON that can be read (invalid UTF-8, nesting too deep or a "
+                "number too large)." + JSON_HINT,
+            )
+        codes = {404: "not_found", 405: "method_not_allowed"}
         return error(  # type: ignore[no-any-return]
             exc.status_code, codes.get(exc.status_code, "http_error"), f"{where}: {exc.detail}."
         )
@@ -417,8 +425,8 @@ def create_app(
             if any(e.get("type") == "json_invalid" for e in exc.errors())
             else "invalid_request"
         )
-        hint = ' Send JSON like {"texts": ["a text"]}.'
-        return error(422, kind, "; ".join(problems) + hint, problems=problems)  # type: ignore[no-any-return]
+        message = "; ".join(p.rstrip(".") for p in problems) + "." + JSON_HINT
+        return error(422, kind, message, problems=problems)  # type: ignore[no-any-return]
 
     def log_texts(texts: list[str]) -> None:
         if s.log_texts:
