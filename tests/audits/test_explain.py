@@ -282,3 +282,13 @@ def test_ig_works_when_the_embeddings_are_frozen_as_in_lora(trained) -> None:
     finally:
         for p, f in zip(weights, flags, strict=True):
             p.requires_grad_(f)
+
+
+def test_shap_explains_a_one_word_text_exactly() -> None:
+    pytest.importorskip("shap")
+    clf = KeywordClassifier()
+    (e,) = explain(clf, ["great"], "shap")
+    p = clf.predict_proba(["great", "..."])
+    t = clf.labels.index(e.label)
+    # one word: its SHAP value is all of the change from the masked text (the efficiency property)
+    assert e.words == ["great"] and e.scores == pytest.approx([p[0, t] - p[1, t]])

@@ -284,6 +284,10 @@ def integrated_gradients(
 # --- SHAP -----------------------------------------------------------------------------------------
 
 
+#: what SHAP puts in place of masked words
+SHAP_MASK = " ... "
+
+
 class _WordTokenizer:
     """The minimal tokenizer shap's Text masker needs, splitting into fairtune's `Words`."""
 
@@ -306,7 +310,7 @@ def shap_partition(
 
     # The mask is padded with spaces: shap replaces a word with its trailing space, which would glue
     # the mask to the next word ("...great") and hide that word from the model.
-    masker = shap.maskers.Text(_WordTokenizer(), mask_token=" ... ", collapse_mask_token=True)
+    masker = shap.maskers.Text(_WordTokenizer(), mask_token=SHAP_MASK, collapse_mask_token=True)
     explainer = shap.explainers.Partition(f, masker, output_names=list(clf.labels))
     out = []
     np.random.seed(seed)  # shap draws from numpy's global generator
@@ -315,6 +319,10 @@ def shap_partition(
     for w, t in tqdm(
         list(zip(words, targets, strict=True)), desc="explain shap", unit="text", disable=None, leave=False
     ):
+        if len(w) == 1:  # the partition explainer needs two words to cluster; one word's value is exact:
+            p = f([w.text, SHAP_MASK.strip()])  # f(text) - f(all masked), by the efficiency property
+            out.append([float(p[0, t] - p[1, t])])
+            continue
         sv = explainer([w.text], max_evals=max(max_evals, 2 * len(w) + 1), silent=True)
         values = np.asarray(sv.values[0])[:, t]
         if len(values) != len(w):
