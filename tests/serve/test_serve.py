@@ -96,6 +96,8 @@ def make_app(run_dir: Path, **overrides: Any) -> Any:
         "max_texts": 4,
         "max_chars": 12_000,
         "max_body_bytes": 60_000,
+        "max_explain_texts": 8,
+        "max_explain_queue": 2,
     }
     limits.update({k: v for k, v in overrides.items() if k in limits})
     settings = build_settings(info=info, explain_method=method, **limits)
@@ -525,3 +527,66 @@ def test_every_parse_error_has_the_one_error_shape(
     assert set(body) == {"error"} and body["error"]["code"] == code
     message = body["error"]["message"]
     assert 'Send JSON like {"texts": ["a text"]}.' in message and ". Send JSON" in message
+
+
+def test_a_waiting_prediction_goes_before_a_waiting_explanation_step() -> None:
+    import asyncio
+
+    from fairtune.serve._app import ModelLock
+
+    async def scenario() -> list[str]:
+        lock, order = ModelLock(), []
+
+        async def job(name: str, priority: int) -> None:
+            async with lock.hold(priority):
+                order.append(name)
+                await asyncio.sleep(0.01)
+
+        async with lock.hold(1):  # an explanation step holds the model
+            tasks = [asyncio.create_task(job("explain-2", 1)), asyncio.create_task(job("explain-3", 1))]
+            await asyncio.sleep(0)
+            tasks.append(asyncio.create_task(job("predict", 0)))  # arrives last, goes first
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+        return order
+
+    assert asyncio.run(scenario()) == ["predict", "explain-2", "explain-3"]
+
+
+def _slow_ig_app(run_dir: Path, **overrides: Any) -> Any:
+    return make_app(run_dir, max_explain_texts=4, **overrides)
+
+
+def test_predictions_are_answered_while_a_long_explanation_runs(run_dir: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="fairtune.serve")
+    texts = [f"a good film about the plot number {i} and it was very fun" for i in range(4)]
+    with Server(_slow_ig_app(run_dir)) as srv, ThreadPoolExecutor(2) as pool:
+        explain = pool.submit(post, srv, "/v1/explain", {"texts": texts, "method": "ig"})
+        time.sleep(0.05)
+        r = post(srv, "/v1/predict", {"texts": ["a bad film"]})
+        assert r.status_code == 200
+        assert not explain.done()  # the prediction did not wait for the whole explanation
+        assert explain.result().status_code == 200
+
+
+def test_explanations_beyond_the_queue_limit_get_429_with_retry_after(run_dir: Path) -> None:
+    texts = [f"a good film about the plot number {i} and it was very fun" for i in range(4)]
+    with Server(_slow_ig_app(run_dir, max_explain_queue=1)) as srv, ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post, srv, "/v1/explain", {"texts": texts, "method": "ig"})
+        time.sleep(0.05)
+        second = post(srv, "/v1/explain", {"texts": texts[:1]})
+        assert first.result().status_code == 200
+    assert second.status_code == 429 and second.json()["error"]["code"] == "explain_busy"
+    assert int(second.headers["Retry-After"]) >= 1 and second.json()["error"]["limit"] == "max_explain_queue"
+
+
+def test_an_explanation_stops_when_its_client_goes_away(run_dir: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="fairtune.serve")
+    texts = [f"a good film about the plot number {i} and it was very fun" for i in range(4)]
+    with Server(_slow_ig_app(run_dir)) as srv:
+        with pytest.raises(httpx.TimeoutException):
+            httpx.post(srv.url + "/v1/explain", json={"texts": texts, "method": "ig"}, timeout=0.02)
+        deadline = time.time() + 30
+        while "client gone" not in caplog.text and time.time() < deadline:
+            time.sleep(0.05)
+    assert re.search(r"client gone; [1-3] of 4 texts left unexplained", caplog.text)

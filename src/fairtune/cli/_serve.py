@@ -29,6 +29,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max-body-bytes", type=int, default=1_000_000, help="largest request body (default 1000000)"
     )
     p.add_argument(
+        "--max-explain-texts", type=int, default=8, help="most texts per /v1/explain request (default 8)"
+    )
+    p.add_argument(
+        "--max-explain-queue",
+        type=int,
+        default=2,
+        help="explanation requests running or waiting at once; more get 429 with Retry-After (default 2)",
+    )
+    p.add_argument(
         "--api-key-env",
         default="FAIRTUNE_API_KEY",
         help="environment variable holding the API key; when it is set, /v1/* and /metrics need it",
@@ -60,5 +69,7 @@ def run(args: argparse.Namespace) -> int:
         max_texts=args.max_texts,
         max_chars=args.max_chars,
         max_body_bytes=args.max_body_bytes,
+        max_explain_texts=args.max_explain_texts,
+        max_explain_queue=args.max_explain_queue,
     )
     return 0

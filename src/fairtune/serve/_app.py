@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import hmac
 import json
 import logging
@@ -46,6 +47,7 @@ class ServeSettings:
     max_chars: int = 10_000
     max_body_bytes: int = 1_000_000
     max_explain_texts: int = 8
+    max_explain_queue: int = 2
     api_key: str | None = None
     log_texts: bool = False
     explain_method: str = "occlusion"
@@ -80,6 +82,47 @@ def invalid_unicode_at(text: str) -> int | None:
     return None
 
 
+class ModelLock:
+    """The one model, taken by one job at a time; a waiting prediction batch (priority 0) goes before a
+    waiting explanation step (priority 1), so explanations cannot starve predictions: a prediction waits
+    at most for the one explanation step that holds the model."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self.seq = 0
+
+    @contextlib.asynccontextmanager
+    async def hold(self, priority: int) -> Any:
+        await self._acquire(priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, priority: int) -> None:
+        if not self.busy:
+            self.busy = True
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.seq += 1
+        heapq.heappush(self.waiters, (priority, self.seq, fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self._release()  # handed the model just as we gave up: pass it on
+            raise
+
+    def _release(self) -> None:
+        while self.waiters:
+            _, _, fut = heapq.heappop(self.waiters)
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self.busy = False
+
+
 class MicroBatcher:
     """Gathers texts from concurrent requests into batches for one model call."""
 
@@ -91,8 +134,10 @@ class MicroBatcher:
         max_batch: int,
         max_wait_ms: float,
         on_batch: Callable[[int], None] = lambda n: None,
+        lock: ModelLock | None = None,
     ) -> None:
         self.predict, self.executor = predict, executor
+        self.lock = lock or ModelLock()
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
         self.on_batch = on_batch
         self.queue: asyncio.Queue[tuple[list[str], asyncio.Future[np.ndarray]]] = asyncio.Queue()
@@ -145,7 +190,8 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         texts = [t for group, _ in items for t in group]
         try:
-            probs = await loop.run_in_executor(self.executor, self._capped, texts)
+            async with self.lock.hold(0):
+                probs = await loop.run_in_executor(self.executor, self._capped, texts)
         except Exception as exc:
             if len(items) == 1:
                 if not items[0][1].done():
@@ -211,7 +257,8 @@ def create_app(
     s = settings
     metrics = Metrics()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairtune-model")
-    state: dict[str, Any] = {"ready": False}
+    state: dict[str, Any] = {"ready": False, "explaining": 0, "explain_seconds": 1.0}
+    model_lock = ModelLock()
 
     def predict(texts: list[str]) -> np.ndarray:
         return clf.predict_proba(texts)  # type: ignore[no-any-return]
@@ -223,6 +270,7 @@ def create_app(
             max_batch=s.max_batch,
             max_wait_ms=s.max_wait_ms,
             on_batch=metrics.batch.observe,
+            lock=model_lock,
         )
         batcher.start()
         state["batcher"] = batcher
@@ -454,21 +502,52 @@ def create_app(
         }
 
     @app.post("/v1/explain", summary="Word attributions for texts")
-    async def v1_explain(req: ExplainRequest) -> Any:
+    async def v1_explain(req: ExplainRequest, request: Request) -> Any:
         bad = check_texts(req.texts, s.max_explain_texts)
         if bad is not None:
             return bad
+        if state["explaining"] >= s.max_explain_queue:
+            wait = max(1, round(state["explain_seconds"] * state["explaining"]))
+            busy = error(
+                429,
+                "explain_busy",
+                f"{state['explaining']} explanation request(s) are already running or waiting (the limit is "
+                f"{s.max_explain_queue}); try again in about {wait} s.",
+                limit="max_explain_queue",
+                max=s.max_explain_queue,
+            )
+            busy.headers["Retry-After"] = str(wait)
+            return busy
         method = req.method or s.explain_method
         log_texts(req.texts)
-
-        def run() -> list[dict[str, Any]]:
-            return [e.to_json() for e in explain_texts(clf, list(req.texts), method)]
-
+        state["explaining"] += 1
         try:
-            out = await asyncio.get_running_loop().run_in_executor(executor, run)
+            out = await explain_in_steps(list(req.texts), method, request)
         except FairtuneError as exc:
             return error(422, "cannot_explain", exc.render())
+        finally:
+            state["explaining"] -= 1
+        if out is None:  # the client went away: the rest was never computed
+            return error(499, "client_closed", "the client closed the connection; the explanation stopped.")
         return {"model": s.model_info, "method": method, "explanations": out}
+
+    async def explain_in_steps(texts: list[str], method: str, request: Request) -> list[Any] | None:
+        """One text per turn on the model, behind any waiting prediction batch; stops as soon as the client
+        has gone away."""
+        loop = asyncio.get_running_loop()
+        out: list[Any] = []
+        for text in texts:
+            if await request.is_disconnected():
+                LOG.info(
+                    "explain: client gone; %d of %d texts left unexplained", len(texts) - len(out), len(texts)
+                )
+                return None
+            t0 = time.perf_counter()
+            async with model_lock.hold(1):
+                (e,) = await loop.run_in_executor(executor, explain_texts, clf, [text], method)
+            state["explain_seconds"] = 0.8 * state["explain_seconds"] + 0.2 * (time.perf_counter() - t0)
+            out.append(e.to_json())
+        return out
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> Any:
