@@ -40,13 +40,13 @@ def free_port() -> int:
 class Server:
     """uvicorn in a thread of the test process, on a free loopback port."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **options: Any) -> None:
         import uvicorn
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", **options)
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -98,6 +98,7 @@ def make_app(run_dir: Path, **overrides: Any) -> Any:
         "max_body_bytes": 60_000,
         "max_explain_texts": 8,
         "max_explain_queue": 2,
+        "body_timeout": 30.0,
     }
     limits.update({k: v for k, v in overrides.items() if k in limits})
     settings = build_settings(info=info, explain_method=method, **limits)
@@ -590,3 +591,63 @@ def test_an_explanation_stops_when_its_client_goes_away(run_dir: Path, caplog) -
         while "client gone" not in caplog.text and time.time() < deadline:
             time.sleep(0.05)
     assert re.search(r"client gone; [1-3] of 4 texts left unexplained", caplog.text)
+
+
+@pytest.fixture(scope="module")
+def guarded(run_dir: Path) -> Iterator[Server]:
+    from fairtune.serve._protocol import server_options
+
+    app = make_app(run_dir, body_timeout=0.5)
+    with Server(app, **server_options(head_timeout=0.5, max_head_bytes=4096, max_connections=50)) as srv:
+        yield srv
+
+
+def _raw(srv: Server, *chunks: bytes, pause: float = 0.0, wait: float = 5.0) -> tuple[bytes, float]:
+    """Send `chunks` on a raw connection (`pause` s apart) and read until the server closes it: what it
+    answered, and when it closed (seconds from the connect)."""
+    t0 = time.time()
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=wait) as sock:
+        got = b""
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+                time.sleep(pause)
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                got += data
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+    return got, time.time() - t0
+
+
+def test_an_idle_connection_is_closed(guarded: Server) -> None:
+    got, closed_after = _raw(guarded)
+    assert got.startswith(b"HTTP/1.1 408") and closed_after < 3
+
+
+def test_a_head_sent_a_byte_at_a_time_is_cut_off(guarded: Server) -> None:
+    trickle = [b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n", *[b"X-Slow: y\r\n"] * 20]
+    got, closed_after = _raw(guarded, *trickle, pause=0.1)
+    # cut off at the 0.5 s head timeout, long before the 2 s the trickle would take (the 408 may be lost
+    # to the reset of a connection that was still sending)
+    assert closed_after < 1.5 and (got == b"" or got.startswith(b"HTTP/1.1 408"))
+
+
+def test_an_oversized_head_gets_431(guarded: Server) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
+    got, _ = _raw(guarded, head)
+    assert got.startswith(b"HTTP/1.1 431")
+    assert httpx.get(guarded.url + "/healthz").status_code == 200  # normal requests still pass
+
+
+def test_a_body_that_never_arrives_gets_408(guarded: Server) -> None:
+    head = (
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n"
+    )
+    got, _ = _raw(guarded, head, b'{"texts": [')
+    assert b" 408 " in got.split(b"\r\n", 1)[0] and b'"body_timeout"' in got
+    r = post(guarded, "/v1/predict", {"texts": ["still fine"]})
+    assert r.status_code == 200

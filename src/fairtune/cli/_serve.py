@@ -29,6 +29,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max-body-bytes", type=int, default=1_000_000, help="largest request body (default 1000000)"
     )
     p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a request body may take to arrive (default 30)",
+    )
+    p.add_argument(
+        "--head-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a request's headers may take to arrive, on a new or kept-alive connection (default 10)",
+    )
+    p.add_argument(
+        "--max-head-bytes", type=int, default=65_536, help="largest request line plus headers (default 65536)"
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=1000,
+        help="connections and requests at once; more get 503 (default 1000)",
+    )
+    p.add_argument(
         "--max-explain-texts", type=int, default=8, help="most texts per /v1/explain request (default 8)"
     )
     p.add_argument(
@@ -71,5 +92,9 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_explain_texts=args.max_explain_texts,
         max_explain_queue=args.max_explain_queue,
+        body_timeout=args.body_timeout,
+        head_timeout=args.head_timeout,
+        max_head_bytes=args.max_head_bytes,
+        max_connections=args.max_connections,
     )
     return 0

@@ -48,6 +48,7 @@ class ServeSettings:
     max_body_bytes: int = 1_000_000
     max_explain_texts: int = 8
     max_explain_queue: int = 2
+    body_timeout: float = 30.0
     api_key: str | None = None
     log_texts: bool = False
     explain_method: str = "occlusion"
@@ -412,8 +413,18 @@ def create_app(
             try:
                 refused = reject(Headers(scope=scope), endpoint)
                 if refused is None and guarded(endpoint):
-                    body = await read_body(receive)
-                    if body is None:
+                    try:
+                        body = await asyncio.wait_for(read_body(receive), s.body_timeout)
+                    except TimeoutError:
+                        body = b""
+                        refused = error(
+                            408,
+                            "body_timeout",
+                            f"the request body did not arrive within {s.body_timeout:g} s.",
+                            limit="body_timeout",
+                            max=s.body_timeout,
+                        )
+                    if refused is None and body is None:
                         refused = error(
                             413,
                             "body_too_large",
@@ -421,7 +432,7 @@ def create_app(
                             limit="max_body_bytes",
                             max=s.max_body_bytes,
                         )
-                    else:
+                    elif body is not None:
                         receive = replay(body, receive)
                 if refused is not None:
                     await refused(scope, receive, send_status)

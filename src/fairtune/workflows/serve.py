@@ -124,12 +124,17 @@ def serve(
     api_key_env: str = API_KEY_ENV,
     log_texts: bool = False,
     graceful_timeout: int = 30,
+    head_timeout: float = 10.0,
+    max_head_bytes: int = 65_536,
+    max_connections: int = 1000,
     **limits: Any,
 ) -> None:
     import uvicorn
 
     from fairtune.serve import create_app
+    from fairtune.serve._protocol import server_options
 
+    check_limits(head_timeout=head_timeout, max_head_bytes=max_head_bytes, max_connections=max_connections)
     check_port_free(host, port)
     clf, info, method = load_served(run_dir, variant, precision)
     settings = build_settings(
@@ -154,4 +159,5 @@ def serve(
         access_log=False,
         log_level="info",
         timeout_graceful_shutdown=graceful_timeout,
+        **server_options(head_timeout, max_head_bytes, max_connections),
     )
