@@ -3,10 +3,11 @@
 Run from the project root, with nothing else running (several hours on 2 cores: every arm trains MiniLM
 on SST-2 once per seed, and the parent is trained once per seed too):
 
-    .venv/bin/python bench/fairness.py [--seeds 3] [--arms cda clp balance all] [--output-dir runs]
+    .venv/bin/python bench/fairness.py [--seeds 3] [--arms balance all-tp16 cda clp all] [--output-dir runs]
 
 1. The parent: `fairtune train configs/sst2-minilm.yaml` unless OUTPUT_DIR/sst2-minilm is trained.
-2. `fairtune mitigate RUN --fairness ARM --seeds N` for each arm: the parent and the child are each
+2. `fairtune mitigate RUN --fairness METHOD [...] --seeds N` for each arm (`all-tp16` is `all
+   --template-pairs 16`): the parent and the child are each
    trained with N seeds (runs already trained with the same config are reused, so a stopped bench
    continues where it stopped) and audited with the same settings. The first arm re-audits the parent's
    runs, so all of them are measured by this version of the audit.
@@ -42,6 +43,14 @@ METRICS = {
     "dev_accuracy": "eval.accuracy",
     "dev_ece": "eval.ece",
 }
+#: arm -> the `fairtune mitigate` arguments and the child it writes
+ARMS = {
+    "balance": (["--fairness", "balance"], "fairness-balance"),
+    "cda": (["--fairness", "cda"], "fairness-cda"),
+    "clp": (["--fairness", "clp"], "fairness-clp"),
+    "all": (["--fairness", "all"], "fairness-all"),
+    "all-tp16": (["--fairness", "all", "--template-pairs", "16"], "fairness-all-tp16"),
+}
 TARGETS = {"identity_fped": 0.5, "template_spread_max": 0.5, "flip_rate": 0.5}
 EXCLUDING_0 = ("identity_fped", "template_spread_max")
 MAX_ACCURACY_DROP_POINTS = 0.5
@@ -49,7 +58,7 @@ MAX_ACCURACY_DROP_POINTS = 0.5
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--arms", nargs="+", default=["all", "balance", "clp", "cda"])
+    ap.add_argument("--arms", nargs="+", default=["balance", "all-tp16", "cda", "clp"], choices=list(ARMS))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--output-dir", default="runs")
     args = ap.parse_args()
@@ -61,10 +70,11 @@ def main() -> None:
     walls: dict[str, float] = {}
     for k, arm in enumerate(args.arms):
         extra = ["--reaudit"] if k == 0 else []
+        flags, child = ARMS[arm]
         walls[arm] = fairtune(
-            "mitigate", str(run), "--fairness", arm, "--seeds", str(args.seeds), "--no-progress", *extra
+            "mitigate", str(run), *flags, "--seeds", str(args.seeds), "--no-progress", *extra
         )
-        doc = json.loads((run / "mitigate" / f"fairness-{arm}" / "mitigation.json").read_text())
+        doc = json.loads((run / "mitigate" / child / "mitigation.json").read_text())
         parent, arms[arm] = arm_results(doc, METRICS)
         arms[arm].update(
             counterfactual=doc.get("counterfactual"), identity_balance=doc.get("identity_balance")
@@ -82,7 +92,7 @@ def main() -> None:
                 "best_meets_all_targets": arms[best]["targets"]["all_met"],
                 "config": CONFIG,
                 "commands": [
-                    f"fairtune mitigate {run.relative_to(ROOT)} --fairness {a} --seeds {args.seeds}"
+                    f"fairtune mitigate {run.relative_to(ROOT)} {' '.join(ARMS[a][0])} --seeds {args.seeds}"
                     for a in arms
                 ],
             },

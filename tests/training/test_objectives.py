@@ -63,6 +63,15 @@ def test_pairing_draws_template_pairs_per_step_seeded(tiny_config: dict) -> None
     ctx, model, _ = _ctx(raw)  # no training text has a partner here: template pairs alone
     (pairing,) = build_objectives(ctx)
     assert pairing.info()["template_pairs_per_step"] == 4 and pairing.info()["pairs"] == 0
+    # pairs come from the neutral templates only: the labelled ones are identity balance's
+    neutral = [
+        t
+        for t in read_templates(None, ("fairtune.mitigations", "templates.tsv"), "t")
+        if t.label == "neutral"
+    ]
+    rows = load_lexicons(["gender"])[0].mitigation
+    assert pairing.info()["template_pair_pool"] == len(rows) * len(neutral)
+    assert all(any(a == t.fill(r[0]) for t in neutral for r in rows) for a, _ in pairing.synthetic)
     model.eval()
     step = _step(model, ctx, [0, 1, 2, 3], number=5)
     with torch.no_grad():

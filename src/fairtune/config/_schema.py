@@ -168,11 +168,9 @@ class CounterfactualConfig(Section):
         0,
         ge=0,
         le=1024,
-        description="clp, both: logit pairs per step drawn from the mitigation-side templates (one template "
-        "filled with two groups' phrases of a lexicon's @mitigate row; Garg et al. 2019's synthetic "
-        "counterfactuals), besides the pairs of training texts. Off by default: on SST-2, 16 pairs per step "
-        "at clp_lambda 1 made the model answer about 0.5 for every sentence with an identity phrase (see "
-        "docs/mitigations.md).",
+        description="clp, both: logit pairs per step drawn from the mitigation-side neutral templates (one "
+        "template filled with two groups' phrases of a lexicon's @mitigate row; Garg et al. 2019's synthetic "
+        "counterfactuals), besides the pairs of training texts. Off by default (see docs/mitigations.md).",
     )
     templates: str | None = Field(
         None,

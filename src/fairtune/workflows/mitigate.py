@@ -88,9 +88,12 @@ ROBUSTNESS_METHODS: dict[str, tuple[bool, bool, bool]] = {
 
 
 def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
-    """<kind>-<method>, plus the embedding attack and its radius when they are not the defaults, so that
-    the variants of a sweep live side by side (robustness-adv-pgd-eps0.2)."""
+    """<kind>-<method>, plus what sets a variant apart when it is not the default (template pairs; the
+    embedding attack and its radius), so that variants live side by side (fairness-all-tp16,
+    robustness-adv-pgd-eps0.2)."""
     name = f"{kind}-{method}"
+    if kind == "fairness" and options.get("template_pairs"):
+        name += f"-tp{options['template_pairs']}"
     if kind == "robustness" and ROBUSTNESS_METHODS[method][0]:
         if options.get("adv_method") == "pgd":
             name += "-pgd"

@@ -2,9 +2,12 @@
 texts that differ only in identity terms, one mean per source of pairs. Pairs come from two places:
 
 - training texts of the batch that have a counterfactual partner (the text with its terms swapped);
-- synthetic pairs drawn each step from the mitigation-side templates: one template filled with two
-  groups' phrases of the same @mitigate lexicon row (Garg et al. pair synthetic sentences too). Neutral
-  templates carry no label, so pairing is the one mitigation that can use them.
+- synthetic pairs drawn each step from the mitigation-side *neutral* templates: one template filled with
+  two groups' phrases of the same @mitigate lexicon row (Garg et al. pair synthetic sentences too).
+  Neutral sentences carry no label, so pairing is the one mitigation that can use them; the labelled
+  templates are left to identity balance, whose cross-entropy keeps them apart by sentiment. Pairing
+  labelled template sentences as well let the model give every template-like sentence the same
+  logits (see docs/mitigations.md).
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ def _build(ctx: ObjectiveContext) -> CounterfactualPairing | None:
 
         lexicons = load_lexicons(cfc.dimensions, cfc.lexicon_dir, "train.counterfactual")
         templates = read_templates(cfc.templates, PACKAGED_TEMPLATES, "train.counterfactual.templates")
-        synthetic = template_pairs(lexicons, templates)
+        synthetic = template_pairs(lexicons, [t for t in templates if t.label == "neutral"])
     partners = ctx.extras.get("pair_texts") or {}
     if not partners and not synthetic:
         return None
