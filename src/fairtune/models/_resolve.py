@@ -68,7 +68,7 @@ def load_pretrained(cls: Any, name: str, *, revision: str | None = None, **kwarg
         if local:
             raise ConfigError(MODEL_NO_SAFETENSORS.format(path=target)) from None
         raise ConfigError(MODEL_HUB_FAILED.format(name=name, detail=str(exc).splitlines()[0])) from None
-    check_finite(model, target)
+    check_finite(model[0] if isinstance(model, tuple) else model, target)  # (model, info) on request
     return model, tokenizer
 
 
