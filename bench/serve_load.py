@@ -162,7 +162,40 @@ async def load(url: str, texts: list[str], n: int, concurrency: int, client: str
     }
 
 
-def run_variant(run: Path, variant: str, texts: list[str], args: argparse.Namespace) -> dict[str, Any]:
+async def explaining(url: str, texts: list[str], stop: asyncio.Event) -> int:
+    """Keep one /v1/explain request of 8 texts in flight until `stop`; return how many were answered."""
+    host, port = url.split("//")[1].split(":")
+    conn, done, k = Connection(host, int(port)), 0, 0
+    while not stop.is_set():
+        body = json.dumps({"texts": [texts[(k + i) % len(texts)] for i in range(8)]}).encode()
+        k += 8
+        try:
+            status, _ = await conn.post("/v1/explain", body)
+            done += status == 200
+        except ConnectionError:
+            await asyncio.sleep(0.1)
+    conn.close()
+    return done
+
+
+async def load_with_explain(
+    url: str, texts: list[str], n: int, concurrency: int, client: str
+) -> dict[str, Any]:
+    """`load` while one explanation request is always in flight."""
+    stop = asyncio.Event()
+    background = asyncio.create_task(explaining(url, texts, stop))
+    await asyncio.sleep(0.5)  # let the first explanation start
+    out = await load(url, texts, n, concurrency, client)
+    stop.set()
+    out["explanations_answered"] = await background
+    return out
+
+
+def run_variant(
+    run: Path, variant: str, texts: list[str], args: argparse.Namespace, source: Path | None = None
+) -> dict[str, Any]:
+    """Serve `variant` (from the package in `source`/src when given, else this tree) and load it; with
+    args.explain_in_flight, load it a second time with an explanation always running."""
     import httpx
 
     port = free_port()
@@ -172,6 +205,8 @@ def run_variant(run: Path, variant: str, texts: list[str], args: argparse.Namesp
     cmd += serve_args(variant)
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
     env.pop("FAIRTUNE_API_KEY", None)
+    if source is not None:
+        env["PYTHONPATH"] = str(source / "src")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 300
@@ -188,7 +223,13 @@ def run_variant(run: Path, variant: str, texts: list[str], args: argparse.Namesp
             time.sleep(0.5)
         # warm-up, not counted
         asyncio.run(load(url, texts, min(200, args.requests), args.concurrency, args.client))
-        return asyncio.run(load(url, texts, args.requests, args.concurrency, args.client))
+        out = asyncio.run(load(url, texts, args.requests, args.concurrency, args.client))
+        if getattr(args, "explain_in_flight", False):
+            busy = asyncio.run(load_with_explain(url, texts, args.requests, args.concurrency, args.client))
+            out["with_explain"] = {
+                k: busy[k] for k in ("throughput", "p50_ms", "p99_ms", "errors", "explanations_answered")
+            }
+        return out
     finally:
         proc.terminate()
         proc.wait(timeout=120)
@@ -208,6 +249,17 @@ def main() -> None:
         "or httpx",
     )
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--before",
+        metavar="REV",
+        help="also serve each variant from git revision REV (a worktree under bench/.worktrees/), "
+        "alternating with this tree, and report after/before (<host-class>/serve_load_before_after.json)",
+    )
+    ap.add_argument(
+        "--explain-in-flight",
+        action="store_true",
+        help="load each server a second time with one /v1/explain request of 8 texts always in flight",
+    )
     ap.add_argument(
         "--variants",
         help=f"comma-separated, fp32 first (default: {','.join(VARIANTS)}, and where the CPU has native "
@@ -233,6 +285,9 @@ def main() -> None:
             for step in BUILD[name]:
                 fairtune("compress", str(run.relative_to(ROOT)), *step, "--no-audit")
     texts = load_task_data(cfg.data, cfg.seed).eval.texts
+    if args.before:
+        before_after(run, variants, texts, args)
+        return
     out: dict[str, Any] = {}
     for variant in variants:
         print(
@@ -264,6 +319,52 @@ def main() -> None:
     atomic_write_json(args.results, out)  # {VARIANT: {...}} only, as reviewers' scripts read it
     atomic_write_json(args.results.with_name(args.results.stem + "_meta.json"), meta)
     print(f"best: {best} at {meta['best_ratio_vs_fp32']:.2f}x fp32 -> {args.results}")
+
+
+def worktree(rev: str) -> Path:
+    """A git worktree of `rev` under bench/.worktrees/, made once."""
+    path = ROOT / "bench" / ".worktrees" / rev
+    if not (path / "src" / "fairtune").is_dir():
+        subprocess.check_call(["git", "worktree", "add", "--detach", str(path), rev], cwd=ROOT)
+    return path
+
+
+def before_after(run: Path, variants: tuple[str, ...], texts: list[str], args: argparse.Namespace) -> None:
+    """Each variant served by `args.before`'s code and by this tree's, alternating twice, in one run."""
+    from statistics import median
+
+    from _common import write_results
+
+    old = worktree(args.before)
+    out: dict[str, Any] = {}
+    for variant in variants:
+        runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+        for turn in ("before", "after", "after", "before"):
+            runs[turn].append(run_variant(run, variant, texts, args, old if turn == "before" else None))
+            m = runs[turn][-1]
+            busy = f"; with explain p99 {m['with_explain']['p99_ms']:.0f} ms" if "with_explain" in m else ""
+            print(
+                f"{variant} {turn}: {m['throughput']:.1f} req/s, p99 {m['p99_ms']:.0f} ms{busy}", flush=True
+            )
+        summary: dict[str, Any] = {}
+        for side, ms in runs.items():
+            summary[side] = {
+                "throughput": median(m["throughput"] for m in ms),
+                "p99_ms": median(m["p99_ms"] for m in ms),
+                "errors": sum(m["errors"] for m in ms),
+                "runs": ms,
+            }
+            if all("with_explain" in m for m in ms):
+                summary[side]["p99_ms_with_explain"] = median(m["with_explain"]["p99_ms"] for m in ms)
+        summary["throughput_ratio_after_vs_before"] = (
+            summary["after"]["throughput"] / summary["before"]["throughput"]
+        )
+        out[variant] = summary
+    path = write_results(
+        "serve_load_before_after",
+        {"before": args.before, "variants": out, "requests": args.requests, "concurrency": args.concurrency},
+    )
+    print(f"written to {path}")
 
 
 if __name__ == "__main__":
