@@ -36,6 +36,7 @@ ARMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "clp": ("fairness", "clp", {}),
     "balance": ("fairness", "balance", {}),
     "all": ("fairness", "all", {}),
+    "all-tp16": ("fairness", "all", {"template_pairs": 16}),
     "adv": ("robustness", "adv", {}),
     "pgd": ("robustness", "adv", {"adv_method": "pgd"}),
     "a2t": ("robustness", "a2t", {}),

@@ -45,7 +45,9 @@ def _value(m: dict[str, Any]) -> str:
     return f"{m['mean']:.4f}" + (f" ({lo_hi[0]:.4f}–{lo_hi[1]:.4f})" if lo_hi else "")
 
 
-def _arm_table(doc: dict[str, Any], rows: tuple[tuple[str, str, str], ...]) -> list[str]:
+def _arm_table(
+    doc: dict[str, Any], rows: tuple[tuple[str, str, str], ...], cost: dict[str, Any] | None
+) -> list[str]:
     arms = list(doc["arms"])
     head = "| metric | target | parent | " + " | ".join(arms) + " |"
     out = [head, "|" + "---|" * (3 + len(arms))]
@@ -94,6 +96,8 @@ def mitigation_page() -> str:
             if not path.is_file():
                 continue
             doc = json.loads(path.read_text())
+            cost_path = host / "mitigation_cost.json"
+            cost = json.loads(cost_path.read_text()) if cost_path.is_file() else None
             best = doc["best"]
             met = "meets every target" if doc["best_meets_all_targets"] else "does not meet every target"
             lines += [
@@ -104,7 +108,11 @@ def mitigation_page() -> str:
                 + (", ".join(k for k, v in doc["arms"][best]["targets"].items() if v is False) or "none")
                 + ".",
                 "",
-                *_arm_table(doc, rows),
+                *_arm_table(doc, rows, cost),
+                "",
+                "Training times in these runs come from a shared machine on which other work ran at",
+                "times, so their ratios are rough; the side-by-side row (`bench/mitigation_cost.py`: every",
+                "arm timed in turn in one process, twice, on a quiet machine) is what the ≤ 3× target reads.",
                 "",
                 "Commands: " + "; ".join(f"`{c}`" for c in doc["commands"]) + ".",
                 "",
