@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,53 @@ def print_arm(name: str, arm: dict[str, Any]) -> None:
         ci = d["ci95"]
         shown = f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "-"
         print(f"  {metric}: {d['mean']:+.4f} {shown} {d['verdict']}", flush=True)
+
+
+@dataclass(frozen=True)
+class MitigationBench:
+    """A seeded mitigation benchmark: which arms, which metrics, which targets."""
+
+    name: str  # results file: bench/results/<host-class>/<name>.json
+    arms: dict[str, tuple[list[str], str]]  # arm -> (`fairtune mitigate` arguments, child folder)
+    metrics: dict[str, str]  # result name -> compared metric in mitigation.json
+    targets: dict[str, float]  # result name -> relative reduction asked for
+    excluding_0: tuple[str, ...]  # results whose interval of the difference must lie below 0
+    max_drop_points: float  # dev accuracy budget
+    keep: tuple[str, ...] = ()  # mitigation.json fields copied into each arm
+
+
+def run_arms(
+    bench: MitigationBench, run: Path, chosen: list[str], seeds: int, config: str, extra: dict[str, Any]
+) -> None:
+    """`fairtune mitigate` for each chosen arm over `seeds` seeds (the first arm re-audits the parent's
+    runs), writing the results after each arm, so a stopped benchmark keeps what it measured."""
+    import json
+
+    parent: dict[str, Any] = {}
+    arms: dict[str, Any] = {}
+    where = run.relative_to(ROOT)
+    for k, arm in enumerate(chosen):
+        flags, child = bench.arms[arm]
+        again = ["--reaudit"] if k == 0 else []
+        wall = fairtune("mitigate", str(where), *flags, "--seeds", str(seeds), "--no-progress", *again)
+        doc = json.loads((run / "mitigate" / child / "mitigation.json").read_text())
+        parent, arms[arm] = arm_results(doc, bench.metrics)
+        arms[arm].update({key: doc.get(key) for key in bench.keep}, mitigate_wall_seconds=wall)
+        arms[arm]["targets"] = judge_arm(arms[arm], bench.targets, bench.excluding_0, bench.max_drop_points)
+        best = best_arm(arms, bench.targets)
+        commands = [f"fairtune mitigate {where} {' '.join(bench.arms[a][0])} --seeds {seeds}" for a in arms]
+        path = write_results(
+            bench.name,
+            {
+                "seeds": seeds,
+                "parent": parent,
+                "arms": arms,
+                "best": best,
+                "best_meets_all_targets": arms[best]["targets"]["all_met"],
+                **extra,
+                "config": config,
+                "commands": commands,
+            },
+        )
+        print(f"written to {path.relative_to(ROOT)}", flush=True)
+        print_arm(arm, arms[arm])

@@ -22,13 +22,11 @@ Results: bench/results/<host-class>/fairness.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, arm_results, best_arm, fairtune, judge_arm, print_arm, write_results
+from _common import ROOT, MitigationBench, fairtune, run_arms
 
 CONFIG = "configs/sst2-minilm.yaml"
 #: result name -> metric in mitigation.json
@@ -65,40 +63,11 @@ def main() -> None:
     run = ROOT / args.output_dir / "sst2-minilm"
     if not (run / "model" / "config.json").is_file():
         fairtune("train", CONFIG, "--no-progress", f"output_dir={args.output_dir}")
-    parent: dict[str, Any] = {}
-    arms: dict[str, Any] = {}
-    walls: dict[str, float] = {}
-    for k, arm in enumerate(args.arms):
-        extra = ["--reaudit"] if k == 0 else []
-        flags, child = ARMS[arm]
-        walls[arm] = fairtune(
-            "mitigate", str(run), *flags, "--seeds", str(args.seeds), "--no-progress", *extra
-        )
-        doc = json.loads((run / "mitigate" / child / "mitigation.json").read_text())
-        parent, arms[arm] = arm_results(doc, METRICS)
-        arms[arm].update(
-            counterfactual=doc.get("counterfactual"), identity_balance=doc.get("identity_balance")
-        )
-        arms[arm]["targets"] = judge_arm(arms[arm], TARGETS, EXCLUDING_0, MAX_ACCURACY_DROP_POINTS)
-        arms[arm]["mitigate_wall_seconds"] = walls[arm]
-        best = best_arm(arms, TARGETS)
-        path = write_results(
-            "fairness",
-            {
-                "seeds": args.seeds,
-                "parent": parent,
-                "arms": arms,
-                "best": best,
-                "best_meets_all_targets": arms[best]["targets"]["all_met"],
-                "config": CONFIG,
-                "commands": [
-                    f"fairtune mitigate {run.relative_to(ROOT)} {' '.join(ARMS[a][0])} --seeds {args.seeds}"
-                    for a in arms
-                ],
-            },
-        )
-        print(f"written to {path.relative_to(ROOT)}", flush=True)
-        print_arm(arm, arms[arm])
+    bench = MitigationBench(
+        "fairness", ARMS, METRICS, TARGETS, EXCLUDING_0, MAX_ACCURACY_DROP_POINTS,
+        keep=("counterfactual", "identity_balance"),
+    )  # fmt: skip
+    run_arms(bench, run, args.arms, args.seeds, CONFIG, {})
 
 
 if __name__ == "__main__":

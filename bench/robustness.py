@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 
-from _common import ROOT, arm_results, best_arm, fairtune, judge_arm, print_arm, write_results
+from _common import ROOT, MitigationBench, fairtune, run_arms
 
 EARLIER = ROOT / "bench" / "results" / "robustness.json"
 METRICS = {
@@ -133,37 +133,11 @@ def main() -> None:
         earlier = json.loads(EARLIER.read_text())
         keys = ("pwws", "fairtune_attack", "speedup", "comparison_n")
         attacks = {k: earlier[k] for k in keys} | {"from": f"{EARLIER.relative_to(ROOT)} (an earlier run)"}
-    parent: dict[str, Any] = {}
-    arms: dict[str, Any] = {}
-    for k, arm in enumerate(args.arms):
-        flags, child = ARMS[arm]
-        extra = ["--reaudit"] if k == 0 else []
-        wall = fairtune("mitigate", str(run), *flags, "--seeds", str(args.seeds), "--no-progress", *extra)
-        doc = json.loads((run / "mitigate" / child / "mitigation.json").read_text())
-        parent, arms[arm] = arm_results(doc, METRICS)
-        arms[arm].update(
-            adversarial=doc.get("adversarial"), attack=doc.get("attack"), mitigate_wall_seconds=wall
-        )
-        arms[arm]["targets"] = judge_arm(arms[arm], TARGETS, tuple(TARGETS), MAX_ACCURACY_DROP_POINTS)
-        best = best_arm(arms, TARGETS)
-        path = write_results(
-            "robustness",
-            {
-                "seeds": args.seeds,
-                "parent": parent,
-                "arms": arms,
-                "best": best,
-                "best_meets_all_targets": arms[best]["targets"]["all_met"],
-                **attacks,
-                "config": CONFIG,
-                "commands": [
-                    f"fairtune mitigate {run.relative_to(ROOT)} {' '.join(ARMS[a][0])} --seeds {args.seeds}"
-                    for a in arms
-                ],
-            },
-        )
-        print(f"written to {path.relative_to(ROOT)}", flush=True)
-        print_arm(arm, arms[arm])
+    bench = MitigationBench(
+        "robustness", ARMS, METRICS, TARGETS, tuple(TARGETS), MAX_ACCURACY_DROP_POINTS,
+        keep=("adversarial", "attack"),
+    )  # fmt: skip
+    run_arms(bench, run, args.arms, args.seeds, CONFIG, attacks)
 
 
 if __name__ == "__main__":
