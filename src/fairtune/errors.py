@@ -6,6 +6,9 @@ Every message names the field or file as the user types it, shows the bad value 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 # --- config -------------------------------------------------------------------------------------
 CONFIG_FILE_MISSING = "config: file not found: {path}. Pass the path to a YAML config (see configs/)."
 CONFIG_NOT_YAML = "config: {path} is not valid YAML ({detail}). Fix the syntax at the line shown."
@@ -255,6 +258,19 @@ class FairtuneError(Exception):
             return self.problems[0]
         head = self.header or f"{len(self.problems)} problem(s):"
         return head + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+def collector(problems: list[str]) -> Callable[..., None]:
+    """`attempt(fn, *args)`: call fn, and add the problems of a `FairtuneError` it raises to `problems`
+    instead of stopping, so that every problem is reported at once."""
+
+    def attempt(fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except FairtuneError as exc:
+            problems.extend(exc.problems)
+
+    return attempt
 
 
 class ConfigError(FairtuneError):

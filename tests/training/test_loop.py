@@ -68,19 +68,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(
 ) -> None:
     full = _run({**tiny_config, "output_dir": str(tmp_path / "full")})
     raw = {**tiny_config, "output_dir": str(tmp_path / "cut")}
-    real_step = Trainer._train_step
-    calls = {"n": 0}
-
-    def dying_step(self: Trainer, idx: list[int]) -> float:
-        calls["n"] += 1
-        if calls["n"] == 25:  # after the checkpoint at step 20, mid-epoch
-            raise KeyboardInterrupt
-        return real_step(self, idx)
-
-    monkeypatch.setattr(Trainer, "_train_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        _run(raw)
-    monkeypatch.setattr(Trainer, "_train_step", real_step)
+    _interrupted(raw, monkeypatch, at_step=25)  # after the checkpoint at step 20, mid-epoch
     with pytest.raises(RunError, match="Pass --resume"):
         _run(raw)
     resumed = _run(raw, resume=True)
@@ -232,6 +220,23 @@ def test_head_lr_applies_to_the_head_only_and_follows_the_schedule(tiny_model_di
     assert [(g["lr"], g["weight_decay"]) for g in same.param_groups] == [(1e-4, 0.1), (1e-4, 0.0)]
 
 
+def _interrupted(raw: dict, monkeypatch: pytest.MonkeyPatch, at_step: int) -> None:
+    """Train `raw` and kill the run (KeyboardInterrupt) as it starts step `at_step`."""
+    real_step = Trainer._train_step
+    calls = {"n": 0}
+
+    def dying_step(self: Trainer, idx: list[int]) -> float:
+        calls["n"] += 1
+        if calls["n"] == at_step:
+            raise KeyboardInterrupt
+        return real_step(self, idx)
+
+    monkeypatch.setattr(Trainer, "_train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        _run(raw)
+    monkeypatch.setattr(Trainer, "_train_step", real_step)
+
+
 def _scalars(events: Path, tag: str) -> list[tuple[int, float]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -245,19 +250,7 @@ def test_resumed_run_logs_the_same_tensorboard_series_as_an_uninterrupted_one(
 ) -> None:
     _run({**tiny_config, "output_dir": str(tmp_path / "full")})
     raw = {**tiny_config, "output_dir": str(tmp_path / "cut")}
-    real_step = Trainer._train_step
-    calls = {"n": 0}
-
-    def dying_step(self: Trainer, idx: list[int]) -> float:
-        calls["n"] += 1
-        if calls["n"] == 25:  # after the checkpoint at step 20 and a log point at step 24
-            raise KeyboardInterrupt
-        return real_step(self, idx)
-
-    monkeypatch.setattr(Trainer, "_train_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        _run(raw)
-    monkeypatch.setattr(Trainer, "_train_step", real_step)
+    _interrupted(raw, monkeypatch, at_step=25)  # after the checkpoint at step 20 and a log point at 24
     _run(raw, resume=True)
     for tag in ("train/loss", "eval/accuracy"):
         assert _scalars(tmp_path / "full/tiny/events", tag) == _scalars(tmp_path / "cut/tiny/events", tag), (

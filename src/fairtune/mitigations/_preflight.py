@@ -3,7 +3,6 @@ WordNet. Each problem names its field."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 PACKAGED_TEMPLATES = ("fairtune.mitigations", "templates.tsv")
@@ -13,15 +12,10 @@ def mitigation_input_problems(cfg: Any) -> list[str]:
     """Every problem with train.counterfactual, train.identity_balance and train.attack (empty: fine)."""
     from fairtune.data import load_lexicons, prepare_wordnet
     from fairtune.data._templates import read_templates
-    from fairtune.errors import FairtuneError
+    from fairtune.errors import collector
 
     problems: list[str] = []
-
-    def attempt(fn: Callable[..., Any], *args: Any) -> None:
-        try:
-            fn(*args)
-        except FairtuneError as exc:
-            problems.extend(exc.problems)
+    attempt = collector(problems)
 
     t = cfg.train
     for field, section in (

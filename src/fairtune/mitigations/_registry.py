@@ -5,30 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fairtune._registry import Registry
+
 #: (config, task data) -> (info for metrics.json or {} when off, extras for the training objectives)
 DataTransform = Callable[[Any, Any], tuple[dict[str, Any], dict[str, Any]]]
-#: name -> (order, transform); transforms apply by `order`.
-TRANSFORMS: dict[str, tuple[int, DataTransform]] = {}
+#: name -> transform, applied in their order
+TRANSFORMS: Registry[DataTransform] = Registry("data transform")
 
 
 def register_data_transform(name: str, order: int) -> Callable[[DataTransform], DataTransform]:
     """Register a transform, applied by `order` among the others; its info goes to metrics.json under
     train.<name>."""
-
-    def deco(fn: DataTransform) -> DataTransform:
-        if name in TRANSFORMS:
-            raise ValueError(f"data transform {name!r} is registered twice")
-        TRANSFORMS[name] = (order, fn)
-        return fn
-
-    return deco
+    return TRANSFORMS.register(name, order)
 
 
 def apply_data_transforms(cfg: Any, data: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Apply every registered transform to `data` in order: ({name: info} of those that ran, extras)."""
     infos: dict[str, dict[str, Any]] = {}
     extras: dict[str, Any] = {}
-    for name, (_, fn) in sorted(TRANSFORMS.items(), key=lambda kv: kv[1][0]):
+    for name, fn in TRANSFORMS.ordered():
         info, more = fn(cfg, data)
         if info:
             infos[name] = info

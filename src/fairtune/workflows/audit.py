@@ -19,15 +19,10 @@ def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
     templates, the EEC file, WordNet. Returns every problem (empty when all is in place)."""
     from fairtune.audits.fairness import read_eec
     from fairtune.data import load_lexicons, prepare_wordnet
-    from fairtune.errors import FairtuneError
+    from fairtune.errors import collector
 
     problems: list[str] = []
-
-    def attempt(fn: Callable[..., Any], *args: Any) -> None:
-        try:
-            fn(*args)
-        except FairtuneError as exc:
-            problems.extend(exc.problems)
+    attempt = collector(problems)
 
     fa, ra = cfg.audit.fairness, cfg.audit.robustness
     if fa.enabled:

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from fairtune._registry import Registry
+
 
 @dataclass
 class Step:
@@ -73,24 +75,16 @@ class Objective:
 
 
 Factory = Callable[[ObjectiveContext], Objective | None]
-#: name -> (order, factory). Objectives run within a step by `order`: their forward passes draw dropout
-#: masks from one generator, so the order is part of what a seeded run computes.
-OBJECTIVES: dict[str, tuple[int, Factory]] = {}
+#: name -> factory. Objectives run within a step by their order: their forward passes draw dropout masks
+#: from one generator, so the order is part of what a seeded run computes.
+OBJECTIVES: Registry[Factory] = Registry("objective")
 
 
 def register_objective(name: str, order: int) -> Callable[[Factory], Factory]:
     """Register `factory(ctx) -> Objective | None` (None: its config section is off); `order` places
     it among the others within a step."""
-
-    def deco(factory: Factory) -> Factory:
-        if name in OBJECTIVES:
-            raise ValueError(f"objective {name!r} is registered twice")
-        OBJECTIVES[name] = (order, factory)
-        return factory
-
-    return deco
+    return OBJECTIVES.register(name, order)
 
 
 def build_objectives(ctx: ObjectiveContext) -> list[Objective]:
-    ranked = sorted(OBJECTIVES.values(), key=lambda of: of[0])
-    return [obj for _, factory in ranked if (obj := factory(ctx)) is not None]
+    return [obj for _, factory in OBJECTIVES.ordered() if (obj := factory(ctx)) is not None]
