@@ -97,16 +97,18 @@ def machine() -> dict[str, object]:
     }
 
 
-def write_results(name: str, doc: dict[str, object]) -> Path:
-    """Write bench/results/<host-class>/<name>.json atomically, with the machine block."""
+def write_results(name: str, doc: dict[str, object], *, top_level: bool = False) -> Path:
+    """Write bench/results/<host-class>/<name>.json atomically, with the machine block; with `top_level`,
+    also bench/results/<name>.json (the path some result formats are read from: the newest host's)."""
     import json
 
     block = machine()
     path = ROOT / "bench" / "results" / str(block["host_class"]) / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**doc, "machine": block}, indent=2) + "\n")
-    tmp.replace(path)
+    for target in (path, path.parent.parent / f"{name}.json") if top_level else (path,):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**doc, "machine": block}, indent=2) + "\n")
+        tmp.replace(target)
     return path
 
 
@@ -214,7 +216,8 @@ def run_arms(
         commands = [f"fairtune mitigate {where} {' '.join(bench.arms[a][0])} --seeds {seeds}" for a in arms]
         path = write_results(
             bench.name,
-            {
+            top_level=True,
+            doc={
                 "seeds": seeds,
                 "parent": parent,
                 "arms": arms,
