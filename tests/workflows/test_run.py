@@ -173,3 +173,34 @@ def test_fingerprint_ignores_optional_keys_that_are_off(tiny_config: dict) -> No
         run_mod.config_to_dict = real  # type: ignore[assignment]
     changed = build_config({**tiny_config, "train": {**tiny_config["train"], "lr": 0.5}})
     assert run_mod.fingerprint(changed, "train") != before
+
+
+def test_a_fresh_train_then_report_reads_not_run_and_report_exits_3_on_a_failed_gate(
+    tmp_path: Path, tiny_config: dict, capsys
+) -> None:
+    gates = {
+        "eval.accuracy": {"min": 0.5},
+        "fairness.flip_rate": {"max": 0.1},  # the fairness audit has not run after `train`
+        "robustness.attack_success_rate": {"max": 0.5},
+    }
+    cfg = _cfg(tmp_path, {**tiny_config, "gates": gates})
+    assert main(["train", str(cfg), "--no-progress"]) == 0
+    run = Path(tiny_config["output_dir"]) / "tiny"
+    assert main(["report", str(run)]) == 0  # stages that have not run fail nothing
+    out = capsys.readouterr().out
+    assert "not run fairness.flip_rate" in out and "FAIL" not in out
+    doc = json.loads((run / "gates.json").read_text())
+    assert [g["status"] for g in doc["gates"]] == ["pass", "not run", "not run"] and doc["passed"] is True
+    card = (run / "model" / "README.md").read_text()
+    assert "`fairness.flip_rate`: not run" in card and "value None" not in card and "FAIL" not in card
+    html = (run / "report.html").read_text()
+    assert "2 not run yet" in html
+    # a gate that was measured and missed: exit 3, as `fairtune run` does, with the miss rounded
+    stored = yaml.safe_load((run / "config.yaml").read_text())
+    stored["gates"] = {"eval.accuracy": {"min": 1.34}}
+    (run / "config.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
+    assert main(["report", str(run)]) == 3
+    missed = json.loads((run / "gates.json").read_text())["gates"][0]
+    acc = json.loads((run / "metrics.json").read_text())["eval"]["accuracy"]
+    assert missed["status"] == "fail" and missed["missed_by"] == round(1.34 - acc, 12)
+    assert "FAIL eval.accuracy" in capsys.readouterr().out

@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     gate_row = []
     for d in args.run_dirs:
         g = result["runs"][d]["gates"]
-        gate_row.append("–" if g is None else ("pass" if g["passed"] else "[red]FAIL[/red]"))
+        gate_row.append(
+            "–" if g is None else ("pass" if g["passed"] else "[red]FAIL[/red]")
+        )  # any gate failed
     table.add_row("gates", *gate_row)
     console().print(table)
     return 0

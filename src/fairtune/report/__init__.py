@@ -1,6 +1,6 @@
 """Report: gates, plots, the self-contained HTML report, Markdown, summary and the model card."""
 
-from fairtune.report._gates import check_gates, collect_metrics, describe_failure
+from fairtune.report._gates import check_gates, collect_metrics, describe_failure, gate_status
 from fairtune.report._model_card import render_model_card, write_model_card
 from fairtune.report._render import gather, write_report
 
@@ -8,6 +8,7 @@ __all__ = [
     "check_gates",
     "collect_metrics",
     "describe_failure",
+    "gate_status",
     "gather",
     "render_model_card",
     "write_model_card",

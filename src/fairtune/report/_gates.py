@@ -36,31 +36,40 @@ def collect_metrics(run_root: Path) -> dict[str, float]:
     return out
 
 
+NOT_RUN = "not run"
+
+
 def check_gates(cfg: FairtuneConfig, values: dict[str, float]) -> dict[str, Any]:
-    """The gates document: each gate with its value, bound, pass/fail and the margin it missed by."""
+    """The gates document: each gate with its value, bound, status (pass, fail, or "not run" when the stage
+    or auditor that writes its metric has not run: that is no failure) and the margin it missed by."""
     rows = []
     for metric, gate in cfg.gates.items():
         value = values.get(metric)
         row: dict[str, Any] = {"metric": metric, "value": value}
-        passed = value is not None
         if gate.min is not None:
             row["min"] = gate.min
-            passed = passed and value is not None and value >= gate.min
         if gate.max is not None:
             row["max"] = gate.max
-            passed = passed and value is not None and value <= gate.max
-        row["passed"] = bool(passed)
         if value is None:
-            row["reason"] = "not measured: the stage or auditor that writes it has not run"
-        elif not passed:
-            miss = (
-                (gate.min - value)
-                if gate.min is not None and value < gate.min
-                else (value - (gate.max or 0.0))
-            )
-            row["missed_by"] = float(miss)
+            row.update(status=NOT_RUN, passed=True)
+            row["reason"] = "not measured yet: the stage or auditor that writes it has not run"
+        else:
+            low = gate.min is not None and value < gate.min
+            high = gate.max is not None and value > gate.max
+            row.update(status="fail" if low or high else "pass", passed=not (low or high))
+            if low or high:  # rounded where float arithmetic leaves a tail (0.34, not 0.33999999999999997)
+                miss = gate.min - value if low else value - gate.max  # type: ignore[operator]
+                row["missed_by"] = round(float(miss), 12)
         rows.append(row)
     return {"schema": "fairtune/gates/v1", "passed": all(r["passed"] for r in rows), "gates": rows}
+
+
+def gate_status(row: dict[str, Any]) -> str:
+    """pass, FAIL or not run (gates.json files written before the status field: from passed and value)."""
+    status = row.get("status") or (
+        NOT_RUN if row.get("value") is None else "pass" if row["passed"] else "fail"
+    )
+    return "FAIL" if status == "fail" else status
 
 
 def describe_failure(row: dict[str, Any]) -> str:

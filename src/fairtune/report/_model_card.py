@@ -13,6 +13,7 @@ import yaml
 from fairtune._io import atomic_write_text
 from fairtune.config import FairtuneConfig
 from fairtune.models._resolve import HUB_ID
+from fairtune.report._gates import gate_status
 
 BASE_MODELS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 NOT_STATED = "Not stated: the run's config leaves `card.{field}` empty, so this card makes no claim."
@@ -177,8 +178,8 @@ def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
     )
     gates = ctx["gates"]["gates"]
     gate_lines = [
-        f"- `{g['metric']}`: {'pass' if g['passed'] else 'FAIL'} (value "
-        f"{g['value'] if g['value'] is None else round(g['value'], 4)})"
+        f"- `{g['metric']}`: {gate_status(g)}"
+        + ("" if g["value"] is None else f" (value {round(g['value'], 4)})")
         for g in gates
     ]
     sections = [

@@ -11,6 +11,7 @@ import yaml
 from fairtune._io import atomic_write_json, atomic_write_text, read_json
 from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig, config_to_dict
+from fairtune.report._gates import gate_status
 from fairtune.report._plots import (
     Plot,
     compression_tradeoff,
@@ -170,8 +171,8 @@ def render_markdown(ctx: dict[str, Any]) -> str:
                 for x in (f">= {g['min']}" if "min" in g else "", f"<= {g['max']}" if "max" in g else "")
                 if x
             )
-            value = f"{g['value']:.4f}" if g["value"] is not None else "not measured"
-            lines.append(f"| {g['metric']} | {value} | {bound} | {'pass' if g['passed'] else 'FAIL'} |")
+            value = f"{g['value']:.4f}" if g["value"] is not None else "not measured yet"
+            lines.append(f"| {g['metric']} | {value} | {bound} | {gate_status(g)} |")
     else:
         lines.append("No gates configured.")
     lines += ["", "## Data card", ""]
