@@ -110,8 +110,8 @@ RUN_EXISTS = (
     "or set name=... to write a new run."
 )
 RUN_OTHER_CONFIG = (
-    "{path}: this run directory was made with a different config (differing keys: {keys}). Use a new "
-    "name=..., or pass --overwrite to discard it."
+    "{path}: this run directory was made with a different config (differing keys: {keys}). Use another "
+    "name (name=...), or discard that run first: `fairtune train CONFIG --overwrite` does."
 )
 RUN_OVERRIDE_SECTION = (
     "override {text!r}: {verb} changes only {sections} settings of an existing run; {key!r} would change "

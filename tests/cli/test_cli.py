@@ -71,7 +71,7 @@ def test_validate_reports_every_problem_at_once(tmp_path: Path, tiny_config: dic
     raw = {**tiny_config, "train": {**tiny_config["train"], "batchsize": 4}}
     bad = _config_file(tmp_path, raw)
     assert main(["validate", str(bad)]) == 2
-    assert "Did you mean 'batch_size'?" in capsys.readouterr().err
+    assert "Did you mean 'train.batch_size'?" in capsys.readouterr().err
     raw = {
         **tiny_config,
         "data": {**tiny_config["data"], "text_column": "review"},

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fairtune.config import load_config, parse_overrides
+from fairtune.config import build_config, load_config, parse_overrides
 from fairtune.errors import BAD_OVERRIDE, CONFIG_FILE_MISSING, ConfigError
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -46,9 +46,25 @@ def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(_write(tmp_path, {"train": {"learning_rate": 1e-3, "batchsize": 3}}))
     msg = info.value.render()
-    assert "train.batchsize: unknown key. Did you mean 'batch_size'?" in msg
-    assert "train.learning_rate: unknown key." in msg
+    assert "train.batchsize: unknown key. Did you mean 'train.batch_size'?" in msg
+    assert "train.learning_rate: unknown key. Did you mean 'train.lr'?" in msg  # a Hugging Face name
     assert len(info.value.problems) == 2  # every problem at once
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "ours"),
+    [
+        ("train", "num_train_epochs", "train.epochs"),
+        ("train", "per_device_train_batch_size", "train.batch_size"),
+        ("train", "per_device_eval_batch_size", "train.eval_batch_size"),
+        ("train", "logging_steps", "train.log_every"),
+        ("data", "max_seq_length", "data.max_length"),
+    ],
+)
+def test_hugging_face_training_argument_names_point_to_ours(section: str, key: str, ours: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_config({section: {key: 1}})
+    assert f"{section}.{key}: unknown key. Did you mean '{ours}'?" in info.value.render()
 
 
 def test_wrong_type_names_field_value_and_fix(tmp_path: Path) -> None:
@@ -109,3 +125,14 @@ def test_trained_weights_says_which_weights_train(
         "train": {"privacy": {"epsilon": 8, **privacy} if privacy else None},
     }
     assert build_config(raw).trained_weights() == words
+
+
+def test_an_unknown_gate_lists_the_closest_metrics_not_all_of_them() -> None:
+    from fairtune.config import all_metric_names
+
+    with pytest.raises(ConfigError) as info:
+        build_config({"gates": {"fairness.identity_fpde": {"max": 1}}})
+    msg = info.value.render()
+    assert "Did you mean 'fairness.identity_fped'?" in msg
+    listed = [m for m in all_metric_names() if m in msg]
+    assert 1 < len(listed) <= 7 and len(all_metric_names()) > 50

@@ -106,6 +106,12 @@ def test_run_dir_of_another_config_is_refused(tmp_path: Path, tiny_config: dict,
     err = capsys.readouterr().err
     assert "made with a different config (differing keys: seed, train.lr)" in err
     assert "Traceback" not in err
+    # the advice names a command and a flag that exist (`run` itself has no --overwrite)
+    assert "`fairtune train CONFIG --overwrite`" in err.replace("\n", " ")
+    from fairtune.cli import build_parser
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
+    assert "--overwrite" in train._option_string_actions
 
 
 def test_report_on_a_missing_run_dir(tmp_path: Path, capsys) -> None:

@@ -23,6 +23,25 @@ from fairtune.errors import (
     ConfigError,
 )
 
+#: Hugging Face `TrainingArguments` names -> fairtune's, for "did you mean" (train.learning_rate -> lr).
+HF_NAMES = {
+    "learning_rate": "lr",
+    "num_train_epochs": "epochs",
+    "per_device_train_batch_size": "batch_size",
+    "train_batch_size": "batch_size",
+    "per_device_eval_batch_size": "eval_batch_size",
+    "eval_steps": "eval_every",
+    "save_steps": "save_every",
+    "logging_steps": "log_every",
+    "warmup_steps": "warmup_ratio",
+    "gradient_clipping": "max_grad_norm",
+    "bf16": "precision",
+    "fp16": "precision",
+    "group_by_length": "length_grouping",
+    "model_name_or_path": "name",
+    "max_seq_length": "max_length",
+}
+
 #: Keys written next to the config in runs/<name>/config.yaml that are not settings.
 RECORD_KEYS = ("versions",)
 
@@ -100,8 +119,11 @@ def _describe(err: Any) -> str:
     if err["type"] == "extra_forbidden":
         owner = _section_at(loc)
         valid = sorted(owner.model_fields) if owner else []
-        guess = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
-        suggestion = DID_YOU_MEAN.format(guess=guess[0]) if guess else ""
+        key = str(loc[-1])
+        alias = HF_NAMES.get(key)
+        guess = [alias] if alias in valid else difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+        where = field.rpartition(".")[0]  # the guess as the user would type it: train.lr
+        suggestion = DID_YOU_MEAN.format(guess=f"{where}.{guess[0]}" if where else guess[0]) if guess else ""
         return UNKNOWN_KEY.format(field=field, suggestion=suggestion, valid=", ".join(valid))
     owner = _section_at(loc)
     info = owner.model_fields.get(str(loc[-1])) if owner else None

@@ -97,15 +97,18 @@ def all_metric_names() -> list[str]:
 
 
 def unknown_metric_message(name: str) -> str | None:
-    """None if `name` is a known metric; otherwise what is wrong and what would be right."""
-    if name in all_metric_names():
+    """None if `name` is a known metric; otherwise what is wrong and the closest known names (not all of
+    them: there are about a hundred)."""
+    known = all_metric_names()
+    if name in known:
         return None
-    guess = difflib.get_close_matches(name, all_metric_names(), n=1, cutoff=0.6)
+    guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f" Did you mean '{guess[0]}'?" if guess else ""
     src = name.split(".", 1)[0]
     if src not in KNOWN_METRICS:
         return (
             f"unknown metric source '{src}' in gate '{name}': no stage or auditor of this version writes it."
-            f"{hint} Known metrics: {', '.join(all_metric_names())}"
+            f"{hint} Sources: {', '.join(KNOWN_METRICS)}."
         )
-    return f"unknown metric '{name}'.{hint} Known metrics: {', '.join(all_metric_names())}"
+    near = difflib.get_close_matches(name, [m for m in known if m.startswith(src + ".")], n=6, cutoff=0.0)
+    return f"unknown metric '{name}'.{hint} Close {src} metrics: {', '.join(near)}."
