@@ -82,6 +82,15 @@ def test_validate_reports_every_problem_at_once(tmp_path: Path, tiny_config: dic
     assert "data.text_column: column 'review' not in" in err
     assert MODEL_NO_CONFIG.format(path=tmp_path) in err
     assert "Traceback" not in err
+    # schema problems and data problems in one config: both are reported, at once
+    raw = {
+        **tiny_config,
+        "train": {**tiny_config["train"], "learning_rate": 1e-3},
+        "data": {**tiny_config["data"], "text_column": "review"},
+    }
+    assert main(["validate", str(_config_file(tmp_path, raw))]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'train.lr'?" in err and "data.text_column: column 'review' not in" in err
     assert main(["validate", str(_config_file(tmp_path, tiny_config))]) == 0
     assert "train_rows: 96" in capsys.readouterr().out
 
