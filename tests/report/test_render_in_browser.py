@@ -101,6 +101,13 @@ def test_report_renders_offline_in_chromium(report_run: Path) -> None:
     assert shot.stat().st_size > 20_000
 
 
+def test_the_report_shows_the_config_without_unset_keys(report_run: Path) -> None:
+    html = (report_run / "report.html").read_text()
+    shown = html.split('id="config"', 1)[1]
+    assert "train:" in shown and ": null" not in shown
+    assert ": null" in (report_run / "config.yaml").read_text()  # the run keeps every key
+
+
 def test_report_html_references_nothing_external(report_run: Path) -> None:
     import re
 

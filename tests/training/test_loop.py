@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -270,3 +271,21 @@ def test_leftovers_of_an_interrupted_write_are_cleaned_on_the_next_run(tiny_conf
     _run({**tiny_config, "train": {**tiny_config["train"], "epochs": 1}}, overwrite=True)
     assert not half.exists() and not (run / ".model.old").exists()
     assert (run / "model" / "config.json").is_file()
+
+
+def test_the_progress_bar_shows_the_loss_before_the_first_log_step(
+    tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tqdm.auto import tqdm
+
+    shown: list[tuple[int, str]] = []
+    real = tqdm.set_postfix
+
+    def spy(self: tqdm, *args: object, **kw: object) -> None:
+        shown.append((self.n, str(kw.get("loss", ""))))
+        real(self, *args, **kw)
+
+    monkeypatch.setattr(tqdm, "set_postfix", spy)
+    raw = {**tiny_config, "train": {**tiny_config["train"], "epochs": 1, "log_every": 8}}
+    train(build_config(raw), show_progress=True)
+    assert any(n == 1 and re.fullmatch(r"\d\.\d{4}", loss) for n, loss in shown)  # from the first step

@@ -86,6 +86,13 @@ def test_explain_prints_coloured_words_and_marks_the_cut(
     assert "longer than the model's maximum (16 tokens)" in out.err
 
 
+def test_punctuation_is_never_a_top_word(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(run_dir), "good , film ! . ?", "--method", "occlusion"]) == 0
+    top = next(line for line in capsys.readouterr().out.splitlines() if "top words:" in line)
+    shown = [part.split()[0] for part in top.split("top words:", 1)[1].split(",")]
+    assert shown and all(any(c.isalnum() for c in w) for w in shown), top
+
+
 @pytest.mark.parametrize(
     ("args", "expect"),
     [

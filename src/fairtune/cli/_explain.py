@@ -58,7 +58,11 @@ def print_explanation(e: Any) -> None:
         line.append(" ✂ ", style="bold yellow")
         line.append(e.text[e.truncated_at :], style="dim strike")
     out.print(line)
-    ranked = sorted(zip(e.words, e.scores, strict=True), key=lambda ws: -abs(ws[1]))[:5]
+    from fairtune.audits.explain._words import has_words
+
+    # punctuation keeps its colour above, but is no "top word"
+    worded = [(w, s) for w, s in zip(e.words, e.scores, strict=True) if has_words(w)]
+    ranked = sorted(worded, key=lambda ws: -abs(ws[1]))[:5]
     out.print(
         Text("top words: ", style="dim") + Text(", ".join(f"{w} {s:+.3f}" for w, s in ranked), style="dim")
     )

@@ -43,8 +43,13 @@ def training_curves(history: list[dict[str, Any]], evals: list[dict[str, Any]]) 
     fig, ax = _figure(6.0, 3.2)
     lines = []
     if history:
+        # with markers, so a short run (one or two logged points) still shows its points
         lines += ax.plot(
-            [h["step"] for h in history], [h["loss"] for h in history], color="#4063d8", label="train loss"
+            [h["step"] for h in history],
+            [h["loss"] for h in history],
+            ".-",
+            color="#4063d8",
+            label="train loss",
         )
     if evals:
         steps = [e["step"] for e in evals]

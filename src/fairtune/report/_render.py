@@ -74,7 +74,7 @@ def gather(run_root: Path, cfg: FairtuneConfig, gates: dict[str, Any]) -> dict[s
             else None
         ),
         "gates": gates,
-        "config_yaml": yaml.safe_dump(config_to_dict(cfg), sort_keys=False),
+        "config_yaml": yaml.safe_dump(_without_nulls(config_to_dict(cfg)), sort_keys=False),
     }
 
 
@@ -228,6 +228,13 @@ def render_markdown(ctx: dict[str, Any]) -> str:
                 *moved,
             ]
     return "\n".join(lines) + "\n"
+
+
+def _without_nulls(doc: Any) -> Any:
+    """The config as the report shows it: unset (null) keys and sections left out; config.yaml keeps all."""
+    if isinstance(doc, dict):
+        return {k: _without_nulls(v) for k, v in doc.items() if v is not None}
+    return doc
 
 
 def summary(ctx: dict[str, Any], values: dict[str, float]) -> dict[str, Any]:

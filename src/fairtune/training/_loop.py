@@ -316,6 +316,8 @@ class Trainer:
                 window_loss, window_n = window_loss + loss, window_n + 1
                 window_samples += len(idx) * self.acc.num_processes
                 bar.update(1)
+                if window_n and st.step % cfg.log_every:  # the loss from the first step, not from log_every
+                    bar.set_postfix(loss=f"{window_loss / window_n:.4f}", refresh=False)
                 if st.step % cfg.log_every == 0 or st.step == self.total_steps:
                     now = time.perf_counter()
                     rate = window_samples / max(now - window_t, 1e-9)
