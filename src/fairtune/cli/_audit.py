@@ -216,6 +216,10 @@ def print_mlm_bias(doc: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fairtune.cli._common import require_run
+
+    if not (args.only and "mlm_bias" in args.only):  # mlm_bias also takes a model folder or name
+        require_run(args.run_dir)
     from fairtune.workflows.audit import audit, audit_mlm
 
     if args.only and "mlm_bias" in args.only:

@@ -22,6 +22,24 @@ def load(args: argparse.Namespace) -> Any:
     return load_config(args.config, args.overrides)
 
 
+def require_run(run_dir: str, *, model: bool = True) -> None:
+    """Refuse a missing (or untrained) run directory at once, before torch or transformers is imported."""
+    from pathlib import Path
+
+    from fairtune._rundir import RunDir
+
+    run = RunDir(Path(run_dir))
+    if model:
+        run.require_model()
+    else:
+        run.require()
+
+
+def loading(what: str) -> Any:
+    """A spinner on stderr while `what` loads (torch, transformers and the weights take seconds)."""
+    return console(stderr=True).status(f"loading {what} ...", spinner="dots")
+
+
 def texts_from_args(args: argparse.Namespace, none_given: str) -> list[str]:
     """Texts given as arguments plus those read from --file [--column]; none at all is an error."""
     from fairtune.errors import FairtuneError

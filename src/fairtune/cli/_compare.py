@@ -16,6 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from fairtune.cli._common import require_run
+
+    for run_dir in args.run_dirs:
+        require_run(run_dir, model=False)
+
     from fairtune.workflows.compare import compare
 
     result = compare(args.run_dirs)

@@ -42,9 +42,13 @@ def print_metrics(m: dict[str, Any], title: str = "eval") -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fairtune.workflows.evaluate import evaluate
+    from fairtune.cli._common import loading, require_run
 
-    result = evaluate(args.run_dir, args.data)
+    require_run(args.run_dir)
+    with loading(f"the model of {args.run_dir}"):
+        from fairtune.workflows.evaluate import evaluate
+
+        result = evaluate(args.run_dir, args.data)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "reliability"}, indent=2))
     else:

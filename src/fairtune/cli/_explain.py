@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
     texts = texts_from_args(args, EXPLAIN_NO_TEXTS)
     if args.steps is not None and args.steps < 2:
         raise FairtuneError(f"--steps: must be at least 2 (got {args.steps}). Try --steps 50.")
+    from fairtune.cli._common import require_run
+
+    require_run(args.run_dir)
     from fairtune.workflows.explain import explain_texts
 
     err = console(stderr=True)

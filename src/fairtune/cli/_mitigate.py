@@ -82,6 +82,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fairtune.cli._common import require_run
+
+    require_run(args.run_dir)
     from fairtune.workflows.mitigate import mitigate
 
     err = console(stderr=True)

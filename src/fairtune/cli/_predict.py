@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from fairtune.cli._common import console, texts_from_args
+from fairtune.cli._common import console, loading, require_run, texts_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,9 +20,11 @@ def run(args: argparse.Namespace) -> int:
     from fairtune.errors import PREDICT_NO_TEXTS
 
     texts = texts_from_args(args, PREDICT_NO_TEXTS)
-    from fairtune.workflows.predict import predict
+    require_run(args.run_dir)
+    with loading(f"the model of {args.run_dir}"):
+        from fairtune.workflows.predict import predict
 
-    rows = predict(args.run_dir, texts)
+        rows = predict(args.run_dir, texts)
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))

@@ -17,6 +17,9 @@ GATE_FAILED_EXIT = 3
 def run(args: argparse.Namespace) -> int:
     """Exit 3 when a gate that was measured fails, as `fairtune run` does; a gate whose stage has not run
     yet is listed as such and fails nothing."""
+    from fairtune.cli._common import require_run
+
+    require_run(args.run_dir, model=False)
     from fairtune.report import describe_failure, gate_status
     from fairtune.workflows.report import report
 

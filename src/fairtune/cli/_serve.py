@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     # HTTP side: on 2 cores, 9-19% more requests/s for every variant (bench/serve_load.py). Set before
     # torch loads the OpenMP runtime, which reads it once; ONNX Runtime sessions follow it too.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from fairtune.cli._common import require_run
+
+    require_run(args.run_dir)
     from fairtune.workflows.serve import serve
 
     serve(

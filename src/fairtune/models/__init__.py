@@ -1,9 +1,39 @@
-"""Models: resolve names, build (full or LoRA), save/load, and the `Classifier` interface."""
+"""Models: resolve names, build (full or LoRA), save/load, and the `Classifier` interface.
 
-from fairtune.models._build import build_classifier, is_peft, load_trained, save_model
-from fairtune.models._classifier import Classifier, TorchClassifier, softmax
-from fairtune.models._pooling import BertForMeanPooledSequenceClassification, classifier_class
+Names load on first use (PEP 562), so `from fairtune.models import resolve_model` or `Classifier` does
+not import torch and transformers: a usage error about a model path is reported in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from fairtune.models._classifier import Classifier, softmax
 from fairtune.models._resolve import load_pretrained, packaged_minilm_path, resolve_model
+
+if TYPE_CHECKING:
+    from fairtune.models._build import build_classifier, is_peft, load_trained, save_model
+    from fairtune.models._classifier import TorchClassifier
+    from fairtune.models._pooling import BertForMeanPooledSequenceClassification, classifier_class
+
+#: name -> the module that defines it, imported when the name is first used
+_LAZY = {
+    "build_classifier": "_build",
+    "is_peft": "_build",
+    "load_trained": "_build",
+    "save_model": "_build",
+    "TorchClassifier": "_classifier",
+    "BertForMeanPooledSequenceClassification": "_pooling",
+    "classifier_class": "_pooling",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"fairtune.models.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'fairtune.models' has no attribute {name!r}")
+
 
 __all__ = [
     "BertForMeanPooledSequenceClassification",

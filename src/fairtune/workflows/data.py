@@ -18,13 +18,13 @@ def token_cap(max_length: int) -> int:
 
 
 def data_card(cfg: FairtuneConfig) -> dict[str, Any]:
-    from transformers import AutoTokenizer
-
     from fairtune.data import build_data_card, load_task_data
     from fairtune.models import resolve_model
 
-    task = load_task_data(cfg.data, cfg.seed)
+    task = load_task_data(cfg.data, cfg.seed)  # a data problem is reported before transformers is imported
     path, _ = resolve_model(cfg.model.name)
+    from transformers import AutoTokenizer
+
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
 
     cap = token_cap(cfg.data.max_length)

@@ -51,14 +51,15 @@ def train(
     cfg: FairtuneConfig, *, resume: bool = False, overwrite: bool = False, show_progress: bool = True
 ) -> dict[str, Any]:
     """Fine-tune per `cfg`; returns the metrics written to metrics.json."""
+    from fairtune.data import load_task_data
+
+    data = load_task_data(cfg.data, cfg.seed)  # a data problem is reported before torch is imported
     import torch
     from accelerate.utils import set_seed
 
-    from fairtune.data import load_task_data
     from fairtune.models import build_classifier, save_model
     from fairtune.training import Trainer
 
-    data = load_task_data(cfg.data, cfg.seed)
     run = prepare_run_dir(cfg, resume=resume, overwrite=overwrite)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
