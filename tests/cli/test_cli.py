@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,23 @@ def test_help_is_fast_and_lists_verbs() -> None:
         text=True,
     )
     assert out.stdout.strip() == "False"  # heavy imports stay inside the commands
+
+
+def test_every_flag_an_error_message_suggests_exists() -> None:
+    import fairtune.errors as errors
+    from fairtune.cli import build_parser
+
+    parser = build_parser()
+    flags = set(parser._option_string_actions)
+    for sub in parser._subparsers._group_actions[0].choices.values():  # type: ignore[union-attr]
+        flags |= set(sub._option_string_actions)
+    outside = {"--no-install-recommends"}  # apt-get's, in the WordNet install hint
+    suggested = {
+        (name, flag)
+        for name, text in vars(errors).items()
+        if isinstance(text, str)
+        for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", text)
+    }
+    assert len(suggested) > 10
+    missing = sorted((name, flag) for name, flag in suggested if flag not in flags | outside)
+    assert missing == []
