@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps test lint typecheck pytest bench-speed bench-accuracy clean
+.PHONY: setup system-deps test lint typecheck pytest docs bench-speed bench-accuracy clean
 
 ## setup: system packages (Chromium for the report test), virtual environment, the package + dev tools
 setup: system-deps
@@ -41,6 +41,10 @@ typecheck:
 
 pytest:
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -p no:cacheprovider -n 2 --dist loadscope $(PYTEST_ARGS)
+
+## docs: the documentation site, built offline into site/ (warnings are errors)
+docs:
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench-speed:
 	$(PY) bench/train_speed.py
