@@ -554,14 +554,25 @@ def test_a_waiting_prediction_goes_before_a_waiting_explanation_step() -> None:
     assert asyncio.run(scenario()) == ["predict", "explain-2", "explain-3"]
 
 
-def _slow_ig_app(run_dir: Path, **overrides: Any) -> Any:
+def _slow_ig_app(run_dir: Path, monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> Any:
+    """An app whose explanations take at least 0.5 s per text on the model thread, whatever the host's speed,
+    so that 'while an explanation runs' holds for seconds, not for however long a tiny model takes."""
+    import fairtune.audits.explain as explain_module
+
+    real = explain_module.explain
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(explain_module, "explain", slow)
     return make_app(run_dir, max_explain_texts=4, **overrides)
 
 
-def test_predictions_are_answered_while_a_long_explanation_runs(run_dir: Path, caplog) -> None:
+def test_predictions_are_answered_while_a_long_explanation_runs(run_dir: Path, caplog, monkeypatch) -> None:
     caplog.set_level(logging.INFO, logger="fairtune.serve")
     texts = [f"a good film about the plot number {i} and it was very fun" for i in range(4)]
-    with Server(_slow_ig_app(run_dir)) as srv, ThreadPoolExecutor(2) as pool:
+    with Server(_slow_ig_app(run_dir, monkeypatch)) as srv, ThreadPoolExecutor(2) as pool:
         explain = pool.submit(post, srv, "/v1/explain", {"texts": texts, "method": "ig"})
         time.sleep(0.05)
         r = post(srv, "/v1/predict", {"texts": ["a bad film"]})
@@ -570,9 +581,9 @@ def test_predictions_are_answered_while_a_long_explanation_runs(run_dir: Path, c
         assert explain.result().status_code == 200
 
 
-def test_explanations_beyond_the_queue_limit_get_429_with_retry_after(run_dir: Path) -> None:
+def test_explanations_beyond_the_queue_limit_get_429_with_retry_after(run_dir: Path, monkeypatch) -> None:
     texts = [f"a good film about the plot number {i} and it was very fun" for i in range(4)]
-    with Server(_slow_ig_app(run_dir, max_explain_queue=1)) as srv, ThreadPoolExecutor(2) as pool:
+    with Server(_slow_ig_app(run_dir, monkeypatch, max_explain_queue=1)) as srv, ThreadPoolExecutor(2) as pool:
         first = pool.submit(post, srv, "/v1/explain", {"texts": texts, "method": "ig"})
         time.sleep(0.05)
         second = post(srv, "/v1/explain", {"texts": texts[:1]})
@@ -581,10 +592,10 @@ def test_explanations_beyond_the_queue_limit_get_429_with_retry_after(run_dir: P
     assert int(second.headers["Retry-After"]) >= 1 and second.json()["error"]["limit"] == "max_explain_queue"
 
 
-def test_an_explanation_stops_when_its_client_goes_away(run_dir: Path, caplog) -> None:
+def test_an_explanation_stops_when_its_client_goes_away(run_dir: Path, caplog, monkeypatch) -> None:
     caplog.set_level(logging.INFO, logger="fairtune.serve")
     texts = [f"a good film about the plot number {i} and it was very fun" for i in range(4)]
-    with Server(_slow_ig_app(run_dir)) as srv:
+    with Server(_slow_ig_app(run_dir, monkeypatch)) as srv:
         with pytest.raises(httpx.TimeoutException):
             httpx.post(srv.url + "/v1/explain", json={"texts": texts, "method": "ig"}, timeout=0.02)
         deadline = time.time() + 30

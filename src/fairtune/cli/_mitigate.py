@@ -134,8 +134,11 @@ def comparison_table(doc: dict) -> Any:
         caption=f"{doc['parent']} -> {doc['child']}; means over seeds; delta = child - parent with its 95% "
         "interval (Welch)",
     )
-    for col in ("metric", "parent", "child", "delta", "95% CI", "verdict"):
-        t.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
+    # The metric name never wraps (it is what users grep for); the verdict folds on narrow terminals.
+    t.add_column("metric", no_wrap=True, min_width=max((len(r["metric"]) for r in doc["comparison"]), default=6))
+    for col in ("parent", "child", "delta", "95% CI"):
+        t.add_column(col, justify="right")
+    t.add_column("verdict", overflow="fold")
     colours = {"improved": "green", "worse": "red"}
     for r in doc["comparison"]:
         verdict = r.get("verdict", "")
