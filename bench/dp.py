@@ -11,8 +11,8 @@ Run from the project root, with nothing else running:
    texts): trained with `fairtune train` if its run has no model yet (about 30 minutes on the AVX-512
    host, after the warm start's), then audited with `fairtune audit --only privacy` (a reference model is
    trained on ../shared/data/sst2_sentences/test.tsv). Earlier defaults, with their results: the top
-   layer, `configs/sst2-minilm-dp.yaml` (`bench/results/dp_toplayer.json`), and the same BitFit recipe
-   with steps of ~1024 texts, `configs/sst2-minilm-dp-public-bitfit-c10.yaml`
+   layer, `bench/configs/sst2-minilm-dp.yaml` (`bench/results/dp_toplayer.json`), and the same BitFit recipe
+   with steps of ~1024 texts, `bench/configs/sst2-minilm-dp-public-bitfit-c10.yaml`
    (`bench/results/dp_bitfit_b1024.json`).
 2. The non-private reference, runs/sst2-minilm (`configs/sst2-minilm.yaml`, full fine-tuning): trained if
    missing; its privacy audit is recomputed here with the same reference data (the run is not changed).
@@ -29,9 +29,9 @@ DP: its data is public), and its model's dev accuracy before any private trainin
 the DP result, so that what the private data added is plain.
 
 Results: bench/results/dp.json. `--config configs/OTHER-DP.yaml --out bench/results/OTHER.json` does the
-same for another private recipe (the top layer: `configs/sst2-minilm-dp.yaml`; LoRA:
-`configs/sst2-minilm-dp-lora.yaml`; the whole encoder:
-`configs/sst2-minilm-dp-encoder.yaml`, about 2 hours to train here).
+same for another private recipe (the top layer: `bench/configs/sst2-minilm-dp.yaml`; LoRA:
+`bench/configs/sst2-minilm-dp-lora.yaml`; the whole encoder:
+`bench/configs/sst2-minilm-dp-encoder.yaml`, about 2 hours to train here).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,13 +12,30 @@ from fairtune.errors import BAD_OVERRIDE, CONFIG_FILE_MISSING, ConfigError
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("path", sorted((PROJECT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+USER_CONFIGS = sorted((PROJECT / "configs").glob("*.yaml"))
+BENCH_CONFIGS = sorted((PROJECT / "bench" / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", USER_CONFIGS + BENCH_CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_loads_and_says_how_to_run_it(path: Path) -> None:
     cfg = load_config(path)
     assert cfg.name == path.stem
-    first = path.read_text().splitlines()[0]
-    assert first.startswith("#")
-    assert "fairtune" in path.read_text().split("\n\n")[0] and f"configs/{path.name}" in path.read_text()
+    header = path.read_text().split("\n\n")[0]
+    assert header.startswith("#") and "fairtune" in header
+    assert str(path.relative_to(PROJECT)) in header  # the command that uses it, runnable from the project root
+
+
+@pytest.mark.parametrize("path", USER_CONFIGS, ids=lambda p: p.name)
+def test_every_user_config_says_what_to_expect_and_where_it_was_measured(path: Path) -> None:
+    header = [ln for ln in path.read_text().splitlines() if ln.startswith("#")]
+    expect = " ".join(ln for ln in header[next(i for i, ln in enumerate(header) if "# Expect" in ln) :])
+    assert re.search(r"\b(avx2|avx512|avx512-bf16|amx|gpu-\S+) host\b", expect), expect
+    assert re.search(r"\d min\b", expect) and re.search(r"\d%", expect), expect
+
+
+def test_configs_holds_starting_points_and_bench_configs_the_experiments() -> None:
+    assert len(USER_CONFIGS) <= 5 and {p.name for p in USER_CONFIGS} >= {"sst2-minilm.yaml", "sst2-minilm-lora.yaml"}
+    assert not {p.name for p in USER_CONFIGS} & {p.name for p in BENCH_CONFIGS}
 
 
 def test_shipped_configs_differ_only_by_lora() -> None:

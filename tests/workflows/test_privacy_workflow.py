@@ -96,7 +96,7 @@ def test_dp_run_with_canaries_and_a_reference_model(
         {
             "epochs": 2,
             "batch_size": 24,
-            # the top layer only, as configs/sst2-minilm-dp.yaml: trained on cached frozen states
+            # the top layer only, as bench/configs/sst2-minilm-dp.yaml: trained on cached frozen states
             "privacy": {"epsilon": 20, "accountant": "rdp", "physical_batch_size": 8, "trainable_layers": 1},
             "canaries": {"per_repeat": 2, "repeats": [1, 4], "references": 20},
         },
