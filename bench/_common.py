@@ -66,8 +66,76 @@ def host_class() -> str:
     return "avx2" if "avx2" in flags else "other"
 
 
-def machine() -> dict[str, object]:
-    """The machine block every result carries: what ran it, so a number is never read off another host."""
+#: The ISA features a result depends on, as /proc/cpuinfo names them.
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+#: What each CPU host class implies about them (host_class() decides on the first flag present).
+HOST_CLASS_ISA = {
+    "amx": {"avx2": True, "avx512f": True, "avx512_vnni": True, "avx512_bf16": True, "amx_tile": True},
+    "avx512-bf16": {
+        "avx2": True,
+        "avx512f": True,
+        "avx512_vnni": True,
+        "avx512_bf16": True,
+        "amx_tile": False,
+    },
+    "avx512": {"avx2": True, "avx512f": True, "avx512_bf16": False, "amx_tile": False},
+    "avx2": {"avx2": True, "avx512f": False, "avx512_vnni": False, "avx512_bf16": False, "amx_tile": False},
+}
+RESULTS_DIR = ROOT / "bench" / "results"
+
+
+def _machine_block(
+    host: str,
+    *,
+    cpu: str | None,
+    cores: int | None,
+    isa: dict[str, bool | None],
+    torch: str | None,
+    torch_threads: int | None,
+    gpu: str | None,
+    python: str | None,
+    date: str | None,
+) -> dict[str, object]:
+    """The one shape of a machine block (measured or reconstructed)."""
+    return {
+        "host_class": host,
+        "cpu": cpu,
+        "cores": cores,
+        "isa": {f: isa.get(f) for f in ISA_FLAGS},
+        "torch": torch,
+        "torch_threads": torch_threads,
+        "gpu": gpu,
+        "python": python,
+        "date": date,
+    }
+
+
+def machine(*, reconstructed: dict[str, Any] | None = None) -> dict[str, object]:
+    """The machine block every result carries: what ran it, so a number is never read off another host.
+
+    `reconstructed` describes a result written before results carried this block: {"host_class", "date",
+    "evidence"} plus whatever the old file recorded itself ("cpu", "cores", "torch", "torch_threads",
+    "python"). Fields nobody recorded are None; the ISA features are those its host class implies; and
+    the block gets "reconstructed": the evidence its host class rests on."""
+    if reconstructed is not None:
+        r = dict(reconstructed)
+        host = r.pop("host_class")
+        evidence = r.pop("evidence")
+        block = _machine_block(
+            host,
+            cpu=r.pop("cpu", None),
+            cores=r.pop("cores", None),
+            isa=dict(HOST_CLASS_ISA.get(host, {})),
+            torch=r.pop("torch", None),
+            torch_threads=r.pop("torch_threads", None),
+            gpu=r.pop("gpu", None),
+            python=r.pop("python", None),
+            date=r.pop("date", None),
+        )
+        if r:
+            raise TypeError(f"machine(reconstructed=...): unknown fields {sorted(r)}")
+        return {**block, "reconstructed": evidence}
+
     import platform
     from datetime import UTC, datetime
 
@@ -84,32 +152,62 @@ def machine() -> dict[str, object]:
             "",
         )
     flags = cpu_flags()
-    return {
-        "host_class": host_class(),
-        "cpu": model or platform.processor(),
-        "cores": os.cpu_count(),
-        "isa": {f: f in flags for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")},
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return _machine_block(
+        host_class(),
+        cpu=model or platform.processor(),
+        cores=os.cpu_count(),
+        isa={f: f in flags for f in ISA_FLAGS},
+        torch=torch.__version__,
+        torch_threads=torch.get_num_threads(),
+        gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        python=platform.python_version(),
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
 
 
-def write_results(name: str, doc: dict[str, object], *, top_level: bool = False) -> Path:
-    """Write bench/results/<host-class>/<name>.json atomically, with the machine block; with `top_level`,
-    also bench/results/<name>.json (the path some result formats are read from: the newest host's)."""
+def results_path(name: str, host: str | None = None) -> Path:
+    """bench/results/<host-class>/<name>.json: this machine's class unless `host` is given."""
+    return RESULTS_DIR / (host or host_class()) / f"{name}.json"
+
+
+def read_results(name: str, path: Path | None = None) -> dict[str, Any] | None:
+    """An earlier result: `path` if given, else this host class's bench/results/<host-class>/<name>.json;
+    None if there is none. Numbers from another host class are never merged into this one's."""
+    import json
+
+    target = path or results_path(name)
+    return json.loads(target.read_text()) if target.is_file() else None  # type: ignore[no-any-return]
+
+
+def newest_results(name: str, *, having: str | None = None) -> Path | None:
+    """The newest bench/results/<any-host-class>/<name>.json (by its machine block's date), among those
+    with the key `having`: where a part of a result is carried over from an earlier run (this host
+    class's first)."""
+    import json
+
+    own = results_path(name)
+    found = []
+    for path in sorted(RESULTS_DIR.glob(f"*/{name}.json")):
+        doc = json.loads(path.read_text())
+        if having is None or having in doc:
+            found.append((path == own, str(doc.get("machine", {}).get("date") or ""), path))
+    return max(found)[2] if found else None
+
+
+def write_results(name: str, doc: dict[str, object], *, path: Path | None = None) -> Path:
+    """Write `doc` with this machine's block, atomically, to bench/results/<host-class>/<name>.json (or to
+    `path`, where a script's --results/--out asks for another file); return the path written."""
     import json
 
     block = machine()
-    path = ROOT / "bench" / "results" / str(block["host_class"]) / f"{name}.json"
-    for target in (path, path.parent.parent / f"{name}.json") if top_level else (path,):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**doc, "machine": block}, indent=2) + "\n")
-        tmp.replace(target)
-    return path
+    target = path or RESULTS_DIR / str(block["host_class"]) / f"{name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps({**{k: v for k, v in doc.items() if k != "machine"}, "machine": block}, indent=2) + "\n"
+    )
+    tmp.replace(target)
+    return target
 
 
 def arm_results(doc: dict[str, Any], metrics: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -216,8 +314,7 @@ def run_arms(
         commands = [f"fairtune mitigate {where} {' '.join(bench.arms[a][0])} --seeds {seeds}" for a in arms]
         path = write_results(
             bench.name,
-            top_level=True,
-            doc={
+            {
                 "seeds": seeds,
                 "parent": parent,
                 "arms": arms,

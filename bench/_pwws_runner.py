@@ -2,7 +2,8 @@
 
 Reference side of the robustness side-by-side benchmark. This script runs INSIDE the
 separate TextAttack virtualenv made by ``bench/textattack_env.sh`` (transformers 4.57.5),
-so it must not import fairtune or anything from the project venv.
+so it must not import fairtune or anything from the project venv (``bench/_common.py`` needs only the
+standard library and torch: its ``write_results`` adds the machine block to the output).
 
     bench/.venv-textattack/bin/python bench/_pwws_runner.py \\
         --model runs/sst2-minilm/model --data ../shared/data/sst2_glue/dev.tsv \\
@@ -272,7 +273,6 @@ def main(argv: list[str] | None = None) -> int:
         "recipe": f"PWWS (Ren et al. 2019) via textattack {_short(ta_version)}",
         "textattack_version": ta_version,
         "transformers_version": transformers.__version__,
-        "torch_version": torch.__version__,
         "model": str(model_dir),
         "data": str(Path(args.data).resolve()),
         "n": n,
@@ -296,7 +296,6 @@ def main(argv: list[str] | None = None) -> int:
         "total_seconds": time.perf_counter() - t_start,
         "accuracy_under_attack": failed / n if n else None,
         "clean_accuracy": (n - skipped) / n if n else None,
-        "torch_threads": torch.get_num_threads(),
         "max_length": max_length,
         "max_length_source": max_length_source,
         "padding": "HuggingFaceModelWrapper pads every query to max_length (padding='max_length')",
@@ -313,9 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         "examples": examples,
         "per_example": per_example,
     }
-    out_path = Path(args.out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    sys.path.insert(0, str(BENCH_DIR))
+    from _common import write_results
+
+    out_path = write_results("pwws", out, path=Path(args.out))
     print(
         f"[pwws] n={n} succeeded={succeeded} failed={failed} skipped={skipped} "
         f"ASR={out['attack_success_rate']} q/ex={out['queries_per_example']} "

@@ -7,7 +7,8 @@ Run from the project root (about 25 minutes on 2 cores):
 Each shipped config goes through the whole `fairtune run` pipeline (data card, training on the full
 GLUE SST-2 train split of 67,349 phrases, evaluation on its dev split of 872 sentences, report and
 gates) in its own subprocess, in a fresh output folder. The wall time is the whole run's; peak RSS is
-that subprocess's own (`os.wait4`). Results are printed and written to bench/results/accuracy.json.
+that subprocess's own (`os.wait4`). Results are printed and written to
+bench/results/<host-class>/accuracy.json (configs not run this time keep that file's earlier entries).
 """
 
 from __future__ import annotations
@@ -15,18 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "accuracy.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, read_results, write_results
+
 GATE_FAILED = 3  # fairtune run: a gate failed (the run itself completed)
 CONFIGS = {"sst2_minilm": "configs/sst2-minilm.yaml", "sst2_minilm_lora": "configs/sst2-minilm-lora.yaml"}
 
@@ -63,31 +63,11 @@ def train_one(config: str, out_dir: str) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    import torch
-
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(CONFIGS), action="append")
     args = parser.parse_args()
-    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    old = read_results("accuracy") or {}  # this host class's only: no numbers from another CPU
     results = {k: v for k, v in old.items() if k in CONFIGS}
     with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as out:
         for key in args.only or list(CONFIGS):
@@ -98,11 +78,8 @@ def main() -> None:
                 f"peak RSS {r['peak_rss_mb']:.0f} MB",
                 flush=True,
             )
-    doc = {**results, "machine": machine(), "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, RESULTS)
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    path = write_results("accuracy", results)
+    print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

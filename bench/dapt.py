@@ -12,29 +12,25 @@ task reviews are drawn (stratified) for fine-tuning and the other 800 are the ev
 model is evaluated on was seen in pretraining. Everything runs through fairtune's own commands
 (`fairtune pretrain`, `fairtune train`, `fairtune audit --only mlm_bias`).
 
-Results: bench/results/dapt.json.
+Results: bench/results/<host-class>/dapt.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT
+from _common import ROOT, results_path, write_results
 
-RESULTS = ROOT / "bench" / "results" / "dapt.json"
 DATA = ROOT / ".." / "shared" / "data" / "amazon_multidomain"
 CROWS = ROOT / ".." / "shared" / "data" / "crows_pairs" / "crows_pairs_anonymized.csv"
 
@@ -161,12 +157,11 @@ def main() -> None:
         help="with --dapt-run: only the CrowS-Pairs comparison, added to the accuracy results already in "
         "--results",
     )
-    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--results", type=Path, help="default: bench/results/<host-class>/dapt.json")
     args = ap.parse_args()
+    args.results = args.results or results_path("dapt")
     if args.crows_only and not (args.dapt_run and args.results.is_file()):
         ap.error("--crows-only needs --dapt-run and an existing --results file from a full run")
-
-    from fairtune._io import atomic_write_json
 
     rows = [
         json.loads(line) for line in (DATA / f"{args.domain}.jsonl").read_text().splitlines() if line.strip()
@@ -194,7 +189,7 @@ def main() -> None:
         if args.crows_only:
             result = json.loads(args.results.read_text())
             result["crows_pairs"] = crows_comparison(work, texts, dapt, args)
-            atomic_write_json(args.results, result)
+            write_results("dapt", result, path=args.results)
             print(f"CrowS-Pairs change with CDA: {result['crows_pairs']['change']:+.3f} -> {args.results}")
             return
         scores: dict[str, list[float]] = {"with_dapt": [], "without_dapt": []}
@@ -212,7 +207,8 @@ def main() -> None:
                 scores[key].append(acc)
                 print(f"  seed {seed} {key}: accuracy {acc:.4f} on {len(rest)} reviews", flush=True)
             partial = {k: {"mean": statistics.mean(v), "runs": v} for k, v in scores.items()}
-            atomic_write_json(args.results.with_name(args.results.stem + "_partial.json"), partial)
+            partial_path = args.results.with_name(args.results.stem + "_partial.json")
+            write_results("dapt_partial", partial, path=partial_path)
         for key, vals in scores.items():
             result[key] = {
                 "mean": statistics.mean(vals),
@@ -238,11 +234,9 @@ def main() -> None:
             "settings": {
                 k: getattr(args, k) for k in ("max_length", "epochs", "lr", "pretrain_epochs", "pretrain_lr")
             },
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     )
-    atomic_write_json(args.results, result)
+    write_results("dapt", result, path=args.results)
     print(
         f"with DAPT {result['with_dapt']['mean']:.4f} ± {result['with_dapt']['std']:.4f}; without "
         f"{result['without_dapt']['mean']:.4f} ± {result['without_dapt']['std']:.4f}; DAPT took "

@@ -11,11 +11,12 @@ Run from the project root, with nothing else running:
    texts): trained with `fairtune train` if its run has no model yet (about 30 minutes on the AVX-512
    host, after the warm start's), then audited with `fairtune audit --only privacy` (a reference model is
    trained on ../shared/data/sst2_sentences/test.tsv). Earlier defaults, with their results: the top
-   layer, `bench/configs/sst2-minilm-dp.yaml` (`bench/results/dp_toplayer.json`), and the same BitFit recipe
-   with steps of ~1024 texts, `bench/configs/sst2-minilm-dp-public-bitfit-c10.yaml`
-   (`bench/results/dp_bitfit_b1024.json`).
+   layer, `bench/configs/sst2-minilm-dp.yaml` (`bench/results/avx2/dp_toplayer.json`), and the same
+   BitFit recipe with steps of ~1024 texts, `bench/configs/sst2-minilm-dp-public-bitfit-c10.yaml`
+   (`bench/results/avx512-bf16/dp_bitfit_b1024.json`).
 2. The non-private reference, runs/sst2-minilm (`configs/sst2-minilm.yaml`, full fine-tuning): trained if
-   missing; its privacy audit is recomputed here with the same reference data (the run is not changed).
+   missing; its privacy audit is recomputed here with the same reference data (the run is not changed),
+   into bench/results/<host-class>/dp_nonprivate_privacy_audit.json.
 3. Throughput, side by side: the private config's model and data, `--steps` optimizer steps of
    `--batch` texts each: non-private training of all weights, DP as configured (the top layer trained on
    cached frozen states; the cache build is timed apart), the same without the cache, and DP of all
@@ -28,9 +29,9 @@ A public warm start (`--warm-start configs/amazon-minilm-public.yaml`, the defau
 DP: its data is public), and its model's dev accuracy before any private training is recorded beside
 the DP result, so that what the private data added is plain.
 
-Results: bench/results/dp.json. `--config configs/OTHER-DP.yaml --out bench/results/OTHER.json` does the
-same for another private recipe (the top layer: `bench/configs/sst2-minilm-dp.yaml`; LoRA:
-`bench/configs/sst2-minilm-dp-lora.yaml`; the whole encoder:
+Results: bench/results/<host-class>/dp.json. `--config configs/OTHER-DP.yaml --out
+bench/results/<host-class>/OTHER.json` does the same for another private recipe (the top layer:
+`bench/configs/sst2-minilm-dp.yaml`; LoRA: `bench/configs/sst2-minilm-dp-lora.yaml`; the whole encoder:
 `bench/configs/sst2-minilm-dp-encoder.yaml`, about 2 hours to train here).
 """
 
@@ -46,11 +47,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fairtune, trained_run
+from _common import ROOT, fairtune, results_path, trained_run, write_results
 
-RESULTS = ROOT / "bench" / "results" / "dp.json"
-#: The non-private run's privacy audit with the reference model (not written into that run).
-NONPRIVATE_AUDIT = ROOT / "bench" / "results" / "dp_nonprivate_privacy_audit.json"
+#: The non-private run's privacy audit with the reference model (not written into that run), in
+#: bench/results/<host-class>/: an audit from another CPU (fp32 against bf16) is never reused.
+NONPRIVATE_AUDIT = "dp_nonprivate_privacy_audit"
 DP_CONFIG = ROOT / "configs" / "sst2-minilm-dp-public-bitfit-c10-b2048.yaml"
 #: the public warm start of DP_CONFIG, used when --config is left at its default
 WARM_START = ROOT / "configs" / "amazon-minilm-public.yaml"
@@ -177,7 +178,7 @@ def main() -> None:
     ap.add_argument(
         "--config", type=Path, default=DP_CONFIG, help="the private config (default: %(default)s)"
     )
-    ap.add_argument("--out", type=Path, default=RESULTS, help="results file (default: bench/results/dp.json)")
+    ap.add_argument("--out", type=Path, help="results file (default: bench/results/<host-class>/dp.json)")
     ap.add_argument(
         "--warm-start",
         type=Path,
@@ -204,19 +205,21 @@ def main() -> None:
     ap.add_argument(
         "--nonprivate-only",
         action="store_true",
-        help=f"only (re)compute the non-private run's privacy audit into {NONPRIVATE_AUDIT.name}",
+        help=f"only (re)compute the non-private run's privacy audit (<host-class>/{NONPRIVATE_AUDIT}.json)",
     )
     ap.add_argument(
         "--reuse-nonprivate",
         action="store_true",
-        help=f"read the non-private audit from {NONPRIVATE_AUDIT.name}",
+        help=f"read the non-private audit from <host-class>/{NONPRIVATE_AUDIT}.json (made if missing)",
     )
     args = ap.parse_args()
+    args.out = args.out or results_path("dp")
+    nonprivate_audit = results_path(NONPRIVATE_AUDIT)
     args.config = args.config.resolve()
     if args.warm_start is None and args.config == DP_CONFIG.resolve():
         args.warm_start = WARM_START
     args.warm_start = args.warm_start.resolve() if args.warm_start else None
-    from fairtune._io import atomic_write_json, read_json
+    from fairtune._io import read_json
     from fairtune.config import load_config
 
     if args.throughput_only:
@@ -228,17 +231,18 @@ def main() -> None:
             throughput_ratio_all_weights=speed["ratio_all_weights"],
             throughput_timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        atomic_write_json(args.out, result)
+        write_results("dp", result, path=args.out)
         print(f"throughput ratio {speed['ratio']:.2f} -> {args.out}")
         return
     dp_cfg = load_config(args.config)
     reference = dp_cfg.audit.privacy.reference_data
     assert reference
-    if args.nonprivate_only or not (args.reuse_nonprivate and NONPRIVATE_AUDIT.is_file()):
-        atomic_write_json(NONPRIVATE_AUDIT, _nonprivate_audit(_ensure_trained(NONPRIVATE_CONFIG), reference))
+    if args.nonprivate_only or not (args.reuse_nonprivate and nonprivate_audit.is_file()):
+        audit = _nonprivate_audit(_ensure_trained(NONPRIVATE_CONFIG), reference)
+        write_results(NONPRIVATE_AUDIT, audit, path=nonprivate_audit)
         if args.nonprivate_only:
             return
-    np_audit = read_json(NONPRIVATE_AUDIT)
+    np_audit = read_json(nonprivate_audit)
     warm = _warm_start(args.warm_start, dp_cfg) if args.warm_start else None
     dp_run = _ensure_trained(args.config)
     if not (args.reuse_audit and (dp_run / "audit" / "privacy.json").is_file()):
@@ -289,9 +293,8 @@ def main() -> None:
             "mia_auc": 0.55,
             "mia_tpr_at_1pct_fpr": 0.02,
         },
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    atomic_write_json(args.out, result)
+    write_results("dp", result, path=args.out)
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
 
 

@@ -16,27 +16,24 @@ Run from the project root, with nothing else running (about 4 minutes here):
     .venv/bin/python bench/dp_ceiling.py
 
 Data: ../shared/data/sst2_glue: stratified samples of 1,000 to 8,000 training phrases (seed 0; each sample
-contains the smaller ones) and the 872 dev sentences. Results: bench/results/dp_ceiling.json.
+contains the smaller ones) and the 872 dev sentences. Results:
+bench/results/<host-class>/dp_ceiling.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
-import platform
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT
+from _common import ROOT, write_results
 
-RESULTS = ROOT / "bench" / "results" / "dp_ceiling.json"
 DATA = ROOT / ".." / "shared" / "data" / "sst2_glue"
 C_GRID = (0.01, 0.1, 1.0)
 
@@ -89,13 +86,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1000,2000,4000,8000")
     ap.add_argument("--max-length", type=int, default=66)
-    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--results", type=Path, help="default: bench/results/<host-class>/dp_ceiling.json")
     args = ap.parse_args()
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
-
-    from fairtune._io import atomic_write_json
 
     sizes = sorted(int(s) for s in args.sizes.split(","))
     train_texts, train_y = read(DATA / "train.tsv")
@@ -137,11 +132,9 @@ def main() -> None:
         "train": f"stratified samples of sst2_glue/train.tsv (seed 0), sizes {sizes}",
         "eval": f"sst2_glue/dev.tsv ({len(dev_y)})",
         "encode_seconds": encode_s,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    atomic_write_json(args.results, out)
-    print(f"best: {best[0]:.4f} ({best[1]}) -> {args.results}")
+    path = write_results("dp_ceiling", out, path=args.results)
+    print(f"best: {best[0]:.4f} ({best[1]}) -> {path}")
 
 
 if __name__ == "__main__":

@@ -15,26 +15,23 @@ Run from the project root, with nothing else running (about 15 minutes on 2 core
    scores are compared with fairtune's (Spearman), to show both compute the same attributions.
 4. `fairtune audit RUN --only explain`, timed in its own process (model load included).
 
-Results: bench/results/explain.json.
+Results: bench/results/<host-class>/explain.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 
-from _common import ROOT, fairtune
+from _common import ROOT, fairtune, write_results
 
-RESULTS = ROOT / "bench" / "results" / "explain.json"
 CONFIG = "configs/sst2-minilm.yaml"
 RUN = ROOT / "runs" / "sst2-minilm"
 
@@ -142,9 +139,7 @@ def main() -> None:
         audit_seconds = fairtune("audit", str(RUN.relative_to(ROOT)), "--only", "explain")
     ig = out["ig"]
     out["detail"] = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": ".venv/bin/python bench/explain.py " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
         "precision": clf.precision,
         "n": len(texts),
         "naive_n": len(naive_texts),
@@ -165,11 +160,9 @@ def main() -> None:
             "ig_under_0.2_s": ig["seconds_per_explanation"] < 0.2,
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    tmp.replace(RESULTS)
+    path = write_results("explain", out)
     print(json.dumps(out["detail"], indent=2))
+    print(f"written to {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -14,27 +14,24 @@ Run from the project root, with nothing else running:
 It needs runs/sst2-minilm (`fairtune run configs/sst2-minilm.yaml`; trained here if missing). Every variant
 is built from that model into a temporary folder, then measured on the full SST-2 dev set (872 sentences):
 accuracy, throughput at batch 32 (`--repeats` passes over `--n-throughput` texts; the best pass is kept),
-and p50/p95 latency at batch 1 over `--n-latency` texts. Results: bench/results/infer_speed.json.
+and p50/p95 latency at batch 1 over `--n-latency` texts. Results:
+bench/results/<host-class>/infer_speed.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, trained_run
+from _common import ROOT, trained_run, write_results
 
-RESULTS = ROOT / "bench" / "results" / "infer_speed.json"
 CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
 
 
@@ -89,13 +86,11 @@ def main() -> None:
     )
     ap.add_argument("--recover-steps", type=int, default=300, help="recovery steps after pruning")
     ap.add_argument("--distill-weight", type=float, default=0.0, help="recovery's distillation weight")
-    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--results", type=Path, help="default: bench/results/<host-class>/infer_speed.json")
     args = ap.parse_args()
 
     import numpy as np
-    import torch
 
-    from fairtune._io import atomic_write_json
     from fairtune.compress import PruneSpec, build_int8, build_onnx, build_pruned, load_variant, size_mb
     from fairtune.compress._variants import build_bf16
     from fairtune.config import load_config
@@ -226,16 +221,9 @@ def main() -> None:
         "eval_texts": len(texts),
         "throughput_batch": 32,
         "build_seconds": build_s,
-        "threads": torch.get_num_threads(),
         "cpu_native_bf16": cpu_has_native_bf16(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-        },
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    atomic_write_json(args.results, result)
+    path = write_results("infer_speed", result, path=args.results)
     print(f"{'variant':26} {'texts/s':>8} {'ratio':>6} {'p50 ms':>7} {'p95 ms':>7} {'acc':>7} {'MB':>6}")
     for n, m in probes.items():
         print(f"{n:26} {m['throughput']:8.1f} {m['ratio_vs_fp32']:6.2f}   ({m['note']})")
@@ -244,7 +232,7 @@ def main() -> None:
             f"{n:26} {m['throughput']:8.1f} {m['ratio_vs_fp32']:6.2f} {m['p50_ms']:7.1f} {m['p95_ms']:7.1f} "
             f"{m['accuracy']:7.4f} {m['size_mb']:6.1f}"
         )
-    print(f"best within 1 point: {best} at {result['best_ratio_vs_fp32']:.2f}x fp32 eager -> {args.results}")
+    print(f"best within 1 point: {best} at {result['best_ratio_vs_fp32']:.2f}x fp32 eager -> {path}")
 
 
 if __name__ == "__main__":

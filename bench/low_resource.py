@@ -11,30 +11,26 @@ sentences are drawn (stratified, seeded); the same N are trained on without augm
 optimizer steps (batch 16, the same learning rate): `none` runs 10, 4 and 2 epochs for N = 100, 500 and
 2,000, and `eda` a fifth of that over its five times larger set. So the comparison is of what the steps see
 (varied copies against repeats of the originals), not of compute. Everything runs through `fairtune train`;
-the dev set is never augmented. Results: bench/results/low_resource.json.
+the dev set is never augmented. Results: bench/results/<host-class>/low_resource.json ({N: {none, eda}}
+for each size, and the settings and timings under "meta").
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT
+from _common import ROOT, read_results, write_results
 
-RESULTS = ROOT / "bench" / "results" / "low_resource.json"
 DATA = ROOT / ".." / "shared" / "data" / "sst2_sentences"
 EPOCHS = {100: 10, 500: 4, 2000: 2}
 
@@ -45,10 +41,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--n-aug", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--results", type=Path, help="default: bench/results/<host-class>/low_resource.json")
     args = ap.parse_args()
 
-    from fairtune._io import atomic_write_json
     from fairtune.config import build_config
     from fairtune.workflows.train import train
 
@@ -56,11 +51,11 @@ def main() -> None:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     labels = np.array([int(r["label"]) for r in rows])
     sizes = [int(s) for s in args.sizes.split(",")]
-    # Sizes not asked for this time keep their earlier results (the sizes take from minutes to an hour).
-    out: dict[str, Any] = json.loads(args.results.read_text()) if args.results.exists() else {}
-    meta_path = args.results.with_name(args.results.stem + "_meta.json")
-    old_meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    timing: dict[str, float] = dict(old_meta.get("seconds", {}))
+    # Sizes not asked for this time keep their earlier results (the sizes take from minutes to an hour), from
+    # this host class's file only.
+    earlier = read_results("low_resource", args.results) or {}
+    out: dict[str, Any] = {k: v for k, v in earlier.items() if k.isdigit()}
+    timing: dict[str, float] = dict(earlier.get("meta", {}).get("seconds", {}))
     with tempfile.TemporaryDirectory(prefix="bench-lowres-") as td:
         work = Path(td)
         for n in sizes:
@@ -118,7 +113,7 @@ def main() -> None:
                 k: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "runs": v}
                 for k, v in acc.items()
             }
-            atomic_write_json(args.results, out)  # {N: {eda, none}}, written after each N
+            write_results("low_resource", out, path=args.results)  # {N: {eda, none}}, after each N
     meta = {
         "seeds": args.seeds,
         "n_aug": args.n_aug,
@@ -129,13 +124,10 @@ def main() -> None:
         "batch_size": 16,
         "eval": "sst2_sentences/dev.tsv (872)",
         "seconds": timing,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     meta["eda_minus_none"] = {n: out[n]["eda"]["mean"] - out[n]["none"]["mean"] for n in out}
     out = {k: out[k] for k in sorted(out, key=int)}
-    atomic_write_json(args.results, out)
-    atomic_write_json(meta_path, meta)
+    write_results("low_resource", {**out, "meta": meta}, path=args.results)
     for n in sizes:
         r = out[str(n)]
         print(

@@ -12,7 +12,7 @@ throughput is texts per second of batched analysis (BatchAnalyzerEngine, batch 3
 process as it comes, fairtune with its own settings (spaCy parser off, one process per core).
 Presidio's default: AnalyzerEngine with the same spaCy pipeline, all recognizers, no score threshold.
 
-Results: bench/results/pii.json.
+Results: bench/results/<host-class>/pii.json.
 """
 
 from __future__ import annotations
@@ -22,15 +22,13 @@ import json
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT
+from _common import ROOT, write_results
 
 DATA = ROOT.parent / "shared" / "data" / "pii" / "synth_dataset_v2.jsonl"
-RESULTS = ROOT / "bench" / "results" / "pii.json"
 IOU = 0.75
 #: The dataset's entity names -> Presidio's (as in presidio-research's notebooks); others are not scored.
 MAPPING = {
@@ -97,11 +95,11 @@ def main() -> None:
         default=[],
         metavar="PREFIX",
         help="leave Faker locales starting with PREFIX (e.g. en) out of fairtune's name lists; results go "
-        "to bench/results/pii_name_lists_without_<prefixes>.json",
+        "to bench/results/<host-class>/pii_name_lists_without_<prefixes>.json",
     )
     args = ap.parse_args()
     without = tuple(args.name_lists_without)
-    results = RESULTS.with_name(f"pii_name_lists_without_{'_'.join(without)}.json") if without else RESULTS
+    results = f"pii_name_lists_without_{'_'.join(without)}" if without else "pii"
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = rows[: args.limit] if args.limit else rows
     texts = [r["full_text"] for r in rows]
@@ -115,7 +113,6 @@ def main() -> None:
     ]
     from presidio_analyzer import BatchAnalyzerEngine
 
-    from fairtune._io import atomic_write_json
     from fairtune.data._pii import PiiRedactor, PiiSettings, build_analyzer
 
     default = BatchAnalyzerEngine(analyzer_engine=build_analyzer(PiiSettings(fairtune_additions=False)))
@@ -151,7 +148,6 @@ def main() -> None:
             "texts_per_second": tps_d,
         },
         "detail": {
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": ".venv/bin/python bench/pii.py " + " ".join(sys.argv[1:]),
             "texts": len(texts),
             "support": f["support"],
@@ -163,7 +159,7 @@ def main() -> None:
             "target_200_texts_per_second": tps_f >= 200,
         },
     }
-    atomic_write_json(results, out)
+    path = write_results(results, out)
     print(f"{'type':16} {'support':>7} {'default R':>9} {'fairtune R':>10} {'fairtune P':>10} {'F2':>6}")
     for t in sorted(f["support"]):
         print(
@@ -177,6 +173,7 @@ def main() -> None:
             f"{h['presidio_default_recall']['PERSON']:.3f}, fairtune {h['recall']['PERSON']:.3f} "
             f"at precision {h['precision']['PERSON']:.3f}"
         )
+    print(f"written to {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

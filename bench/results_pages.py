@@ -1,7 +1,16 @@
-"""Write the docs' results pages from the benchmark JSON files, so no number in the docs is typed by hand.
+"""Write the docs' results tables, and the README's results table, from the benchmark JSON files, so no
+number in a table is typed by hand.
 
-    .venv/bin/python bench/results_pages.py          # writes docs/results/*.md
+    .venv/bin/python bench/results_pages.py          # rewrites the generated parts of the pages
     .venv/bin/python bench/results_pages.py --check  # exit 1 if a page differs from what the JSON gives
+
+`docs/results/mitigations.md` is generated whole. Every other page keeps its hand-written prose; what lies
+between a marker and `<!-- /results -->` is generated:
+
+    <!-- results: <host-class>/<name>[,<name>...] <table-id> -->  a table from those files (TABLES[table-id])
+    <!-- results: header -->   under a page's title: each file the page's tables read, its host class, date
+    <!-- results: index -->    (docs/results/index.md) every results file, by benchmark and host class
+    <!-- results: readme -->   (README.md) one headline row per capability
 
 `tests/test_results_pages.py` runs the check.
 """
@@ -10,13 +19,703 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "results"
+README = ROOT / "README.md"
+END = "<!-- /results -->"
+MARKER = re.compile(r"^(?P<indent>\s*)<!-- results: (?P<spec>\S+)(?: (?P<table>\S+))? -->\s*$")
+
+Doc = dict[str, Any]
+Render = Callable[[dict[str, Doc]], list[str]]  # {file name: its JSON}, in marker order
+
+# -- formatting ---------------------------------------------------------------------------------------
+
+
+def _signed(x: float, spec: str) -> str:
+    """+1.5 / −1.5 (a real minus sign, as the pages write it)."""
+    return ("+" if x >= 0 else "−") + format(abs(x), spec)
+
+
+def _pct(x: float, places: int = 2) -> str:
+    return f"{x * 100:.{places}f}%"
+
+
+def _bold(text: str, on: bool = True) -> str:
+    return f"**{text}**" if on else text
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _head(*cells: str) -> list[str]:
+    return [_row(*cells), "|" + "---|" * len(cells)]
+
+
+def _date(doc: Doc) -> str:
+    return str(doc.get("machine", {}).get("date") or "?")[:10]
+
+
+def _load(host: str, name: str) -> Doc:
+    path = RESULTS / host / f"{name}.json"
+    if not path.is_file():
+        raise SystemExit(f"results file missing: {path.relative_to(ROOT)}")
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def _first(docs: dict[str, Doc]) -> Doc:
+    return next(iter(docs.values()))
+
+
+def _is_seeded(doc: Doc) -> bool:
+    """The seed-based mitigation format (bench/_common.run_arms), not the older single-seed one."""
+    return all(k in doc for k in ("arms", "parent", "best"))
+
+
+# -- tables -------------------------------------------------------------------------------------------
+
+TABLES: dict[str, Render] = {}
+
+
+def table(name: str) -> Callable[[Render], Render]:
+    def register(fn: Render) -> Render:
+        TABLES[name] = fn
+        return fn
+
+    return register
+
+
+ACCURACY = {  # key -> (what the config does, target)
+    "sst2_minilm": ("full fine-tuning, lr 1e-4, batch 32, 1 epoch", 0.90),
+    "sst2_minilm_lora": ("LoRA r=16 on all linear layers, lr 1e-3, 2 epochs", 0.885),
+}
+
+
+@table("accuracy")
+def _accuracy(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    out = _head("config", "SST-2 dev accuracy", "target", "wall time", "peak RSS", "command")
+    for key, (what, target) in ACCURACY.items():
+        if key not in doc:
+            continue
+        r = doc[key]
+        acc = r["dev_accuracy"]
+        gap = (target - acc) * 100
+        verdict = "met" if acc >= target else f"**missed** by {gap:.2f} points"
+        verb = r["command"].split()[1]
+        wall = f"{r['wall_seconds'] / 60:.1f} min for the whole `fairtune {verb}`"
+        out.append(
+            _row(
+                f"`{r['config']}`: {what}",
+                _bold(_pct(acc)),
+                f"≥ {target * 100:.1f}% ({verdict})",
+                f"{wall} (training {r['train_seconds'] / 60:.1f} min)",
+                f"{r['peak_rss_mb']:,.0f} MB",
+                f"`.venv/bin/python bench/accuracy.py --only {key}`",
+            )
+        )
+    return out
+
+
+@table("fairness-single-seed")
+def _fairness_single_seed(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    budget = doc["targets"]["accuracy_drop_points_max"]
+    out = _head("model", "SST-2 dev accuracy", "EEC gender gap", "EEC race gap", "counterfactual flip rate")
+    p = doc["parent"]
+    out.append(
+        _row(
+            "parent (no mitigation)",
+            _pct(p["dev_accuracy"]),
+            f"{p['eec_gender_gap']:.4f}",
+            f"{p['eec_race_gap']:.4f}",
+            _pct(p["flip_rate"]),
+        )
+    )
+    for name, m in doc["methods"].items():
+        cf = m.get("counterfactual", {})
+        if cf.get("method") == "clp":
+            what = f"logit pairing, λ = {cf['clp_lambda']:g}, on the same {cf['pairs']:,} texts"
+        else:
+            what = (
+                f"{cf['copies_added']:,} counterfactual copies of {cf['texts_with_terms']:,} training texts"
+            )
+        rel = m["relative_reduction"]
+
+        def change(metric: str, rel: dict[str, float] = rel) -> str:
+            c = -rel[metric]  # the relative change, child against parent
+            return f"({_bold(_signed(c * 100, '.1f') + '%', c > 0)})"
+
+        drop = m["accuracy_drop_points"]
+        out.append(
+            _row(
+                f"`{name}`: {what}",
+                f"{_pct(m['dev_accuracy'])} ({_bold(_signed(-drop, '.2f'), drop > budget)})",
+                f"{m['eec_gender_gap']:.4f} {change('eec_gender_gap')}",
+                f"{m['eec_race_gap']:.4f} {change('eec_race_gap')}",
+                f"{_pct(m['flip_rate'])} {change('flip_rate')}",
+            )
+        )
+    return out
+
+
+@table("robustness-attacks")
+def _robustness_attacks(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    p, f = doc["pwws"], doc["fairtune_attack"]
+    out = _head("attack", "attack success rate", "queries per example", "wall time")
+    attacked = p["succeeded"] + p["failed"]
+    out.append(
+        _row(
+            p["recipe"],
+            f"{_pct(p['attack_success_rate'], 1)} ({p['succeeded']} of {attacked})",
+            f"{p['queries_per_example']:.1f}",
+            f"{p['seconds']:.1f} s",
+        )
+    )
+    out.append(
+        _row(
+            "fairtune, with PWWS's constraints",
+            f"{_pct(f['attack_success_rate'], 1)} ({f['succeeded']} of {f['attacked']})",
+            f"{f['queries_per_example']:.1f}",
+            f"{f['seconds']:.1f} s",
+        )
+    )
+    return out
+
+
+ROBUSTNESS_ARMS = {
+    "adv": "FGM on input embeddings, ε = 0.1 of each example's embedding norm",
+    "augment": "adversarial and perturbed copies of 2,000 training texts",
+}
+
+
+@table("robustness-single-seed")
+def _robustness_single_seed(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    p = doc["parent"]
+    out = _head("model", "dev accuracy", "attack success rate", "invariance failure rate", "audit seconds")
+    out.append(
+        _row(
+            "parent",
+            _pct(p["dev_accuracy"]),
+            _pct(p["attack_success_rate"], 1),
+            _pct(p["invariance_failure_rate"]),
+            f"{p['audit_seconds']:.1f}",
+        )
+    )
+    for name, m in doc["methods"].items():
+        rel = m["relative_reduction"]
+        out.append(
+            _row(
+                f"`{name}`: {ROBUSTNESS_ARMS.get(name, '')}".rstrip(": "),
+                f"{_pct(m['dev_accuracy'])} ({_signed(-m['accuracy_drop_points'], '.2f')})",
+                f"{_pct(m['attack_success_rate'], 1)} ({_signed(-rel['attack_success_rate'] * 100, '.1f')}%)",
+                f"{_pct(m['invariance_failure_rate'])} "
+                f"({_signed(-rel['invariance_failure_rate'] * 100, '.1f')}%)",
+                f"{m['audit_seconds']:.1f}",
+            )
+        )
+    return out
+
+
+@table("explain")
+def _explain(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    d = doc["detail"]
+    rnd = doc["random"]["comprehensiveness"]
+    out = _head("method", "comprehensiveness ↑", "× random", "sufficiency ↓", "seconds per explanation")
+    for name, label in (
+        ("ig", f"`ig` ({d['ig_steps']} steps, batched)"),
+        ("occlusion", "`occlusion`"),
+        ("random", "random"),
+    ):
+        m = doc[name]
+        secs = f"{m['seconds_per_explanation']:.2f}" if name != "random" else "–"
+        out.append(
+            _row(
+                label,
+                _bold(f"{m['comprehensiveness']:.3f}", name == "ig"),
+                _bold(f"{m['comprehensiveness'] / rnd:.2f}×", name == "ig"),
+                _bold(f"{m['sufficiency']:.3f}".replace("-", "−"), name == "ig"),
+                secs,
+            )
+        )
+    naive = doc["captum_naive_seconds_per_explanation"]
+    out.append(
+        _row(
+            "Captum used naively (one call per text, defaults)",
+            "",
+            "",
+            "",
+            f"{naive:.2f} (on {d['naive_n']} of the texts; fairtune's IG on the same {d['naive_n']}: "
+            f"{d['ig_seconds_per_explanation_on_naive_texts']:.2f}, "
+            f"{d['ig_speedup_vs_naive_same_texts']:.2f}× faster)",
+        )
+    )
+    return out
+
+
+PII_TARGETS = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD")
+
+
+@table("pii")
+def _pii(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    support = doc["detail"]["support"]
+    d = doc["presidio_default"]
+    out = _head(
+        "entity type",
+        "spans",
+        "Presidio default recall",
+        "fairtune recall",
+        "fairtune precision",
+        "fairtune F2",
+    )
+    for t in sorted(support, key=lambda t: (-support[t], t)):
+        out.append(
+            _row(
+                _bold(t, t in PII_TARGETS),
+                support[t],
+                f"{d['recall'][t]:.3f}",
+                f"{doc['recall'][t]:.3f}",
+                f"{doc['precision'][t]:.3f}",
+                f"{doc['f2'][t]:.3f}",
+            )
+        )
+    return out
+
+
+def _variant_label(name: str) -> str:
+    """infer_speed's variant keys as the pages name them."""
+    fixed = {
+        "fp32_eager": "fp32 eager (baseline)",
+        "bf16_autocast": "bf16 autocast",
+        "bf16_weights": "bf16 weights",
+        "torch_int8": "PyTorch dynamic int8",
+        "onnx_fp32": "ONNX fp32, fused",
+        "onnx_int8": "ONNX int8 dynamic, fused (fairtune)",
+        "onnx_int8_static": "ONNX int8 static (QDQ, calibrated)",
+        "onnx_int8_user_default": "ONNX int8, ONNX Runtime defaults (what a user would do)",
+    }
+    if name in fixed:
+        return fixed[name]
+    m = re.fullmatch(r"pruned_(ffn|layers)_(\d+)(?:_(bf16_autocast|onnx_int8))?", name)
+    if not m:
+        return name
+    kind, share, then = m.groups()
+    base = f"FFN pruned {share}%" if kind == "ffn" else f"{share}% of the layers dropped"
+    if kind == "layers" and share == "34":
+        base = "4 of 6 layers"
+    return base + {None: "", "bf16_autocast": ", bf16 autocast", "onnx_int8": ", then ONNX int8"}[then]
+
+
+@table("infer-speed")
+def _infer_speed(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    best = doc["best_variant"]
+    out = _head(
+        "variant", "texts/s at batch 32", "× fp32 eager", "p50 ms (batch 1)", "p95 ms", "dev accuracy", "MB"
+    )
+    for name, m in doc["variants"].items():
+        acc = _pct(m["accuracy"])
+        if name == best:
+            acc = _bold(f"{acc} ({_signed(m['accuracy_delta'] * 100, '.2f')})")
+        out.append(
+            _row(
+                _variant_label(name),
+                f"{m['throughput']:,.1f}",
+                _bold(f"{m['ratio_vs_fp32']:.2f}", name == best),
+                f"{m['p50_ms']:.1f}",
+                f"{m['p95_ms']:.1f}",
+                acc,
+                f"{m['size_mb']:.1f}",
+            )
+        )
+    return out
+
+
+SUMMARY_ROWS = (  # (results file, variant or probe): chosen rows of the AVX2 host's runs
+    ("infer_speed", "fp32_eager"),
+    ("infer_speed", "bf16_autocast"),
+    ("infer_speed", "torch_int8"),
+    ("infer_speed", "onnx_int8"),
+    ("infer_speed", "onnx_int8_user_default"),
+    ("infer_speed", "pruned_ffn_50_onnx_int8"),
+    ("infer_speed_layers", "pruned_layers_34_onnx_int8"),
+)
+
+
+@table("infer-speed-summary")
+def _infer_speed_summary(docs: dict[str, Doc]) -> list[str]:
+    """Chosen rows of several runs of one host class: each ratio against its own run's fp32."""
+    out = _head("variant", "texts/s at batch 32", "× fp32 eager", "dev accuracy")
+    first = next(iter(docs))
+    for file, name in SUMMARY_ROWS:
+        if file not in docs:
+            continue
+        doc = docs[file]
+        label = _variant_label(name) + (f" (`{file}.json`)" if file != first else "")
+        if name in doc["variants"]:
+            m = doc["variants"][name]
+            out.append(
+                _row(label, f"{m['throughput']:,.1f}", f"{m['ratio_vs_fp32']:.2f}", _pct(m["accuracy"]))
+            )
+        elif name in doc.get("probes", {}):
+            m = doc["probes"][name]
+            texts = f"{m['throughput']:,.1f} ({m['probe_texts']}-text probe)"
+            out.append(_row(label, texts, f"{m['ratio_vs_fp32']:.2f}", "–"))
+    return out
+
+
+def _serve_label(name: str) -> str:
+    if name == "fp32":
+        return "fp32 (PyTorch eager, `--precision fp32`)"
+    if name == "bf16":
+        return "bf16 (PyTorch, `--precision bf16`)"
+    return name.replace("@bf16", " under bf16")
+
+
+@table("serve-load")
+def _serve_load(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    variants = {k: v for k, v in doc.items() if isinstance(v, dict) and "throughput" in v}
+    best = max(variants, key=lambda v: variants[v]["throughput"])
+    out = _head("variant", "requests/s", "× fp32", "p50 ms", "p95 ms", "p99 ms", "errors", "mean batch")
+    for name in sorted(variants, key=lambda v: variants[v]["throughput"]):
+        m = variants[name]
+        out.append(
+            _row(
+                _serve_label(name),
+                f"{m['throughput']:,.1f}",
+                _bold(f"{m['ratio_vs_fp32']:.2f}", name == best),
+                f"{m['p50_ms']:.0f}",
+                f"{m['p95_ms']:.0f}",
+                f"{m['p99_ms']:.0f}",
+                m["errors"],
+                f"{m['mean_batch_size']:.1f}",
+            )
+        )
+    return out
+
+
+@table("low-resource")
+def _low_resource(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    out = _head("N", "none (mean ± std)", "EDA (mean ± std)", "EDA − none")
+    for n in sorted((k for k in doc if k.isdigit()), key=int):
+        none, eda = doc[n]["none"], doc[n]["eda"]
+        diff = (eda["mean"] - none["mean"]) * 100
+        beyond = abs(diff) > 100 * max(none["std"], eda["std"])  # beyond the seeds' spread
+        out.append(
+            _row(
+                f"{int(n):,}",
+                f"{_pct(none['mean'])} ± {none['std'] * 100:.2f}",
+                f"{_pct(eda['mean'])} ± {eda['std'] * 100:.2f}",
+                _bold(_signed(diff, ".2f"), beyond),
+            )
+        )
+    return out
+
+
+@table("dapt")
+def _dapt(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    out = _head("", f"accuracy on {doc['eval_texts']:,} reviews (mean ± std, {doc['seeds']} seeds)")
+    for key, label in (
+        ("without_dapt", "fine-tuned MiniLM, no DAPT"),
+        ("with_dapt", "DAPT, then fine-tuned"),
+    ):
+        r = doc[key]
+        out.append(_row(label, f"{_pct(r['mean'])} ± {r['std'] * 100:.2f}"))
+    return out
+
+
+CROWS_TYPES = ("gender", "race-color", "religion", "socioeconomic")
+
+
+@table("crows-pairs")
+def _crows_pairs(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    c = doc["crows_pairs"]
+    out = _head("model", "CrowS-Pairs score [95% CI]", *CROWS_TYPES)
+    for key, label in (
+        ("dapt", f"DAPT on the {doc['unlabelled_texts']:,} reviews"),
+        (
+            "dapt_cda",
+            f"DAPT on the reviews plus {c['cda_copies_added']:,} identity-swapped copies "
+            "(`pretrain.counterfactual: {method: cda}`)",
+        ),
+    ):
+        s = c[key]
+        lo, hi = s["ci95"]
+        out.append(
+            _row(
+                label,
+                f"{s['stereotype_score']:.3f} [{lo:.3f}, {hi:.3f}]",
+                *(f"{s['by_type'][t]:.3f}" for t in CROWS_TYPES),
+            )
+        )
+    return out
+
+
+TRAIN_WAYS = {
+    "naive": "(a) naive loop: pad to 128, batch 16, fp32",
+    "hf_trainer": "(b) HF `Trainer` defaults + `DataCollatorWithPadding`",
+    "fairtune": "(c) fairtune (shipped config)",
+}
+
+
+@table("train-speed")
+def _train_speed(docs: dict[str, Doc]) -> list[str]:
+    doc = _first(docs)
+    out = _head("way", "samples/s", "train s", "dev accuracy", "peak RSS", "MFU")
+    for way, label in TRAIN_WAYS.items():
+        if way not in doc["ways"]:
+            continue
+        ours = way == "fairtune"
+        out.append(
+            _row(
+                label,
+                _bold(f"{doc['samples_per_second'][way]:.1f}", ours),
+                f"{doc['train_seconds'][way]:.1f}",
+                _pct(doc["dev_accuracy"][way]),
+                f"{doc['peak_rss_mb'][way]:,.0f} MB",
+                _bold(_pct(doc["mfu_by_way"][way], 1), ours),
+            )
+        )
+    return out
+
+
+def _norm(c: float) -> str:
+    """A clipping norm as the pages write it: 0.1, 1.0, 10."""
+    return f"{c:.1f}" if c < 10 else f"{c:g}"
+
+
+def _with_ci(value: float, ci: list[float] | None, pct: bool) -> str:
+    """0.495 [0.469, 0.522] or 1.15% [0.34, 2.18]."""
+    if pct:
+        text = _pct(value)
+        return text + (f" [{ci[0] * 100:.2f}, {ci[1] * 100:.2f}]" if ci else "")
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def _attacks(doc: Doc, who: str) -> list[str]:
+    """The four attack cells of the DP or the non-private model, with intervals where recorded."""
+    pre = "nonprivate_" if who == "nonprivate" else ""
+    ci = (doc.get("ci95") or {}).get(who) or {}
+    mem, cal = ci.get("membership") or {}, ci.get("calibrated") or {}
+    return [
+        _with_ci(doc[f"{pre}mia_auc"], mem.get("auc"), pct=False),
+        _with_ci(doc[f"{pre}mia_tpr_at_1pct_fpr"], mem.get("tpr_at_1pct_fpr"), pct=True),
+        _with_ci(doc[f"{pre}mia_calibrated_auc"], cal.get("auc"), pct=False),
+        _with_ci(doc[f"{pre}mia_calibrated_tpr_at_1pct_fpr"], cal.get("tpr_at_1pct_fpr"), pct=True),
+    ]
+
+
+@table("dp-summary")
+def _dp_summary(docs: dict[str, Doc]) -> list[str]:
+    """The non-private model (as the first file audited it), then each file's DP model."""
+    out = _head(
+        "model",
+        "dev accuracy",
+        "(ε, δ)",
+        "MIA AUC, loss",
+        "TPR at 1% FPR, loss",
+        "MIA AUC, calibrated",
+        "TPR at 1% FPR, calibrated",
+        "throughput vs non-private",
+    )
+    first = _first(docs)
+    speed = first.get("throughput") or {}
+    base = f"1 ({speed['nonprivate']['samples_per_second']:.0f} samples/s)" if speed else "–"
+    out.append(
+        _row(f"non-private: {first['nonprivate_model']}", _pct(first["nonprivate_dev_accuracy"]), "none",
+             *_attacks(first, "nonprivate"), base)
+    )  # fmt: skip
+    for doc in docs.values():
+        dp = doc["dp"]
+        how = (
+            f"{dp['steps_taken']} steps of about {dp['expected_batch_size']:,} texts, clipping norm "
+            f"{_norm(dp['max_grad_norm'])}, σ {dp['noise_multiplier']:.3f}"
+        )
+        if dp.get("noised_parameters"):
+            how += f", {dp['noised_parameters']:,} weights with noise"
+        if doc.get("warm_start"):
+            how += f"; from the public warm start `{doc['warm_start']['config']}`"
+        t = doc.get("throughput")
+        ratio = (
+            f"{t['ratio']:.2f}× ({t['dp']['samples_per_second']:.0f} samples/s; DP of all weights "
+            f"{t['ratio_all_weights']:.2f}×)"
+            if t
+            else "not measured"
+        )
+        out.append(
+            _row(f"DP-SGD, {doc['dp_model']}: {how}", _pct(doc["dev_accuracy"]),
+                 f"({doc['epsilon']:.2f}, {doc['delta']:.1e})", *_attacks(doc, "dp"), ratio)
+        )  # fmt: skip
+    return out
+
+
+@table("dp-throughput")
+def _dp_throughput(docs: dict[str, Doc]) -> list[str]:
+    t = _first(docs)["throughput"]
+    base = t["nonprivate"]["samples_per_second"]
+    out = _head("way", "samples/s", "vs non-private")
+    for key, label, bold in (
+        ("nonprivate", "non-private, all weights", False),
+        ("dp", "DP as configured (top layer, pooler, head; ghost clipping; frozen layers cached)", True),
+        ("dp_no_cache", "the same without the cache (frozen layers recomputed at every step)", False),
+        ("dp_all_weights", "DP, all weights (ghost clipping)", True),
+    ):
+        if key in t:
+            sps = t[key]["samples_per_second"]
+            ratio = "1" if key == "nonprivate" else _bold(f"{sps / base:.2f}×", bold)
+            out.append(_row(label, f"{sps:.1f}", ratio))
+    return out
+
+
+@table("dp-canaries")
+def _dp_canaries(docs: dict[str, Doc]) -> list[str]:
+    c = _first(docs)["canaries"]
+    out = _head("times inserted", "mean exposure (bits)", "max", "ranked first")
+    for reps, r in sorted(c["by_repeats"].items(), key=lambda kv: int(kv[0])):
+        out.append(
+            _row(
+                reps,
+                f"{r['mean_exposure']:.2f}",
+                f"{r['max_exposure']:.2f}",
+                f"{r['ranked_first']} of {r['canaries']}",
+            )
+        )
+    return out
+
+
+@table("dp-ceiling")
+def _dp_ceiling(docs: dict[str, Doc]) -> list[str]:
+    acc = _first(docs)["dev_accuracy"]
+    sizes = sorted({n for by_n in acc.values() for n in by_n}, key=int)
+    out = _head("features", *(f"{int(n):,}" + (" texts" if i == 0 else "") for i, n in enumerate(sizes)))
+    for feat, by_n in acc.items():
+        out.append(_row(feat, *(_pct(by_n[n], 1) if n in by_n else "–" for n in sizes)))
+    return out
+
+
+# -- the generated pages and blocks -------------------------------------------------------------------
+
+
+def _files_of(text: str) -> list[tuple[str, str]]:
+    """(host class, name) of every file a page's table markers read, in order, once each."""
+    seen: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        m = MARKER.match(line)
+        if m and m["table"]:
+            host, names = m["spec"].split("/", 1)
+            for name in names.split(","):
+                if (host, name) not in seen:
+                    seen.append((host, name))
+    return seen
+
+
+def _header(text: str) -> list[str]:
+    parts = []
+    for host, name in _files_of(text):
+        doc = _load(host, name)
+        how = " (reconstructed)" if doc.get("machine", {}).get("reconstructed") else ""
+        parts.append(f"`bench/results/{host}/{name}.json`: host class `{host}`{how}, {_date(doc)}")
+    if len(parts) <= 1:
+        return [f"Tables generated from {p}." for p in parts]
+    return ["Tables generated from:", "", *(f"- {p};" for p in parts[:-1]), f"- {parts[-1]}."]
+
+
+def _bench_of(name: str) -> str:
+    """The script that writes results file `name`: the longest bench/*.py stem it starts with."""
+    stems = [p.stem for p in (ROOT / "bench").glob("*.py") if not p.stem.startswith("_")]
+    hits = [s for s in stems if name == s or name.startswith(s + "_")]
+    return max(hits, key=len) if hits else "?"
+
+
+PAGE_OF = {  # benchmark -> the pages its files feed
+    "accuracy": ("accuracy.md",),
+    "fairness": ("mitigations.md", "fairness-history.md"),
+    "robustness": ("mitigations.md", "robustness-history.md"),
+    "mitigation_cost": ("mitigations.md",),
+    "explain": ("explanations.md",),
+    "pii": ("pii.md",),
+    "dp": ("privacy.md",),
+    "dp_ceiling": ("privacy.md",),
+    "infer_speed": ("inference-speed.md",),
+    "serve_load": ("serving.md",),
+    "low_resource": ("low-resource.md",),
+    "dapt": ("pretraining.md",),
+    "train_speed": ("training-speed.md",),
+}
+
+
+def _index() -> list[str]:
+    hosts = sorted(p.name for p in RESULTS.iterdir() if p.is_dir())
+    by_bench: dict[str, dict[str, list[str]]] = {}
+    for host in hosts:
+        for path in sorted((RESULTS / host).glob("*.json")):
+            doc = json.loads(path.read_text())
+            entry = f"`{path.stem}` ({_date(doc)})"
+            by_bench.setdefault(_bench_of(path.stem), {}).setdefault(host, []).append(entry)
+    out = _head("benchmark", *(f"`{h}`" for h in hosts), "page")
+    for bench in sorted(by_bench):
+        pages = PAGE_OF.get(bench, ())
+        out.append(
+            _row(
+                f"`bench/{bench}.py`",
+                *(", ".join(by_bench[bench].get(h, [])) or "–" for h in hosts),
+                ", ".join(f"[{page.removesuffix('.md')}]({page})" for page in pages) or "–",
+            )
+        )
+    return out
+
+
+def _fill(text: str) -> str:
+    """`text` with every marked block regenerated."""
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        out.append(line)
+        m = MARKER.match(line)
+        i += 1
+        if not m:
+            continue
+        end = next((j for j in range(i, len(lines)) if lines[j].strip() == END), None)
+        if end is None:
+            raise SystemExit(f"marker without {END}: {line.strip()}")
+        spec, name = m["spec"], m["table"]
+        if name:
+            if name not in TABLES:
+                raise SystemExit(f"unknown table {name!r} in: {line.strip()}")
+            host, names = spec.split("/", 1)
+            body = TABLES[name]({n: _load(host, n) for n in names.split(",")})
+        elif spec == "header":
+            body = _header(text)
+        elif spec == "index":
+            body = _index()
+        elif spec == "readme":
+            body = _readme()
+        else:
+            raise SystemExit(f"unknown marker: {line.strip()}")
+        indent = m["indent"]
+        out += ["", *(indent + b for b in body), "", lines[end]]
+        i = end + 1
+    return "\n".join(out)
+
+
+# -- the seed-based mitigation page -------------------------------------------------------------------
 
 FAIRNESS_ROWS = (
     ("identity_fped", "identity-term FPED", "−50%, interval below 0"),
@@ -45,9 +744,7 @@ def _value(m: dict[str, Any]) -> str:
     return f"{m['mean']:.4f}" + (f" ({lo_hi[0]:.4f}–{lo_hi[1]:.4f})" if lo_hi else "")
 
 
-def _arm_table(
-    doc: dict[str, Any], rows: tuple[tuple[str, str, str], ...], cost: dict[str, Any] | None
-) -> list[str]:
+def _arm_table(doc: dict[str, Any], rows: tuple[tuple[str, str, str], ...]) -> list[str]:
     arms = list(doc["arms"])
     head = "| metric | target | parent | " + " | ".join(arms) + " |"
     out = [head, "|" + "---|" * (3 + len(arms))]
@@ -87,6 +784,7 @@ def mitigation_page() -> str:
         "gives its mean and the 95% t-interval of that mean.",
         "",
     ]
+    found = False
     for host in sorted(p for p in RESULTS.iterdir() if p.is_dir()):
         for name, rows, what in (
             ("fairness", FAIRNESS_ROWS, "Fairness"),
@@ -96,8 +794,9 @@ def mitigation_page() -> str:
             if not path.is_file():
                 continue
             doc = json.loads(path.read_text())
-            cost_path = host / "mitigation_cost.json"
-            cost = json.loads(cost_path.read_text()) if cost_path.is_file() else None
+            if not _is_seeded(doc):
+                continue  # the single-seed format: on the history pages
+            found = True
             best = doc["best"]
             met = "meets every target" if doc["best_meets_all_targets"] else "does not meet every target"
             lines += [
@@ -108,7 +807,7 @@ def mitigation_page() -> str:
                 + (", ".join(k for k, v in doc["arms"][best]["targets"].items() if v is False) or "none")
                 + ".",
                 "",
-                *_arm_table(doc, rows, cost),
+                *_arm_table(doc, rows),
                 "",
                 "Training times in these runs come from a shared machine on which other work ran at",
                 "times, so their ratios are rough; the side-by-side row (`bench/mitigation_cost.py`: every",
@@ -117,11 +816,170 @@ def mitigation_page() -> str:
                 "Commands: " + "; ".join(f"`{c}`" for c in doc["commands"]) + ".",
                 "",
             ]
+    if not found:
+        lines += [
+            "No seed-based result has been recorded yet. The single-seed results (the `avx2` host class) are",
+            "on the [fairness](fairness-history.md) and [robustness](robustness-history.md) history pages.",
+        ]
     return "\n".join(lines).rstrip() + "\n"
 
 
+# -- the README's table -------------------------------------------------------------------------------
+
+
+def _seeded_row(host: str, name: str, metrics: dict[str, str]) -> tuple[str, str] | None:
+    """(headline, met or missed) of a seed-based mitigation result, None in the older format or if absent."""
+    path = RESULTS / host / f"{name}.json"
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text())
+    if not _is_seeded(doc):
+        return None
+    best = doc["best"]
+    diff = doc["arms"][best]["diff"]
+    moves = [
+        f"{label} {_signed(diff[k]['relative'] * 100, '.0f')}%"
+        for k, label in metrics.items()
+        if diff.get(k, {}).get("relative") is not None
+    ]
+    head = f"best arm `{best}` over {doc['seeds']} seeds: " + ", ".join(moves)
+    return head, "met" if doc["best_meets_all_targets"] else "missed"
+
+
+def _readme() -> list[str]:
+    link = "docs/results/"
+    out = _head("capability", "headline", "target", "host", "detail")
+    acc = _load("avx2", "accuracy")
+    cells = [(acc[k]["dev_accuracy"], t, k) for k, (_, t) in ACCURACY.items() if k in acc]
+    out.append(
+        _row(
+            "accuracy",
+            "SST-2 dev "
+            + ", ".join(f"{_pct(a)} ({'LoRA' if 'lora' in k else 'full fine-tuning'})" for a, _, k in cells),
+            ", ".join(f"≥ {t * 100:.1f}% ({'met' if a >= t else 'missed'})" for a, t, _ in cells),
+            "avx2",
+            f"[accuracy]({link}accuracy.md)",
+        )
+    )
+    for name, what, metrics, fallback, target in (
+        (
+            "fairness",
+            "fairness mitigation",
+            {
+                "identity_fped": "identity-term FPED",
+                "template_spread_max": "template spread",
+                "flip_rate": "flip rate",
+            },
+            "identity-term FPED, template spread, flip rate over 3 seeds",
+            "−50% each, interval below 0, ≤ 0.5 points of accuracy",
+        ),
+        (
+            "robustness",
+            "robustness mitigation",
+            {"attack_success_rate": "attack success", "invariance_failure_rate": "invariance failures"},
+            "attack success and invariance failures over 3 seeds",
+            "−30% / −50%, ≤ 1 point of accuracy",
+        ),
+    ):
+        seeded = _seeded_row("avx512-bf16", name, metrics)
+        head, verdict = seeded if seeded else (f"see the results page: {fallback}", "")
+        out.append(
+            _row(
+                what,
+                head,
+                target + (f" ({verdict})" if verdict else ""),
+                "avx512-bf16",
+                f"[mitigations]({link}mitigations.md)",
+            )
+        )
+    ex = _load("avx2", "explain")
+    ratio = ex["ig"]["comprehensiveness"] / ex["random"]["comprehensiveness"]
+    secs = ex["ig"]["seconds_per_explanation"]
+    out.append(
+        _row(
+            "explanations",
+            f"IG comprehensiveness {ratio:.1f}× random, {secs:.2f} s per explanation",
+            f"≥ 2× ({'met' if ratio >= 2 else 'missed'}), ≤ 0.2 s ({'met' if secs <= 0.2 else 'missed'})",
+            "avx2",
+            f"[explanations]({link}explanations.md)",
+        )
+    )
+    pii = _load("avx512-bf16", "pii")
+    rec = pii["recall"]["PERSON"]
+    speed = pii["texts_per_second"] / pii["presidio_default"]["texts_per_second"]
+    out.append(
+        _row(
+            "PII detection",
+            f"PERSON recall {rec:.3f} at precision {pii['precision']['PERSON']:.3f}, {speed:.2f}× Presidio's "
+            "default speed",
+            f"≥ 0.90 ({'met' if rec >= 0.9 else 'missed'})",
+            "avx512-bf16",
+            f"[PII]({link}pii.md)",
+        )
+    )
+    dp = _load("avx512-bf16", "dp")
+    target = dp["targets"]["dev_accuracy"]
+    out.append(
+        _row(
+            "differential privacy",
+            f"{_pct(dp['dev_accuracy'])} SST-2 dev at ε = {dp['dp']['epsilon']:g}, loss-attack AUC "
+            f"{dp['mia_auc']:.3f}",
+            f"≥ {target * 100:g}% ({'met' if dp['dev_accuracy'] >= target else 'missed'})",
+            "avx512-bf16",
+            f"[privacy]({link}privacy.md)",
+        )
+    )
+    best = {
+        host: max(
+            json.loads(p.read_text())["best_ratio_vs_fp32"]
+            for p in (RESULTS / host).glob("infer_speed*.json")
+        )
+        for host in ("avx512-bf16", "avx2")
+    }
+    out.append(
+        _row(
+            "inference speed",
+            "best variant " + ", ".join(f"{r:.2f}× fp32 eager ({h})" for h, r in best.items()),
+            "≥ 4× (" + ", ".join(f"{'met' if r >= 4 else 'missed'} on {h}" for h, r in best.items()) + ")",
+            "both",
+            f"[inference speed]({link}inference-speed.md)",
+        )
+    )
+    serve = _load("avx512-bf16", "serve_load")
+    meta = serve["meta"]
+    out.append(
+        _row(
+            "serving",
+            f"{meta['best_ratio_vs_fp32']:.2f}× fp32 requests/s, {meta['errors']} errors",
+            f"≥ 3× ({'met' if meta['best_ratio_vs_fp32'] >= 3 and meta['errors'] == 0 else 'missed'})",
+            "avx512-bf16",
+            f"[serving]({link}serving.md)",
+        )
+    )
+    ts = _load("avx2", "train_speed")
+    r = ts["ratio_vs_hf_trainer"]
+    out.append(
+        _row(
+            "training speed",
+            f"{r:.2f}× the Hugging Face Trainer, {ts['mfu'] * 100:.0f}% MFU",
+            f"≥ 2.5× ({'met' if r >= 2.5 else 'missed'})",
+            "avx2",
+            f"[training speed]({link}training-speed.md)",
+        )
+    )
+    return out
+
+
 def pages() -> dict[Path, str]:
-    return {DOCS / "mitigations.md": mitigation_page()}
+    """Every generated page and the text it should have."""
+    out = {DOCS / "mitigations.md": mitigation_page()}
+    for path in [*sorted(DOCS.glob("*.md")), README]:
+        if path.name == "mitigations.md" and path.parent == DOCS:
+            continue
+        text = path.read_text()
+        if any(MARKER.match(ln) for ln in text.splitlines()):
+            out[path] = _fill(text)
+    return out
 
 
 def main() -> int:
@@ -133,7 +991,7 @@ def main() -> int:
         if args.check:
             if not path.is_file() or path.read_text() != text:
                 stale.append(str(path.relative_to(ROOT)))
-        else:
+        elif not path.is_file() or path.read_text() != text:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")

@@ -10,7 +10,8 @@ once per seed, and the parent is trained once per seed too):
 2. With --pwws: PWWS (Ren et al. 2019) through TextAttack 0.3, in its own virtual environment
    (`bench/textattack_env.sh` builds it), on N SST-2 dev sentences chosen by a seeded permutation;
    fairtune's attack then runs on exactly those sentences with PWWS's constraints. Without it, the
-   entries of the last such comparison are kept.
+   entries of the last such comparison are kept: from this host class's robustness.json, else from the
+   newest other host class's (their "from" says which file).
 3. `fairtune mitigate RUN --robustness ARM --seeds N` for each arm (pgd is `adv --adv-method pgd`): the
    parent and the child are each trained with N seeds (runs already trained with the same config are
    reused, so a stopped bench continues) and audited on the same attack sample with the same
@@ -34,9 +35,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 
-from _common import ROOT, MitigationBench, fairtune, run_arms
+from _common import ROOT, MitigationBench, fairtune, newest_results, run_arms
 
-EARLIER = ROOT / "bench" / "results" / "robustness.json"
 METRICS = {
     "attack_success_rate": "robustness.attack_success_rate",
     "accuracy_under_attack": "robustness.accuracy_under_attack",
@@ -130,9 +130,12 @@ def main() -> None:
     if args.pwws:
         attacks = compare_attacks(run, args.n, args.seed)
     else:
-        earlier = json.loads(EARLIER.read_text())
+        path = newest_results("robustness", having="pwws")
+        if path is None:
+            raise SystemExit("no earlier PWWS comparison in bench/results/*/robustness.json: run with --pwws")
+        earlier = json.loads(path.read_text())
         keys = ("pwws", "fairtune_attack", "speedup", "comparison_n")
-        attacks = {k: earlier[k] for k in keys} | {"from": f"{EARLIER.relative_to(ROOT)} (an earlier run)"}
+        attacks = {k: earlier[k] for k in keys} | {"from": earlier.get("from") or f"{path.relative_to(ROOT)}"}
     bench = MitigationBench(
         "robustness", ARMS, METRICS, TARGETS, tuple(TARGETS), MAX_ACCURACY_DROP_POINTS,
         keep=("adversarial", "attack"),

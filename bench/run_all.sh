@@ -14,3 +14,4 @@ cd "$(dirname "$0")/.."
 .venv/bin/python bench/serve_load.py
 .venv/bin/python bench/dapt.py --max-length 128 --pretrain-epochs 1
 .venv/bin/python bench/low_resource.py
+.venv/bin/python bench/results_pages.py

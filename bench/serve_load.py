@@ -14,7 +14,8 @@ pruned-layers-34`; built here with --no-audit if missing). For each variant a re
 `fairtune serve` on a free port, then `--requests` POST /v1/predict requests (one SST-2 dev sentence each,
 cycling through the 872) are sent by `--concurrency` concurrent clients (httpx, asyncio). Reported:
 throughput (requests/s), latency p50/p95/p99 seen by the clients, errors (any non-200 or transport error)
-and the server's mean batch size from /metrics. Results: bench/results/serve_load.json.
+and the server's mean batch size from /metrics. Results: bench/results/<host-class>/serve_load.json
+({VARIANT: {...}} for each variant, and the run's summary and settings under "meta").
 
 Client and server share the machine's cores, so the figures are lower than a server alone would reach.
 """
@@ -25,20 +26,17 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fairtune, trained_run
+from _common import ROOT, fairtune, trained_run, write_results
 
-RESULTS = ROOT / "bench" / "results" / "serve_load.json"
 CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
 #: "fp32": the run's own model in fp32 (the baseline); "bf16": the same under bf16 autocast; "NAME@bf16":
 #: the PyTorch variant NAME under bf16 autocast; other names: compressed variants as they are.
@@ -248,7 +246,7 @@ def main() -> None:
         help="load generator: raw keep-alive HTTP/1.1 connections (default; light on the shared cores) "
         "or httpx",
     )
-    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--results", type=Path, help="default: bench/results/<host-class>/serve_load.json")
     ap.add_argument(
         "--before",
         metavar="REV",
@@ -267,7 +265,6 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    from fairtune._io import atomic_write_json
     from fairtune.config import load_config
     from fairtune.data import load_task_data
     from fairtune.training import cpu_has_native_bf16
@@ -313,12 +310,9 @@ def main() -> None:
         "client": args.client,
         "max_batch": args.max_batch,
         "max_wait_ms": args.max_wait_ms,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    atomic_write_json(args.results, out)  # {VARIANT: {...}} only, as reviewers' scripts read it
-    atomic_write_json(args.results.with_name(args.results.stem + "_meta.json"), meta)
-    print(f"best: {best} at {meta['best_ratio_vs_fp32']:.2f}x fp32 -> {args.results}")
+    path = write_results("serve_load", {**out, "meta": meta}, path=args.results)
+    print(f"best: {best} at {meta['best_ratio_vs_fp32']:.2f}x fp32 -> {path}")
 
 
 def worktree(rev: str) -> Path:
@@ -332,8 +326,6 @@ def worktree(rev: str) -> Path:
 def before_after(run: Path, variants: tuple[str, ...], texts: list[str], args: argparse.Namespace) -> None:
     """Each variant served by `args.before`'s code and by this tree's, alternating twice, in one run."""
     from statistics import median
-
-    from _common import write_results
 
     old = worktree(args.before)
     out: dict[str, Any] = {}

@@ -5,7 +5,7 @@ Run from the project root:
     .venv/bin/python bench/train_speed.py
 
 Options: ``--n-train 6000`` (rows sampled from SST-2 train with seed 0), ``--ways naive,hf_trainer,fairtune``,
-``--results bench/results/train_speed.json``.
+``--results bench/results/<host-class>/train_speed.json``.
 
 Each way fine-tunes the packaged MiniLM (all-MiniLM-L6-v2) for one epoch on exactly the same sampled rows,
 in its own subprocess (so peak RSS is per way), and is evaluated on the full SST-2 dev set. The parent
@@ -19,7 +19,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import resource
 import shlex
 import subprocess
@@ -27,19 +26,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, write_results
+
 DATA_DIR = ROOT / ".." / "shared" / "data" / "sst2_glue"
 TRAIN_TSV = DATA_DIR / "train.tsv"
 DEV_TSV = DATA_DIR / "dev.tsv"
 CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
-DEFAULT_RESULTS = ROOT / "bench" / "results" / "train_speed.json"
 WAYS = ("naive", "hf_trainer", "fairtune")
 SEED = 0
 MAX_LENGTH = 128
@@ -378,23 +377,6 @@ def ratio(runs: dict[str, Any], num: str, den: str) -> float | None:
     return runs[num]["samples_per_second"] / runs[den]["samples_per_second"]  # type: ignore[no-any-return]
 
 
-def machine_info() -> dict[str, Any]:
-    """CPU model, core and thread counts, versions, and the load average when the benchmark started."""
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return {
-        "cpu_model": model,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "loadavg_at_start": os.getloadavg(),
-    }
-
-
 # -- report --
 def add_derived(runs: dict[str, Any], n: int, flops: float, peak: dict[str, Any]) -> None:
     """Add samples/s and MFU to each way's record, in place."""
@@ -410,8 +392,7 @@ def summarize(
     n: int,
     peak: dict[str, Any],
     tokens: dict[str, Any],
-    started: str,
-    machine: dict[str, Any],
+    load_average: dict[str, Any],
 ) -> dict[str, Any]:
     """Build the results JSON from the per-way records and the shared measurements."""
     per = {
@@ -438,9 +419,8 @@ def summarize(
         "fairtune_precision": ft["precision"] if ft else None,
         "tokens": tokens,
         "ways": runs,
-        "machine": machine,
+        "load_average": load_average,
         "command": shlex.join([sys.executable, *sys.argv]),
-        "timestamp_utc": started,
     }
 
 
@@ -477,31 +457,17 @@ def print_table(summary: dict[str, Any]) -> None:
     )
 
 
-def warn_if_busy(machine: dict[str, Any]) -> None:
+def warn_if_busy(load_average: dict[str, Any]) -> None:
     """Say so when the 1-minute load average at start shows other work competing for the CPU.
 
     Only the start is checked: at the end the average includes this benchmark's own training threads.
     """
-    load = machine["loadavg_at_start"][0]
-    if load > 0.5 * (machine["cpu_count"] or 1):
+    load, cpus = load_average["at_start"][0], os.cpu_count() or 1
+    if load > 0.5 * cpus:
         print(
-            f"warning: 1-min load average was {load:.1f} at start on {machine['cpu_count']} CPUs; "
+            f"warning: 1-min load average was {load:.1f} at start on {cpus} CPUs; "
             "other processes were likely competing for the CPU; timings and MFU may be unreliable"
         )
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON via a temp file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def token_stats(texts: list[str]) -> tuple[dict[str, Any], list[int]]:
@@ -523,8 +489,7 @@ def token_stats(texts: list[str]) -> tuple[dict[str, Any], list[int]]:
 
 def main_parent(args: argparse.Namespace, ways: list[str]) -> None:
     """Sample once, run each way in a subprocess, measure peak and MFU, print and save the results."""
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    machine = machine_info()
+    load_average = {"at_start": os.getloadavg()}
     frame = sample_train(args.n_train)
     tokens, lengths = token_stats(frame["sentence"].tolist())
     shape = model_shape()
@@ -536,12 +501,12 @@ def main_parent(args: argparse.Namespace, ways: list[str]) -> None:
     flops = training_flops(lengths, shape)
     tokens.update(model=shape, training_flops=flops)
     add_derived(runs, args.n_train, flops, peak)
-    machine["loadavg_at_end"] = os.getloadavg()
-    summary = summarize(runs, args.n_train, peak, tokens, started, machine)
+    load_average["at_end"] = os.getloadavg()
+    summary = summarize(runs, args.n_train, peak, tokens, load_average)
     print_table(summary)
-    warn_if_busy(machine)
-    write_json_atomic(args.results, summary)
-    print(f"wrote {args.results}")
+    warn_if_busy(load_average)
+    path = write_results("train_speed", summary, path=args.results)
+    print(f"wrote {path}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -549,7 +514,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-train", type=int, default=6000, help="training rows sampled with seed 0")
     p.add_argument("--ways", default=",".join(WAYS), help=f"comma list out of {','.join(WAYS)}")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results JSON path")
+    p.add_argument("--results", type=Path, help="default: bench/results/<host-class>/train_speed.json")
     p.add_argument("--way", choices=WAYS, help=argparse.SUPPRESS)
     p.add_argument("--sample-tsv", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help="subprocess mode: write this way's JSON here")

@@ -1,19 +1,123 @@
-"""The docs' results pages are built from the benchmark JSON files: a page that differs from what its
-files give fails here (run `bench/results_pages.py` to rebuild it)."""
+"""The benchmark results and the pages built from them: every results file says where it comes from (a
+machine block, in the folder of its host class), every benchmark writes through the one helper that adds
+that block, and a page that differs from what its files give fails here (run `bench/results_pages.py` to
+rebuild it)."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
+import sys
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+MACHINE_KEYS = {"host_class", "cpu", "cores", "isa", "torch", "torch_threads", "gpu", "date"}
+ISA_KEYS = {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"}
+HOST_CLASS = re.compile(r"^(amx|avx512-bf16|avx512|avx2|other|unknown|gpu-[a-z0-9._-]+)$")
+RESULT_FILES = sorted(RESULTS.rglob("*.json"))
+
+
+def _module(name: str) -> ModuleType:
+    """bench/NAME.py, loaded under its own name (bench/ is no package)."""
+    key = f"bench_{name.lstrip('_')}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, ROOT / "bench" / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[key]
 
 
 def test_results_pages_match_the_benchmark_files() -> None:
-    spec = importlib.util.spec_from_file_location("results_pages", ROOT / "bench" / "results_pages.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for path, text in module.pages().items():
+    for path, text in _module("results_pages").pages().items():
         assert path.is_file(), f"{path} is missing: run bench/results_pages.py"
         assert path.read_text() == text, f"{path} is out of date: run bench/results_pages.py"
+
+
+def test_the_pages_mark_their_generated_tables() -> None:
+    """Every results page but the generated one has a header block, and the README its results block."""
+    pages = _module("results_pages")
+    for page in sorted((ROOT / "docs" / "results").glob("*.md")):
+        if page.name in ("mitigations.md", "compressed-variants.md"):
+            continue  # generated whole; measured from run folders only
+        text = page.read_text()
+        assert "<!-- results: header -->" in text or page.name == "index.md", page.name
+        assert any(pages.MARKER.match(line) for line in text.splitlines()), page.name
+    assert "<!-- results: readme -->" in (ROOT / "README.md").read_text()
+
+
+def test_there_are_results_files() -> None:
+    assert len(RESULT_FILES) >= 20
+
+
+@pytest.mark.parametrize("path", RESULT_FILES, ids=lambda p: str(p.relative_to(RESULTS)))
+def test_every_results_file_has_a_machine_block_and_lives_in_its_host_class_folder(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    machine = doc.get("machine")
+    assert isinstance(machine, dict), f"{path.name}: no machine block"
+    assert set(machine) >= MACHINE_KEYS, f"{path.name}: missing {MACHINE_KEYS - set(machine)}"
+    assert set(machine["isa"]) == ISA_KEYS
+    assert HOST_CLASS.match(machine["host_class"]), machine["host_class"]
+    assert path.parent.parent == RESULTS, f"{path}: not directly in a host-class folder"
+    assert path.parent.name == machine["host_class"], (
+        f"{path}: its machine block says {machine['host_class']}"
+    )
+    if machine["host_class"] == "unknown" or machine.get("reconstructed"):
+        assert machine.get("reconstructed"), f"{path.name}: a reconstructed block says how"
+
+
+def test_reconstructed_and_measured_machine_blocks_have_the_same_keys() -> None:
+    common = _module("_common")
+    block = common.machine(reconstructed={"host_class": "avx2", "date": "2026-11-28", "evidence": "a test"})
+    assert set(block) - {"reconstructed"} >= MACHINE_KEYS
+    assert block["isa"] == {"avx2": True, "avx512f": False, "avx512_vnni": False, "avx512_bf16": False,
+                            "amx_tile": False}  # fmt: skip
+    assert block["cpu"] is None and block["reconstructed"] == "a test"
+    measured = common.machine()
+    assert set(measured) == set(block) - {"reconstructed"}
+
+
+def test_write_results_writes_into_the_host_class_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    common = _module("_common")
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    path = common.write_results("example", {"value": 1, "machine": "an old ad-hoc field"})
+    doc = json.loads(path.read_text())
+    assert path == tmp_path / doc["machine"]["host_class"] / "example.json"
+    assert doc["value"] == 1 and set(doc["machine"]) >= MACHINE_KEYS
+    other = common.write_results("example", {"value": 2}, path=tmp_path / "elsewhere.json")
+    assert json.loads(other.read_text())["machine"]["host_class"] == doc["machine"]["host_class"]
+
+
+BENCH_SCRIPTS = sorted(
+    p for p in (ROOT / "bench").glob("*.py") if p.name not in ("_common.py", "results_pages.py")
+)
+
+
+@pytest.mark.parametrize("script", BENCH_SCRIPTS, ids=lambda p: p.name)
+def test_every_benchmark_writes_its_results_through_write_results(script: Path) -> None:
+    source = script.read_text()
+    assert "write_results(" in source or "run_arms(" in source, f"{script.name} writes no results"
+    assert "atomic_write_json" not in source, f"{script.name}: results go through _common.write_results"
+    assert not re.search(r'"results"\s*/\s*"[\w.-]+\.json"', source), f"{script.name}: a flat results path"
+    assert not re.search(r"bench/results/[\w.-]+\.json", source), f"{script.name}: a flat results path"
+
+
+def test_run_arms_writes_through_write_results() -> None:
+    source = (ROOT / "bench" / "_common.py").read_text()
+    body = source.split("def run_arms(", 1)[1]
+    assert "write_results(" in body
+
+
+def test_no_page_names_a_results_file_outside_a_host_class_folder() -> None:
+    texts = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    for path in texts:
+        flat = re.findall(r"bench/results/[\w.-]+\.json", path.read_text())
+        assert not flat, f"{path.relative_to(ROOT)}: {flat}"
