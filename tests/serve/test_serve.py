@@ -530,30 +530,6 @@ def test_every_parse_error_has_the_one_error_shape(
     assert 'Send JSON like {"texts": ["a text"]}.' in message and ". Send JSON" in message
 
 
-def test_a_waiting_prediction_goes_before_a_waiting_explanation_step() -> None:
-    import asyncio
-
-    from fairtune.serve._app import ModelLock
-
-    async def scenario() -> list[str]:
-        lock, order = ModelLock(), []
-
-        async def job(name: str, priority: int) -> None:
-            async with lock.hold(priority):
-                order.append(name)
-                await asyncio.sleep(0.01)
-
-        async with lock.hold(1):  # an explanation step holds the model
-            tasks = [asyncio.create_task(job("explain-2", 1)), asyncio.create_task(job("explain-3", 1))]
-            await asyncio.sleep(0)
-            tasks.append(asyncio.create_task(job("predict", 0)))  # arrives last, goes first
-            await asyncio.sleep(0)
-        await asyncio.gather(*tasks)
-        return order
-
-    assert asyncio.run(scenario()) == ["predict", "explain-2", "explain-3"]
-
-
 def _slow_ig_app(run_dir: Path, monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> Any:
     """An app whose explanations take at least 0.5 s per text on the model thread, whatever the host's speed,
     so that 'while an explanation runs' holds for seconds, not for however long a tiny model takes."""
@@ -581,9 +557,48 @@ def test_predictions_are_answered_while_a_long_explanation_runs(run_dir: Path, c
         assert explain.result().status_code == 200
 
 
+def _histogram(text: str, name: str) -> dict[str, float]:
+    """{le: cumulative count} of a Prometheus histogram in /metrics text."""
+    pattern = rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$'
+    return {m.group(1): float(m.group(2)) for m in re.finditer(pattern, text, re.M)}
+
+
+def test_a_prediction_waits_for_at_most_one_explanation_chunk_and_explanations_still_finish(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fairtune.serve._turns import ModelTurns
+
+    real_turn = ModelTurns.explain_turn
+
+    def slow_chunk(self: ModelTurns) -> None:  # each chunk holds the model 30 ms, whatever the host's speed
+        real_turn(self)
+        time.sleep(0.03)
+
+    monkeypatch.setattr(ModelTurns, "explain_turn", slow_chunk)
+    texts = [f"a good film about the plot number {i} and it was very fun" for i in range(4)]
+    app = make_app(run_dir, max_explain_texts=4, explain_chunk=4)
+    with Server(app) as srv, ThreadPoolExecutor(5) as pool:
+        explain = pool.submit(post, srv, "/v1/explain", {"texts": texts, "method": "ig"})
+
+        def keep_predicting() -> int:  # a steady stream of predictions until the explanation is done
+            n = 0
+            while not explain.done() and n < 500:
+                assert post(srv, "/v1/predict", {"texts": ["a bad film"]}).status_code == 200
+                n += 1
+            return n
+
+        sent = sum(f.result() for f in [pool.submit(keep_predicting) for _ in range(4)])
+        assert explain.result().status_code == 200  # not starved by the stream
+        waits = _histogram(httpx.get(srv.url + "/metrics").text, "fairtune_predict_wait_explain_chunks")
+    assert sent >= 8 and waits["+Inf"] >= 8
+    assert waits["1.0"] == waits["+Inf"]  # every prediction batch waited for at most one chunk
+    assert waits["0.0"] < waits["+Inf"]  # and some did wait: the two really competed for the model
+
+
 def test_explanations_beyond_the_queue_limit_get_429_with_retry_after(run_dir: Path, monkeypatch) -> None:
     texts = [f"a good film about the plot number {i} and it was very fun" for i in range(4)]
-    with Server(_slow_ig_app(run_dir, monkeypatch, max_explain_queue=1)) as srv, ThreadPoolExecutor(2) as pool:
+    app = _slow_ig_app(run_dir, monkeypatch, max_explain_queue=1)
+    with Server(app) as srv, ThreadPoolExecutor(2) as pool:
         first = pool.submit(post, srv, "/v1/explain", {"texts": texts, "method": "ig"})
         time.sleep(0.05)
         second = post(srv, "/v1/explain", {"texts": texts[:1]})

@@ -59,6 +59,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="explanation requests running or waiting at once; more get 429 with Retry-After (default 2)",
     )
     p.add_argument(
+        "--explain-chunk",
+        type=int,
+        default=8,
+        help="rows per model call of an explanation; a prediction batch waits for at most one (default 8)",
+    )
+    p.add_argument(
         "--api-key-env",
         default="FAIRTUNE_API_KEY",
         help="environment variable holding the API key; when it is set, /v1/* and /metrics need it",
@@ -95,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_explain_texts=args.max_explain_texts,
         max_explain_queue=args.max_explain_queue,
+        explain_chunk=args.explain_chunk,
         body_timeout=args.body_timeout,
         head_timeout=args.head_timeout,
         max_head_bytes=args.max_head_bytes,

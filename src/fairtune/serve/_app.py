@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import hmac
 import json
 import logging
@@ -24,6 +23,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request  # module level: FastAPI resolves the handlers' annotations here
+
+from fairtune.serve._turns import ModelTurns, explanation_copy
 
 LOG = logging.getLogger("fairtune.serve")
 
@@ -48,6 +49,8 @@ class ServeSettings:
     max_body_bytes: int = 1_000_000
     max_explain_texts: int = 8
     max_explain_queue: int = 2
+    #: rows per model call of an explanation; predictions wait for at most one such call
+    explain_chunk: int = 8
     body_timeout: float = 30.0
     api_key: str | None = None
     log_texts: bool = False
@@ -83,47 +86,6 @@ def invalid_unicode_at(text: str) -> int | None:
     return None
 
 
-class ModelLock:
-    """The one model, taken by one job at a time; a waiting prediction batch (priority 0) goes before a
-    waiting explanation step (priority 1), so explanations cannot starve predictions: a prediction waits
-    at most for the one explanation step that holds the model."""
-
-    def __init__(self) -> None:
-        self.busy = False
-        self.waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self.seq = 0
-
-    @contextlib.asynccontextmanager
-    async def hold(self, priority: int) -> Any:
-        await self._acquire(priority)
-        try:
-            yield
-        finally:
-            self._release()
-
-    async def _acquire(self, priority: int) -> None:
-        if not self.busy:
-            self.busy = True
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.seq += 1
-        heapq.heappush(self.waiters, (priority, self.seq, fut))
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self._release()  # handed the model just as we gave up: pass it on
-            raise
-
-    def _release(self) -> None:
-        while self.waiters:
-            _, _, fut = heapq.heappop(self.waiters)
-            if not fut.done():
-                fut.set_result(None)
-                return
-        self.busy = False
-
-
 class MicroBatcher:
     """Gathers texts from concurrent requests into batches for one model call."""
 
@@ -135,10 +97,10 @@ class MicroBatcher:
         max_batch: int,
         max_wait_ms: float,
         on_batch: Callable[[int], None] = lambda n: None,
-        lock: ModelLock | None = None,
+        turns: ModelTurns | None = None,
     ) -> None:
         self.predict, self.executor = predict, executor
-        self.lock = lock or ModelLock()
+        self.turns = turns or ModelTurns()
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
         self.on_batch = on_batch
         self.queue: asyncio.Queue[tuple[list[str], asyncio.Future[np.ndarray]]] = asyncio.Queue()
@@ -182,7 +144,8 @@ class MicroBatcher:
         for start in range(0, len(texts), self.max_batch):
             chunk = texts[start : start + self.max_batch]
             self.on_batch(len(chunk))
-            parts.append(self.predict(chunk))
+            with self.turns.predict():
+                parts.append(self.predict(chunk))
         return np.concatenate(parts)
 
     async def _answer(self, items: list[tuple[list[str], asyncio.Future[np.ndarray]]]) -> None:
@@ -191,8 +154,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         texts = [t for group, _ in items for t in group]
         try:
-            async with self.lock.hold(0):
-                probs = await loop.run_in_executor(self.executor, self._capped, texts)
+            probs = await loop.run_in_executor(self.executor, self._capped, texts)
         except Exception as exc:
             if len(items) == 1:
                 if not items[0][1].done():
@@ -235,6 +197,12 @@ class Metrics:
             "fairtune_errors", "Error responses", ["endpoint", "code"], registry=self.registry
         )
         self.texts = Counter("fairtune_texts", "Texts classified", registry=self.registry)
+        self.predict_waits = Histogram(
+            "fairtune_predict_wait_explain_chunks",
+            "Explanation chunks run while a prediction batch waited for the model (at most 1 by design)",
+            buckets=(0, 1, 2, 4, 8, 16),
+            registry=self.registry,
+        )
 
 
 def _page() -> str:
@@ -252,14 +220,29 @@ def create_app(
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+    from fairtune.audits.explain import ExplainSettings
     from fairtune.audits.explain import explain as explain_texts
     from fairtune.errors import FairtuneError
 
     s = settings
     metrics = Metrics()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairtune-model")
+    explainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairtune-explain")
     state: dict[str, Any] = {"ready": False, "explaining": 0, "explain_seconds": 1.0}
-    model_lock = ModelLock()
+    turns = ModelTurns(on_predict_wait=metrics.predict_waits.observe)
+    explain_settings = ExplainSettings(ig_internal_batch_size=s.explain_chunk)
+
+    def explain_one(text: str, method: str) -> Any:
+        """In the explanation thread: one text, chunk by chunk, on the thread's own copy of the model."""
+        if "explain_clf" not in state:
+            state["explain_clf"] = explanation_copy(clf)
+        try:
+            (e,) = explain_texts(
+                state["explain_clf"], [text], method, settings=explain_settings, turn=turns.explain_turn
+            )
+        finally:
+            turns.explain_done()
+        return e
 
     def predict(texts: list[str]) -> np.ndarray:
         return clf.predict_proba(texts)  # type: ignore[no-any-return]
@@ -271,7 +254,7 @@ def create_app(
             max_batch=s.max_batch,
             max_wait_ms=s.max_wait_ms,
             on_batch=metrics.batch.observe,
-            lock=model_lock,
+            turns=turns,
         )
         batcher.start()
         state["batcher"] = batcher
@@ -282,6 +265,7 @@ def create_app(
         state["ready"] = False
         await batcher.stop()
         executor.shutdown(wait=True)
+        explainer.shutdown(wait=True)
 
     from fastapi_offline import FastAPIOffline
 
@@ -543,8 +527,8 @@ def create_app(
         return {"model": s.model_info, "method": method, "explanations": out}
 
     async def explain_in_steps(texts: list[str], method: str, request: Request) -> list[Any] | None:
-        """One text per turn on the model, behind any waiting prediction batch; stops as soon as the client
-        has gone away."""
+        """One text at a time, in chunks that take turns with prediction batches (`ModelTurns`); stops
+        before the next text as soon as the client has gone away."""
         loop = asyncio.get_running_loop()
         out: list[Any] = []
         for text in texts:
@@ -554,8 +538,7 @@ def create_app(
                 )
                 return None
             t0 = time.perf_counter()
-            async with model_lock.hold(1):
-                (e,) = await loop.run_in_executor(executor, explain_texts, clf, [text], method)
+            e = await loop.run_in_executor(explainer, explain_one, text, method)
             state["explain_seconds"] = 0.8 * state["explain_seconds"] + 0.2 * (time.perf_counter() - t0)
             out.append(e.to_json())
         return out

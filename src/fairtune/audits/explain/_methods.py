@@ -61,6 +61,7 @@ class Explanation:
 @dataclass(frozen=True)
 class ExplainSettings:
     ig_steps: int = 50
+    #: rows per model call: IG's chunks of texts x steps; with a `turn` callback, occlusion and SHAP slices
     ig_internal_batch_size: int = 256
     shap_max_evals: int = 300
     seed: int = 0
@@ -140,24 +141,29 @@ def explain(
     settings: ExplainSettings | None = None,
     targets: Sequence[int] | None = None,
     warn: Callable[[str], None] | None = None,
+    turn: Callable[[], None] | None = None,
 ) -> list[Explanation]:
-    """Explain each text's prediction (or `targets`) with `method`; scores are per word."""
+    """Explain each text's prediction (or `targets`) with `method`; scores are per word.
+
+    `turn`, if given, is called before every model call, each of at most `ig_internal_batch_size` rows:
+    the server uses it to let predictions use the model between the chunks of an explanation."""
     settings = settings or ExplainSettings()
     check_method(clf, method)
     prepared = prepare(clf, texts, warn)
     words = [w for w, _ in prepared]
-    probs = clf.predict_proba([w.text for w in words])
+    calls = clf if turn is None else TakingTurns(clf, turn, settings.ig_internal_batch_size)
+    probs = calls.predict_proba([w.text for w in words])
     tgt = [int(t) for t in targets] if targets is not None else [int(p.argmax()) for p in probs]
     deltas: list[float | None] = [None] * len(words)
     if method == "ig":
         scores, ig_deltas = integrated_gradients(
-            clf, words, tgt, settings.ig_steps, settings.ig_internal_batch_size
+            clf, words, tgt, settings.ig_steps, settings.ig_internal_batch_size, turn
         )
         deltas = list(ig_deltas)
     elif method == "occlusion":
-        scores = occlusion(clf, words, tgt, probs)
+        scores = occlusion(calls, words, tgt, probs)
     else:
-        scores = shap_partition(clf, words, tgt, settings.shap_max_evals, settings.seed)
+        scores = shap_partition(calls, words, tgt, settings.shap_max_evals, settings.seed)
     return [
         Explanation(
             text=texts[k],
@@ -174,6 +180,21 @@ def explain(
         )
         for k, (w, cut) in enumerate(prepared)
     ]
+
+
+class TakingTurns:
+    """`clf` with `turn()` called before each model call of at most `rows` texts."""
+
+    def __init__(self, clf: Classifier, turn: Callable[[], None], rows: int) -> None:
+        self.clf, self.turn, self.rows = clf, turn, max(1, rows)
+        self.labels = clf.labels
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        parts = []
+        for start in range(0, len(texts), self.rows):
+            self.turn()
+            parts.append(self.clf.predict_proba(texts[start : start + self.rows]))
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.labels)))
 
 
 # --- occlusion ------------------------------------------------------------------------------------
@@ -214,13 +235,19 @@ def _attribution_mode(model: Any) -> Iterator[None]:
 
 
 def integrated_gradients(
-    clf: Any, words: Sequence[Words], targets: Sequence[int], n_steps: int, internal_batch_size: int
+    clf: Any,
+    words: Sequence[Words],
+    targets: Sequence[int],
+    n_steps: int,
+    internal_batch_size: int,
+    turn: Callable[[], None] | None = None,
 ) -> tuple[list[list[float]], list[float]]:
     """Captum `LayerIntegratedGradients` on the input embeddings, toward p(target).
 
     Baseline: every word piece replaced by the pad token, special tokens kept. Texts of similar length
     are explained together, and the texts x steps batch is cut into chunks of `internal_batch_size`
-    rows (Captum's own chunking), so memory stays bounded however long the input list is.
+    rows (Captum's own chunking), so memory stays bounded however long the input list is. `turn()` is
+    called before each chunk's forward pass (the backward pass follows it).
     """
     import torch
     from captum.attr import LayerIntegratedGradients
@@ -232,6 +259,8 @@ def integrated_gradients(
     bf16 = getattr(clf, "precision", "fp32") == "bf16"
 
     def forward(input_ids: Any, attention_mask: Any) -> Any:
+        if turn is not None:
+            turn()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
         return torch.softmax(logits.float(), dim=-1)
