@@ -194,19 +194,23 @@ def newest_results(name: str, *, having: str | None = None) -> Path | None:
     return max(found)[2] if found else None
 
 
-def write_results(name: str, doc: dict[str, object], *, path: Path | None = None) -> Path:
+def write_results(
+    name: str, doc: dict[str, object], *, path: Path | None = None, top_level: bool = False
+) -> Path:
     """Write `doc` with this machine's block, atomically, to bench/results/<host-class>/<name>.json (or to
-    `path`, where a script's --results/--out asks for another file); return the path written."""
+    `path`, where a script's --results/--out asks for another file); return the path written. With
+    `top_level`, the same document also goes to bench/results/<name>.json: the newest host's copy, at the
+    fixed path that reviewers' scripts read (the mitigation benchmarks' format)."""
     import json
 
     block = machine()
     target = path or RESULTS_DIR / str(block["host_class"]) / f"{name}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(
-        json.dumps({**{k: v for k, v in doc.items() if k != "machine"}, "machine": block}, indent=2) + "\n"
-    )
-    tmp.replace(target)
+    text = json.dumps({**{k: v for k, v in doc.items() if k != "machine"}, "machine": block}, indent=2) + "\n"
+    for out in (target, RESULTS_DIR / f"{name}.json") if top_level else (target,):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(out)
     return target
 
 
@@ -324,6 +328,7 @@ def run_arms(
                 "config": config,
                 "commands": commands,
             },
+            top_level=True,
         )
         print(f"written to {path.relative_to(ROOT)}", flush=True)
         print_arm(arm, arms[arm])

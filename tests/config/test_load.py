@@ -22,7 +22,7 @@ def test_every_shipped_config_loads_and_says_how_to_run_it(path: Path) -> None:
     assert cfg.name == path.stem
     header = path.read_text().split("\n\n")[0]
     assert header.startswith("#") and "fairtune" in header
-    assert str(path.relative_to(PROJECT)) in header  # the command that uses it, runnable from the project root
+    assert str(path.relative_to(PROJECT)) in header  # the command using it, run from the project root
 
 
 @pytest.mark.parametrize("path", USER_CONFIGS, ids=lambda p: p.name)
@@ -34,7 +34,8 @@ def test_every_user_config_says_what_to_expect_and_where_it_was_measured(path: P
 
 
 def test_configs_holds_starting_points_and_bench_configs_the_experiments() -> None:
-    assert len(USER_CONFIGS) <= 5 and {p.name for p in USER_CONFIGS} >= {"sst2-minilm.yaml", "sst2-minilm-lora.yaml"}
+    names = {p.name for p in USER_CONFIGS}
+    assert len(names) <= 5 and names >= {"sst2-minilm.yaml", "sst2-minilm-lora.yaml"}
     assert not {p.name for p in USER_CONFIGS} & {p.name for p in BENCH_CONFIGS}
 
 
