@@ -65,10 +65,11 @@ def _ensure_trained(config: Path) -> Path:
 def _nonprivate_audit(run: Path, reference_data: str) -> dict[str, Any]:
     """The privacy audit of the non-private run with the private run's reference data, not written
     into the run (its own config has no reference data)."""
+    import fairtune.workflows  # noqa: F401 - registers the train stage the reference model is trained by
     from fairtune._rundir import RunDir
+    from fairtune.audits import AUDITORS
     from fairtune.data import load_task_data
-    from fairtune.workflows.audit import RUNNERS
-    from fairtune.workflows.predict import load_run_classifier
+    from fairtune.models import load_run_classifier
 
     rd, cfg, clf = load_run_classifier(run)
     cfg = cfg.model_copy(deep=True)
@@ -79,7 +80,7 @@ def _nonprivate_audit(run: Path, reference_data: str) -> dict[str, Any]:
         scratch = RunDir(Path(tmp) / rd.root.name)
         scratch.root.mkdir(parents=True)
         shutil.copy(rd.metrics, scratch.metrics)
-        return RUNNERS["privacy"](scratch, cfg, clf, task).to_json()  # type: ignore[no-any-return]
+        return AUDITORS["privacy"](scratch, cfg, clf, task).to_json()  # type: ignore[no-any-return]
 
 
 def _warm_start(config: Path, dp_cfg: Any) -> dict[str, Any]:

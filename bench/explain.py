@@ -87,7 +87,7 @@ def main() -> None:
     from fairtune.audits.explain._audit import random_rankings
     from fairtune.audits.explain._words import has_words
     from fairtune.data import load_task_data
-    from fairtune.workflows.predict import load_run_classifier
+    from fairtune.models import load_run_classifier
 
     _, cfg, clf = load_run_classifier(RUN)
     ec = cfg.audit.explain

@@ -1,4 +1,4 @@
-"""A registry of named plug-ins that run in a set order (training objectives, data transforms)."""
+"""A registry of named plug-ins that run in a set order (training objectives, data transforms, auditors)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,9 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return (name for name, _ in self.ordered())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def __getitem__(self, name: str) -> T:
+        return self.entries[name][1]

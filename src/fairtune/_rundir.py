@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from fairtune._io import atomic_write_text, read_json
+from fairtune._io import atomic_write_text, clean_leftovers, read_json
 from fairtune.config import (
     FairtuneConfig,
     build_config,
@@ -21,7 +21,9 @@ from fairtune.config import (
     read_yaml,
 )
 from fairtune.errors import (
+    NO_CHECKPOINT,
     RUN_DIR_MISSING,
+    RUN_EXISTS,
     RUN_NOT_TRAINED,
     RUN_OTHER_CONFIG,
     RUN_OVERRIDE_SECTION,
@@ -151,6 +153,29 @@ class RunDir:
         ]
         if diffs:
             raise RunError(RUN_OTHER_CONFIG.format(path=self.root, keys=", ".join(diffs)))
+
+
+def prepare_run_dir(
+    cfg: FairtuneConfig, *, resume: bool, overwrite: bool, checkpoint_glob: str = "step-*"
+) -> RunDir:
+    """The run directory to train into, refusing to overwrite a model or checkpoints without --overwrite
+    and to resume without a checkpoint. `checkpoint_glob` names the checkpoint folders of the loop."""
+    run = RunDir.for_config(cfg)
+    for note in clean_leftovers(run.root):
+        print(f"train: {run.root}: {note} (left by an interrupted write)", flush=True)
+    if overwrite:
+        run.clear_training_outputs()
+    has_ckpt = run.checkpoints.is_dir() and any(run.checkpoints.glob(checkpoint_glob))
+    if resume:
+        run.check_same_config(cfg)
+        if not has_ckpt:
+            raise RunError(NO_CHECKPOINT.format(path=run.root))
+    elif run.model.exists() or has_ckpt:
+        raise RunError(
+            RUN_EXISTS.format(path=run.root, what="a model" if run.model.exists() else "checkpoints")
+        )
+    run.root.mkdir(parents=True, exist_ok=True)
+    return run
 
 
 def package_versions() -> dict[str, str]:

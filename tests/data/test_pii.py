@@ -299,8 +299,8 @@ def test_redaction_of_an_empty_dataset_is_refused(
 
 
 def test_validate_names_a_missing_spacy_pipeline_before_any_work(tmp_path) -> None:
+    from fairtune.audits import audit_input_problems
     from fairtune.config import build_config
-    from fairtune.workflows.audit import audit_input_problems
 
     cfg = build_config(
         {"data": {"train": "x.csv", "redact": True, "pii": {"spacy_model": "no_such_pipeline"}}}

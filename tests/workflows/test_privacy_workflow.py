@@ -183,8 +183,8 @@ def test_the_reference_model_trains_without_dp_at_a_rate_that_suits_it(
     """DP's rate would make plain fine-tuning of every weight diverge, so a full-weights reference gets the
     default 5e-5; LoRA adapters keep the run's rate (at 5e-5 a LoRA reference learned nothing on SST-2)."""
     from fairtune._rundir import RunDir
+    from fairtune.audits.privacy._reference import privacy_reference_config
     from fairtune.config import load_config
-    from fairtune.workflows.audit import privacy_reference_config
 
     extra: dict[str, object] = {"model": {"name": str(tiny_model_dir), "lora": {"r": 4}}} if lora else {}
     path = _privacy_only_config(

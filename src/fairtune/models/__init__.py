@@ -1,4 +1,4 @@
-"""Models: resolve names, build (full or LoRA), save/load, and the `Classifier` interface.
+"""Models: resolve names, build (full or LoRA), save/load, the `Classifier` interface, a run's model.
 
 Names load on first use (PEP 562), so `from fairtune.models import resolve_model` or `Classifier` does
 not import torch and transformers: a usage error about a model path is reported in a fraction of a second.
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from fairtune.models._build import build_classifier, is_peft, load_trained, save_model
     from fairtune.models._classifier import TorchClassifier
     from fairtune.models._pooling import BertForMeanPooledSequenceClassification, classifier_class
+    from fairtune.models._run import load_run_classifier
 
 #: name -> the module that defines it, imported when the name is first used
 _LAZY = {
@@ -26,6 +27,7 @@ _LAZY = {
     "TorchClassifier": "_classifier",
     "BertForMeanPooledSequenceClassification": "_pooling",
     "classifier_class": "_pooling",
+    "load_run_classifier": "_run",
 }
 
 
@@ -43,6 +45,7 @@ __all__ = [
     "classifier_class",
     "is_peft",
     "load_pretrained",
+    "load_run_classifier",
     "load_trained",
     "packaged_minilm_path",
     "resolve_model",

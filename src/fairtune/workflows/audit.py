@@ -2,210 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fairtune._rundir import RunDir
-from fairtune.config import FairtuneConfig
+from fairtune._stages import fingerprint, register_stage
 from fairtune.errors import AUDIT_OVERRIDE_NOT_RUN, AUDIT_UNKNOWN, FairtuneError
-
-AUDITORS = ("fairness", "robustness", "explain", "privacy")
-
-
-def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
-    """What the enabled auditors and mitigations will need, checked before any training: lexicons,
-    templates, the EEC file, WordNet. Returns every problem (empty when all is in place)."""
-    from fairtune.audits.fairness import read_eec
-    from fairtune.data import load_lexicons, prepare_wordnet
-    from fairtune.errors import collector
-
-    problems: list[str] = []
-    attempt = collector(problems)
-
-    fa, ra = cfg.audit.fairness, cfg.audit.robustness
-    if fa.enabled:
-        from fairtune.audits.fairness._identity import load_identity_templates
-
-        lexicons: list[Any] = []
-        attempt(lambda: lexicons.extend(load_lexicons(fa.dimensions, fa.lexicon_dir, "audit.fairness")))
-        if lexicons and fa.identity_terms:
-            attempt(load_identity_templates, fa.identity_templates, lexicons)
-        if fa.eec:
-            attempt(read_eec, fa.eec, "audit.fairness.eec")
-    from fairtune.mitigations._preflight import mitigation_input_problems
-
-    problems.extend(mitigation_input_problems(cfg))
-    ag = cfg.train.augment
-    if ag is not None and ag.method == "eda":
-        attempt(prepare_wordnet, ag.wordnet, "train.augment.wordnet")
-    if ag is not None and ag.method == "backtranslate":
-        from fairtune.data._augment import check_augment_models
-
-        problems.extend(check_augment_models(ag))
-    if ra.enabled:
-        attempt(prepare_wordnet, ra.wordnet, "audit.robustness.wordnet")
-    import importlib.util
-
-    ea = cfg.audit.explain
-    if ea.enabled and "shap" in {*ea.methods, ea.global_method}:
-        from fairtune.errors import EXPLAIN_SHAP_MISSING
-
-        if importlib.util.find_spec("shap") is None:
-            problems.append("audit.explain.methods: " + EXPLAIN_SHAP_MISSING)
-    if cfg.data.redact:
-        from fairtune.data._pii import SPACY_INSTALL, settings_from_config, spacy_pipeline_available
-
-        model = settings_from_config(cfg.data).spacy_model
-        if not spacy_pipeline_available(model):
-            problems.append(
-                f"data.pii.spacy_model: the spaCy pipeline {model!r} that data.redact needs is missing. "
-                f"Install it with `{SPACY_INSTALL}`."
-            )
-    return problems
-
-
-def enabled_auditors(cfg: FairtuneConfig) -> list[str]:
-    return [name for name in AUDITORS if getattr(cfg.audit, name).enabled]
-
-
-def _fairness(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
-    from fairtune.audits.fairness import audit_fairness
-    from fairtune.config import FAIRNESS_DIMENSIONS
-    from fairtune.data import load_lexicons
-
-    # The lexicons fairtune's own mitigation uses (or used, for a child run), for the EEC-overlap check.
-    cfc = cfg.train.counterfactual
-    mitigation = load_lexicons(
-        cfc.dimensions if cfc else list(FAIRNESS_DIMENSIONS),
-        cfc.lexicon_dir if cfc else cfg.audit.fairness.lexicon_dir,
-        "train.counterfactual",
-    )
-    return audit_fairness(
-        clf,
-        task.eval,
-        cfg.audit.fairness,
-        group_column=cfg.data.group_column,
-        mitigation_lexicons=mitigation,
-        mitigation_pronouns=bool(cfc and cfc.pronouns),
-    )
-
-
-def _robustness(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
-    from fairtune.audits.robustness import SentenceEncoder, audit_robustness
-    from fairtune.data import load_wordnet
-
-    rc = cfg.audit.robustness
-    wordnet = load_wordnet(rc.wordnet, "audit.robustness.wordnet")
-    encoder = (
-        SentenceEncoder.from_name(cfg.model.name, max_length=cfg.data.max_length)
-        if rc.attack and rc.min_similarity
-        else None
-    )
-    return audit_robustness(clf, task.eval, rc, wordnet=wordnet, encoder=encoder)
-
-
-def _explain(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
-    from fairtune._io import read_json
-    from fairtune.audits.explain import audit_explain
-
-    prior = {
-        name: read_json(run.root / "audit" / f"{name}.json")
-        for name in ("fairness", "robustness")
-        if (run.root / "audit" / f"{name}.json").is_file()
-    }
-    return audit_explain(
-        clf, task.eval, cfg.audit.explain, prior=prior, log=lambda m: print(m, file=sys.stderr, flush=True)
-    )
-
-
-def _privacy(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
-    from fairtune._io import read_json
-    from fairtune.audits.privacy import audit_privacy
-    from fairtune.data import Canaries
-
-    canary_file = run.root / "canaries.json"
-    canaries = Canaries.from_dict(read_json(canary_file)) if canary_file.is_file() else None
-    dp = run.read_metrics().get("train", {}).get("privacy") if run.metrics.is_file() else None
-    reference, reference_texts = None, None
-    if cfg.audit.privacy.reference_data:
-        reference, reference_texts = privacy_reference(run, cfg)
-    return audit_privacy(
-        clf,
-        task.train,
-        task.eval,
-        cfg.audit.privacy,
-        reference=reference,
-        reference_texts=reference_texts,
-        canaries=canaries,
-        dp=dp,
-    )
-
-
-def privacy_reference_config(run: RunDir, cfg: FairtuneConfig) -> FairtuneConfig:
-    """The reference model's config: the run's own recipe, on audit.privacy.reference_data instead of
-    data.train, without canaries, and without DP."""
-    from fairtune.config import build_config, config_to_dict
-
-    pa = cfg.audit.privacy
-    raw = config_to_dict(cfg)
-    raw.update(name="privacy-reference", output_dir=str(run.root / "audit"), gates={})
-    raw["data"].update(train=pa.reference_data, max_train_rows=None, extra_train=None)
-    raw["train"].update(canaries=None, epochs=pa.reference_epochs or cfg.train.epochs, max_steps=None)
-    if pa.reference_lr is not None:
-        raw["train"].update(lr=pa.reference_lr)
-    if cfg.train.privacy is not None:
-        # The attacker's own model need not be private: a better-fit reference makes a stronger attack.
-        # DP's large batches would leave it a handful of steps on a small reference set, and DP's learning
-        # rate (tuned for clipped, noisy gradients) makes plain fine-tuning of every weight diverge.
-        # LoRA adapters keep the run's rate: at the full fine-tuning default they barely move.
-        raw["train"].update(privacy=None, batch_size=32)
-        if pa.reference_lr is None and cfg.model.lora is None:  # the default fine-tuning rate
-            from fairtune.config._schema import TrainConfig
-
-            raw["train"].update(lr=TrainConfig.model_fields["lr"].default)
-    return build_config(raw)
-
-
-def privacy_reference(run: RunDir, cfg: FairtuneConfig) -> tuple[Any, set[str]]:
-    """Train (or reuse) the privacy audit's reference model (`privacy_reference_config`). It lives in
-    audit/privacy-reference/ and is reused while its config is unchanged."""
-    from fairtune.data import load_task_data
-    from fairtune.errors import RunError
-    from fairtune.models import TorchClassifier
-    from fairtune.workflows.train import train
-
-    pa = cfg.audit.privacy
-    ref_cfg = privacy_reference_config(run, cfg)
-    ref_run = RunDir.for_config(ref_cfg)
-    reuse = ref_run.model.is_dir()
-    if reuse:
-        try:
-            ref_run.check_same_config(ref_cfg)
-        except RunError:
-            reuse = False
-    if not reuse:
-        print(
-            f"audit privacy: training the reference model on {pa.reference_data}", file=sys.stderr, flush=True
-        )
-        train(ref_cfg, overwrite=True, show_progress=sys.stderr.isatty())
-    texts = load_task_data(ref_cfg.data, ref_cfg.seed).train.texts
-    clf = TorchClassifier.from_dir(
-        ref_run.model,
-        batch_size=cfg.train.eval_batch_size,
-        max_length=cfg.data.max_length,
-        precision=cfg.train.precision,
-    )
-    return clf, set(texts)
-
-
-RUNNERS: dict[str, Callable[[RunDir, FairtuneConfig, Any, Any], Any]] = {
-    "fairness": _fairness,
-    "robustness": _robustness,
-    "explain": _explain,
-    "privacy": _privacy,
-}
 
 
 def audit_mlm(
@@ -257,7 +60,7 @@ def _override_audit_settings(
     use. The pipeline's record of the audit stage is restamped with the new settings, so a later
     `fairtune run` with other audit settings redoes the audits instead of keeping these."""
     from fairtune._io import atomic_write_json, read_json
-    from fairtune.workflows.run import fingerprint
+    from fairtune.audits import AUDITORS
 
     run.require_model()
     if only:
@@ -282,8 +85,9 @@ def audit(
 ) -> dict[str, dict[str, Any]]:
     """Run the chosen (default: enabled) auditors; return {name: audit document}. `overrides`
     (`audit.privacy.sample=500`) change the run's audit settings first, saved to its config.yaml."""
+    from fairtune.audits import AUDITORS, enabled_auditors
     from fairtune.data import load_task_data
-    from fairtune.workflows.predict import load_run_classifier
+    from fairtune.models import load_run_classifier
 
     bad = [n for n in only or [] if n not in AUDITORS]
     if bad:
@@ -297,7 +101,7 @@ def audit(
     out = {}
     for name in names:
         log(f"audit {name}: running on {run.root}")
-        result = RUNNERS[name](run, cfg, clf, task)
+        result = AUDITORS[name](run, cfg, clf, task)
         path = result.write(run.root)
         log(
             f"audit {name}: {len(result.metrics)} metrics, {len(result.findings)} findings in "
@@ -305,3 +109,6 @@ def audit(
         )
         out[name] = result.to_json()
     return out
+
+
+register_stage("audit", audit)

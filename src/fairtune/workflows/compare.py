@@ -7,6 +7,7 @@ from typing import Any
 
 from fairtune._io import read_json
 from fairtune._rundir import RunDir
+from fairtune._stages import register_stage
 
 
 def compare(run_dirs: list[str]) -> dict[str, Any]:
@@ -21,3 +22,6 @@ def compare(run_dirs: list[str]) -> dict[str, Any]:
         }
     names = sorted({m for r in runs.values() for m in r["metrics"]})
     return {"runs": runs, "metrics": names}
+
+
+register_stage("compare", compare)

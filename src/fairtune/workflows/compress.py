@@ -11,24 +11,16 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fairtune._io import atomic_write_json, read_json
 from fairtune._rundir import RunDir
-from fairtune.compress import (
-    ONNX_VARIANTS,
-    PruneSpec,
-    build_bf16,
-    build_int8,
-    build_onnx,
-    build_pruned,
-    load_variant,
-    measure_variant,
-    size_mb,
-    variant_dir,
-)
+from fairtune._stages import register_stage
 from fairtune.config import FairtuneConfig
 from fairtune.errors import COMPRESS_NOTHING, FairtuneError
+
+if TYPE_CHECKING:
+    from fairtune.compress import PruneSpec
 
 #: Auditors that re-run on every variant (explain is left out: its gradient methods need the fp32 model).
 REAUDITED = ("fairness", "robustness", "privacy")
@@ -59,6 +51,8 @@ def requested_variants(
     *, bf16: bool, int8: bool, onnx: bool, prune: PruneSpec | None, source: str | None = None
 ) -> list[str]:
     """Variant names in build order; built from variant `source` they are named `<source>+<name>`."""
+    from fairtune.compress import ONNX_VARIANTS
+
     names = [n for n, on in (("bf16", bf16), ("int8", int8)) if on]
     if onnx:
         names += list(ONNX_VARIANTS)
@@ -76,6 +70,8 @@ def source_prefix(source: str | None) -> str:
 def _source_dir(run: RunDir, source: str | None) -> Path:
     """The model folder variants are built from: the run's model, or a float32 PyTorch variant (a pruned
     one, say), so that compressions stack (prune, then quantize)."""
+    from fairtune.compress import variant_dir
+
     if not source:
         return run.require_model()
     path = variant_dir(run.root, source, flag="--source")
@@ -143,11 +139,11 @@ def reaudit(
     run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any, out_root: Path, names: Sequence[str]
 ) -> dict[str, dict[str, float]]:
     """Run `names` auditors on `clf`; write out_root/audit/<name>.json; return their metrics."""
-    from fairtune.workflows.audit import RUNNERS
+    from fairtune.audits import AUDITORS
 
     out = {}
     for name in names:
-        result = RUNNERS[name](run, cfg, clf, task)
+        result = AUDITORS[name](run, cfg, clf, task)
         result.write(out_root)
         out[name] = dict(result.metrics)
     return out
@@ -188,6 +184,16 @@ def compress(
     """Build, measure and re-audit `variants` (names from `requested_variants`, with the same `source`);
     return compress/summary.json's content. Every variant is measured against the run's fp32 model, also
     when it is built from another variant."""
+    from fairtune.compress import (
+        ONNX_VARIANTS,
+        build_bf16,
+        build_int8,
+        build_onnx,
+        build_pruned,
+        load_variant,
+        measure_variant,
+        size_mb,
+    )
     from fairtune.data import load_task_data
     from fairtune.models import TorchClassifier
 
@@ -296,3 +302,6 @@ def compress(
         del clf
     atomic_write_json(root / "summary.json", summary)
     return summary
+
+
+register_stage("compress", compress)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fairtune._io import atomic_write_json
 from fairtune._rundir import RunDir
+from fairtune._stages import register_stage
 from fairtune.config import FairtuneConfig
 
 #: WordPiece maps a word of more than 100 characters to one [UNK] (BERT's max_input_chars_per_word)
@@ -42,3 +43,6 @@ def data_card(cfg: FairtuneConfig) -> dict[str, Any]:
     run.root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run.data_card, card)
     return card
+
+
+register_stage("data", data_card)

@@ -7,6 +7,7 @@ from typing import Any
 
 from fairtune._io import atomic_write_json
 from fairtune._rundir import RunDir
+from fairtune._stages import register_stage
 
 
 def evaluate(run_dir: str | Path, data_file: str | None = None) -> dict[str, Any]:
@@ -45,3 +46,6 @@ def evaluate(run_dir: str | Path, data_file: str | None = None) -> dict[str, Any
     metrics_doc["labels"] = labels
     atomic_write_json(run.metrics, metrics_doc)
     return result
+
+
+register_stage("evaluate", evaluate)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fairtune.audits.explain import ExplainSettings, Explanation
+from fairtune._stages import register_stage
+
+if TYPE_CHECKING:
+    from fairtune.audits.explain import Explanation
 
 
 def explain_texts(
@@ -17,8 +21,8 @@ def explain_texts(
     warn: Callable[[str], None] | None = None,
 ) -> list[Explanation]:
     """Explain each text's predicted label with `method`, using the run's audit.explain settings."""
-    from fairtune.audits.explain import explain
-    from fairtune.workflows.predict import load_run_classifier
+    from fairtune.audits.explain import ExplainSettings, explain
+    from fairtune.models import load_run_classifier
 
     _, cfg, clf = load_run_classifier(run_dir)
     ec = cfg.audit.explain
@@ -29,3 +33,6 @@ def explain_texts(
         seed=ec.seed,
     )
     return explain(clf, texts, method, settings=settings, warn=warn)
+
+
+register_stage("explain", explain_texts)

@@ -21,6 +21,7 @@ from typing import Any
 
 from fairtune._io import atomic_write_json, atomic_write_text, read_json
 from fairtune._rundir import RunDir
+from fairtune._stages import register_stage, stage
 from fairtune.config import (
     DpConfig,
     FairtuneConfig,
@@ -271,14 +272,13 @@ def write_robust_augmentation(
 def _train(cfg: FairtuneConfig, show_progress: bool, log: Callable[[str], None]) -> None:
     """Train the run of `cfg` unless it is already trained with this config (the caller checked it)."""
     from fairtune.training import latest_checkpoint
-    from fairtune.workflows.train import train
 
     run = RunDir.for_config(cfg)
     if (run.model / "config.json").is_file() and run.metrics.is_file():
         log(f"mitigate: {run.root} is already trained with this config; re-auditing only")
         return
     resume = latest_checkpoint(run.checkpoints) is not None
-    train(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
+    stage("train")(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
 
 
 def _seeded_runs(
@@ -292,8 +292,7 @@ def _seeded_runs(
     log: Callable[[str], None],
 ) -> list[Path]:
     """The replicas of the run at `root` for every seed but its own (the first), trained and audited."""
-    from fairtune.workflows.audit import audit
-
+    audit = stage("audit")
     out = [root]
     for seed in seeds[1:]:
         rcfg = replica_config(cfg, root, seed)
@@ -332,8 +331,7 @@ def mitigate(
     even where an audit exists (the children are always re-audited)."""
     import shutil
 
-    from fairtune.workflows.audit import audit
-
+    audit = stage("audit")
     chosen = [
         (k, m) for k, m in (("fairness", fairness), ("robustness", robustness), ("privacy", privacy)) if m
     ]
@@ -351,7 +349,7 @@ def mitigate(
         pcfg = pcfg.model_copy(update={"mitigate": pcfg.mitigate.model_copy(update={"seeds": seeds})})
     seed_list = [pcfg.seed + k for k in range(pcfg.mitigate.seeds)]
     cfg = child_config(pcfg, parent.root, kind, method, options)
-    from fairtune.workflows.audit import audit_input_problems
+    from fairtune.audits import audit_input_problems
 
     problems = audit_input_problems(cfg)  # before any training or auditing
     if problems:
@@ -400,7 +398,8 @@ def mitigate(
     }
     atomic_write_json(child.root / "mitigation.json", doc)
     if (parent.root / "report.html").is_file():
-        from fairtune.workflows.report import report
-
-        report(parent.root)
+        stage("report")(parent.root)
     return [doc]
+
+
+register_stage("mitigate", mitigate)

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from fairtune._io import atomic_write_dir, atomic_write_json
+from fairtune._rundir import prepare_run_dir
+from fairtune._stages import register_stage
 from fairtune.config import FairtuneConfig
 from fairtune.errors import ConfigError, DataError
 
@@ -25,6 +25,8 @@ def split_texts(texts: list[str], eval_fraction: float, seed: int) -> tuple[list
             f"pretrain.data: {len(texts)} usable text; continued pretraining needs at least 2 (one to train "
             "on, one to measure perplexity). Give more text."
         )
+    import numpy as np
+
     order = np.random.default_rng(seed).permutation(len(texts))
     n_eval = min(len(texts) - 1, max(1, round(eval_fraction * len(texts))))
     return [texts[i] for i in order[n_eval:]], [texts[i] for i in order[:n_eval]]
@@ -102,8 +104,6 @@ def pretrain(
             ["pretrain: the config has no pretrain section. Add one, e.g. pretrain: {data: unlabelled.txt}."]
         )
     texts = read_unlabelled(pc.data, pc.text_column)
-    from fairtune.workflows.train import prepare_run_dir
-
     # The Hugging Face Trainer names its checkpoints checkpoint-N.
     run = prepare_run_dir(cfg, resume=resume, overwrite=overwrite, checkpoint_glob="checkpoint-*")
     train_texts, eval_texts = split_texts(texts, pc.eval_fraction, cfg.seed)
@@ -176,3 +176,6 @@ def pretrain(
     }
     atomic_write_json(run.metrics, metrics)
     return metrics
+
+
+register_stage("pretrain", pretrain)

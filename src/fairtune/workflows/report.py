@@ -7,6 +7,7 @@ from typing import Any
 
 from fairtune._io import atomic_write_json
 from fairtune._rundir import RunDir
+from fairtune._stages import register_stage
 from fairtune.errors import RUN_NOT_EVALUATED, RunError
 
 
@@ -26,3 +27,6 @@ def report(run_dir: str | Path) -> dict[str, Any]:
     write_report(run.root, ctx, values)
     write_model_card(run.model, cfg, ctx)
     return gates
+
+
+register_stage("report", report)

@@ -6,8 +6,6 @@ run killed at any point continues where it stopped; training itself resumes from
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,60 +13,31 @@ from typing import Any
 
 from fairtune._io import atomic_write_json, read_json
 from fairtune._rundir import RunDir
-from fairtune.config import FairtuneConfig, config_to_dict
+from fairtune._stages import STAGES, fingerprint, register_stage, stage
+from fairtune.config import FairtuneConfig
 from fairtune.errors import UNKNOWN_STAGE, FairtuneError
-
-STAGES = ("data", "train", "evaluate", "audit", "report")
-#: The config sections each stage reads. A stage whose inputs changed since it ran is redone.
-STAGE_INPUTS = {
-    "data": ("data", "data_card", "model"),
-    "train": ("seed", "data", "model", "train"),
-    "evaluate": ("seed", "data", "model", "train"),
-    "audit": ("seed", "data", "model", "train", "audit"),
-    "report": ("gates", "card"),
-}
-
-
-def _drop_unset(value: Any) -> Any:
-    """Drop keys whose value is None: an optional feature that is off leaves no trace, so adding a new
-    optional config key in a later version does not make every finished stage look stale."""
-    if isinstance(value, dict):
-        return {k: _drop_unset(v) for k, v in value.items() if v is not None}
-    return value
-
-
-def fingerprint(cfg: FairtuneConfig, stage: str) -> str:
-    doc = _drop_unset(config_to_dict(cfg))
-    blob = json.dumps({k: doc.get(k) for k in STAGE_INPUTS[stage]}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _train_stage(cfg: FairtuneConfig, run: RunDir, forced: bool, show_progress: bool) -> None:
     from fairtune.training import latest_checkpoint
-    from fairtune.workflows.train import train
 
     if forced:
         run.clear_training_outputs()
     elif (run.model / "config.json").is_file() and run.metrics.is_file():
         return  # training had finished; only the stage record was lost
     resume = latest_checkpoint(run.checkpoints) is not None
-    train(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
+    stage("train")(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
 
 
 def _stage_fns(
     cfg: FairtuneConfig, run: RunDir, show_progress: bool, log: Callable[[str], None]
 ) -> dict[str, Callable[[bool], Any]]:
-    from fairtune.workflows.audit import audit
-    from fairtune.workflows.data import data_card
-    from fairtune.workflows.evaluate import evaluate
-    from fairtune.workflows.report import report
-
     return {
-        "data": lambda forced: data_card(cfg),
+        "data": lambda forced: stage("data")(cfg),
         "train": lambda forced: _train_stage(cfg, run, forced, show_progress),
-        "evaluate": lambda forced: evaluate(run.root),
-        "audit": lambda forced: audit(run.root, log=log),
-        "report": lambda forced: report(run.root),
+        "evaluate": lambda forced: stage("evaluate")(run.root),
+        "audit": lambda forced: stage("audit")(run.root, log=log),
+        "report": lambda forced: stage("report")(run.root),
     }
 
 
@@ -84,8 +53,8 @@ def run_pipeline(
     bad = [s for s in force if s not in STAGES]
     if bad:
         raise FairtuneError(UNKNOWN_STAGE.format(stage=bad[0], stages=", ".join(STAGES)))
+    from fairtune.audits import audit_input_problems
     from fairtune.errors import ConfigError
-    from fairtune.workflows.audit import audit_input_problems
 
     problems = audit_input_problems(cfg)  # a missing EEC file or WordNet stops before, not after, training
     if problems:
@@ -98,26 +67,29 @@ def run_pipeline(
     # A forced stage makes every later one stale, so they are redone too.
     first_forced = min((STAGES.index(s) for s in force), default=len(STAGES))
     fns = _stage_fns(cfg, run, show_progress, log)
-    for i, stage in enumerate(STAGES):
-        record = done.get(stage, {})
-        if record.get("done") and record.get("inputs") != fingerprint(cfg, stage):
-            log(f"{stage}: its config inputs changed since it ran; redoing it and every later stage")
+    for i, name in enumerate(STAGES):
+        record = done.get(name, {})
+        if record.get("done") and record.get("inputs") != fingerprint(cfg, name):
+            log(f"{name}: its config inputs changed since it ran; redoing it and every later stage")
             first_forced = min(first_forced, i)
         forced = i >= first_forced
         if record.get("done") and not forced:
-            log(f"{stage}: already done at {done[stage]['finished']}; skipped (--force {stage} redoes it)")
+            log(f"{name}: already done at {done[name]['finished']}; skipped (--force {name} redoes it)")
             continue
-        log(f"{stage}: running")
+        log(f"{name}: running")
         t0 = time.perf_counter()
-        fns[stage](forced)
-        done[stage] = {
+        fns[name](forced)
+        done[name] = {
             "done": True,
-            "inputs": fingerprint(cfg, stage),
+            "inputs": fingerprint(cfg, name),
             "seconds": round(time.perf_counter() - t0, 3),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         atomic_write_json(
             run.stages, {"schema": "fairtune/stages/v1", **{k: v for k, v in done.items() if k in STAGES}}
         )
-        log(f"{stage}: done in {done[stage]['seconds']:.1f}s")
+        log(f"{name}: done in {done[name]['seconds']:.1f}s")
     return read_json(run.gates)
+
+
+register_stage("run", run_pipeline)

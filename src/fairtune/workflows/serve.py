@@ -8,11 +8,14 @@ import logging
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fairtune._rundir import RunDir
+from fairtune._stages import register_stage
 from fairtune.errors import API_KEY_EMPTY, SERVE_BAD_LIMIT, SERVE_PORT_IN_USE, ConfigError, FairtuneError
-from fairtune.serve import ServeSettings
+
+if TYPE_CHECKING:
+    from fairtune.serve import ServeSettings
 
 API_KEY_ENV = "FAIRTUNE_API_KEY"
 
@@ -96,6 +99,8 @@ def build_settings(
     log_texts: bool = False,
     **limits: Any,
 ) -> ServeSettings:
+    from fairtune.serve import ServeSettings
+
     check_limits(**limits)
     key = os.environ.get(api_key_env)
     if key is not None and not key.strip():
@@ -161,3 +166,6 @@ def serve(
         timeout_graceful_shutdown=graceful_timeout,
         **server_options(head_timeout, max_head_bytes, max_connections),
     )
+
+
+register_stage("serve", serve)

@@ -5,33 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fairtune._io import atomic_write_json, clean_leftovers
-from fairtune._rundir import RunDir
+from fairtune._io import atomic_write_json
+from fairtune._rundir import RunDir, prepare_run_dir
+from fairtune._stages import register_stage
 from fairtune.config import FairtuneConfig
-from fairtune.errors import NO_CHECKPOINT, RUN_EXISTS, RunError
-
-
-def prepare_run_dir(
-    cfg: FairtuneConfig, *, resume: bool, overwrite: bool, checkpoint_glob: str = "step-*"
-) -> RunDir:
-    """The run directory to train into, refusing to overwrite a model or checkpoints without --overwrite
-    and to resume without a checkpoint. `checkpoint_glob` names the checkpoint folders of the loop."""
-    run = RunDir.for_config(cfg)
-    for note in clean_leftovers(run.root):
-        print(f"train: {run.root}: {note} (left by an interrupted write)", flush=True)
-    if overwrite:
-        run.clear_training_outputs()
-    has_ckpt = run.checkpoints.is_dir() and any(run.checkpoints.glob(checkpoint_glob))
-    if resume:
-        run.check_same_config(cfg)
-        if not has_ckpt:
-            raise RunError(NO_CHECKPOINT.format(path=run.root))
-    elif run.model.exists() or has_ckpt:
-        raise RunError(
-            RUN_EXISTS.format(path=run.root, what="a model" if run.model.exists() else "checkpoints")
-        )
-    run.root.mkdir(parents=True, exist_ok=True)
-    return run
 
 
 def insert_canaries(cfg: FairtuneConfig, data: Any, run: RunDir) -> dict[str, Any]:
@@ -121,3 +98,6 @@ def train(
         atomic_write_json(run.metrics, metrics)
     trainer.acc.wait_for_everyone()
     return metrics
+
+
+register_stage("train", train)

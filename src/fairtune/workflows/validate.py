@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from fairtune._stages import register_stage
 from fairtune.config import FairtuneConfig
 from fairtune.errors import ConfigError, FairtuneError
 
 
 def validate(cfg: FairtuneConfig) -> dict[str, Any]:
     """Return a summary; raise one `ConfigError` that lists every problem found."""
+    from fairtune.audits import audit_input_problems
     from fairtune.data import load_task_data
     from fairtune.models import resolve_model
-    from fairtune.workflows.audit import audit_input_problems
 
     problems: list[str] = []
     summary: dict[str, Any] = {"name": cfg.name}
@@ -54,3 +55,6 @@ def validate(cfg: FairtuneConfig) -> dict[str, Any]:
     if problems:
         raise ConfigError(problems, header=f"{len(problems)} problem(s) found; nothing was run:")
     return summary
+
+
+register_stage("validate", validate)
