@@ -54,7 +54,16 @@ def texts_from_args(args: argparse.Namespace, none_given: str) -> list[str]:
     return texts
 
 
+#: width of tables written to a file or a pipe (CI logs, `| tee`): wide enough that no table wraps
+PIPE_WIDTH = 160
+
+
 def console(stderr: bool = False) -> Any:
+    """A rich console; on a terminal it follows the terminal's width, elsewhere it is at least PIPE_WIDTH
+    wide (rich would use 80 or $COLUMNS)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    c = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not c.is_terminal:
+        c.width = max(c.width, PIPE_WIDTH)
+    return c

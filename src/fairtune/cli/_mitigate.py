@@ -135,7 +135,9 @@ def comparison_table(doc: dict) -> Any:
         "interval (Welch)",
     )
     # The metric name never wraps (it is what users grep for); the verdict folds on narrow terminals.
-    t.add_column("metric", no_wrap=True, min_width=max((len(r["metric"]) for r in doc["comparison"]), default=6))
+    t.add_column(
+        "metric", no_wrap=True, min_width=max((len(r["metric"]) for r in doc["comparison"]), default=6)
+    )
     for col in ("parent", "child", "delta", "95% CI"):
         t.add_column(col, justify="right")
     t.add_column("verdict", overflow="fold")
