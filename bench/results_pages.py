@@ -406,6 +406,42 @@ def _serve_load(docs: dict[str, Doc]) -> list[str]:
     return out
 
 
+@table("serve-before-after")
+def _serve_before_after(docs: dict[str, Doc]) -> list[str]:
+    """bench/serve_load.py --before REV --explain-in-flight: medians of two alternating servers per side."""
+    doc = _first(docs)
+    out = _head(
+        "variant", "code", "requests/s", "p99 ms", "p99 ms, explanation in flight", "÷ p99 without", "errors"
+    )
+    for name, v in doc["variants"].items():
+        for side in ("before", "after"):
+            m = v[side]
+            busy = m.get("p99_ms_with_explain")
+            out.append(
+                _row(
+                    _serve_label(name),
+                    f"{side} (`{doc['before']}`)" if side == "before" else "after (this tree)",
+                    f"{m['throughput']:,.1f}",
+                    f"{m['p99_ms']:.0f}",
+                    "–" if busy is None else f"{busy:,.0f}",
+                    "–" if busy is None else _bold(f"{busy / m['p99_ms']:.2f}×", side == "after"),
+                    m["errors"],
+                )
+            )
+        out.append(
+            _row(
+                _serve_label(name),
+                "after ÷ before",
+                f"{v['throughput_ratio_after_vs_before']:.3f}",
+                "",
+                "",
+                "",
+                "",
+            )
+        )
+    return out
+
+
 @table("low-resource")
 def _low_resource(docs: dict[str, Doc]) -> list[str]:
     doc = _first(docs)
