@@ -223,7 +223,8 @@ def run_variant(
         asyncio.run(load(url, texts, min(200, args.requests), args.concurrency, args.client))
         out = asyncio.run(load(url, texts, args.requests, args.concurrency, args.client))
         if getattr(args, "explain_in_flight", False):
-            busy = asyncio.run(load_with_explain(url, texts, args.requests, args.concurrency, args.client))
+            n_busy = args.explain_requests
+            busy = asyncio.run(load_with_explain(url, texts, n_busy, args.concurrency, args.client))
             out["with_explain"] = {
                 k: busy[k] for k in ("throughput", "p50_ms", "p99_ms", "errors", "explanations_answered")
             }
@@ -257,6 +258,13 @@ def main() -> None:
         "--explain-in-flight",
         action="store_true",
         help="load each server a second time with one /v1/explain request of 8 texts always in flight",
+    )
+    ap.add_argument(
+        "--explain-requests",
+        type=int,
+        default=600,
+        help="predict requests of that second load (default 600: a server that lets explanations block "
+        "predictions answers only a few per second)",
     )
     ap.add_argument(
         "--variants",

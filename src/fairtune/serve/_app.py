@@ -397,8 +397,9 @@ def create_app(
             try:
                 refused = reject(Headers(scope=scope), endpoint)
                 if refused is None and guarded(endpoint):
-                    try:
-                        body = await asyncio.wait_for(read_body(receive), s.body_timeout)
+                    try:  # asyncio.timeout, not wait_for: no extra task per request
+                        async with asyncio.timeout(s.body_timeout):
+                            body = await read_body(receive)
                     except TimeoutError:
                         body = b""
                         refused = error(
