@@ -840,7 +840,12 @@ def mitigation_page() -> str:
                 "",
                 f"{doc['seeds']} seeds per arm; machine: {_machine(doc)}. Best arm: `{best}`, which {met};",
                 "the targets it misses: "
-                + (", ".join(k for k, v in doc["arms"][best]["targets"].items() if v is False) or "none")
+                + (
+                    ", ".join(
+                        k for k, v in doc["arms"][best]["targets"].items() if v is False and k != "all_met"
+                    )
+                    or "none"
+                )
                 + ".",
                 "",
                 *_arm_table(doc, rows),
@@ -875,6 +880,7 @@ def _seeded_row(host: str, name: str, metrics: dict[str, str]) -> tuple[str, str
     diff = doc["arms"][best]["diff"]
     moves = [
         f"{label} {_signed(diff[k]['relative'] * 100, '.0f')}%"
+        + (" (within retraining noise)" if str(diff[k].get("verdict", "")).startswith("not ") else "")
         for k, label in metrics.items()
         if diff.get(k, {}).get("relative") is not None
     ]
