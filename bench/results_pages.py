@@ -851,18 +851,49 @@ def mitigation_page() -> str:
                 *_arm_table(doc, rows),
                 "",
                 "Training times in these runs come from a shared machine on which other work ran at",
-                "times, so their ratios are rough; the side-by-side row (`bench/mitigation_cost.py`: every",
-                "arm timed in turn in one process, twice, on a quiet machine) is what the ≤ 3× target reads.",
+                "times, so their ratios are rough; the side-by-side table below (`bench/mitigation_cost.py`:",
+                "every arm timed in turn in one process, on a quiet machine) is what the ≤ 3× target reads.",
                 "",
                 "Commands: " + "; ".join(f"`{c}`" for c in doc["commands"]) + ".",
                 "",
             ]
+        lines += _cost_section(host)
     if not found:
         lines += [
             "No seed-based result has been recorded yet. The single-seed results (the `avx2` host class) are",
             "on the [fairness](fairness-history.md) and [robustness](robustness-history.md) history pages.",
         ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _cost_section(host: Path) -> list[str]:
+    """The side-by-side training cost of every arm (bench/mitigation_cost.py), if measured on `host`."""
+    path = host / "mitigation_cost.json"
+    if not path.is_file():
+        return []
+    doc = json.loads(path.read_text())
+    out = [
+        f"## Training cost, host class `{host.name}`",
+        "",
+        f"`bench/mitigation_cost.py`: {doc['steps_timed']} timed steps per arm, {doc['repeats']} rounds in",
+        "alternating order in one process; the projection is seconds per step × the arm's steps for the",
+        f"whole run. Machine: {_machine(doc)}.",
+        "",
+        *_head("arm", "s/step (each round)", "projected training s", "× parent", "≤ 3×"),
+    ]
+    for arm, m in doc["arms"].items():
+        runs = " / ".join(f"{x:.3f}" for x in m["seconds_per_step_runs"])
+        ratio = m["ratio_vs_parent"]
+        out.append(
+            _row(
+                arm,
+                runs,
+                f"{m['projected_train_seconds']:,.0f}",
+                f"{ratio:.2f}×",
+                "yes" if ratio <= 3 else "**no**",
+            )
+        )
+    return [*out, ""]
 
 
 # -- the README's table -------------------------------------------------------------------------------
