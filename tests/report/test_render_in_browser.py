@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from fairtune.cli import main
-from fairtune.report._model_card import MEAN_POOLING_CAVEAT
+from fairtune.report._model_card import AUDIT_METRIC_NAMES, MEAN_POOLING_CAVEAT
 
 pytestmark = pytest.mark.integration
 
@@ -145,6 +145,92 @@ def test_model_card_has_metadata_and_every_mitchell_section(report_run: Path) ->
     assert "Leakage of training data: assessed; mia_auc = " in text
     assert "lorem" not in text.lower() and "[more information needed]" not in text.lower()
     assert MEAN_POOLING_CAVEAT in text  # how to load a mean-pooled folder
+
+
+def test_model_card_loads_with_huggingface_hub(report_run: Path) -> None:
+    import json
+
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
+
+    card = ModelCard.load(report_run / "model/README.md")
+    ev = json.loads((report_run / "metrics.json").read_text())["eval"]
+    on_eval = {r.metric_type: r for r in card.data.eval_results if r.dataset_split == "eval"}
+    assert {t: (r.metric_name, r.metric_value) for t, r in on_eval.items()} == {
+        "accuracy": ("Accuracy", round(ev["accuracy"], 4)),
+        "f1": ("Macro F1", round(ev["macro_f1"], 4)),
+        "ece": ("Expected calibration error (15 bins)", round(ev["ece"], 4)),
+    }
+    assert on_eval["f1"].metric_args == {"average": "macro"}
+    assert {r.dataset_name for r in on_eval.values()} == {ev["source"]}
+    # the YAML's model-index is what huggingface_hub builds from these results, and reads back to them
+    meta = yaml.safe_load((report_run / "model/README.md").read_text().split("---\n")[1])
+    assert meta["model-index"] == eval_results_to_model_index("report-demo", card.data.eval_results)
+    assert model_index_to_eval_results(meta["model-index"]) == ("report-demo", card.data.eval_results)
+    # a local base model is no hub id, and the config states no license
+    assert "base_model" not in meta and "license" not in meta
+    assert card.data.base_model is None and card.data.license is None
+    assert meta["language"] == ["en"] and card.data.library_name == "transformers"
+
+
+def test_model_card_lists_the_audits_gateable_metrics(report_run: Path) -> None:
+    import json
+
+    from huggingface_hub import ModelCard
+
+    results = {r.metric_type: r for r in ModelCard.load(report_run / "model/README.md").data.eval_results}
+    for name in ("fairness", "robustness", "privacy"):
+        measured = json.loads((report_run / "audit" / f"{name}.json").read_text())["metrics"]
+        for key, value in measured.items():
+            gate = f"{name}.{key}"
+            if not isinstance(value, int | float):
+                continue
+            if gate == "robustness.attack_seconds":  # a timing: the machine's, not the model's
+                assert gate not in results
+                continue
+            assert results[gate].metric_value == pytest.approx(value, rel=1e-3)
+            assert results[gate].metric_name == AUDIT_METRIC_NAMES[gate]
+            assert results[gate].dataset_type == f"fairtune-{name}-audit"
+    assert "fairness.identity_fped" in results and "privacy.mia_auc" in results
+    assert not any(t.startswith("explain.") for t in results)
+
+
+def test_every_gateable_audit_metric_has_a_card_name() -> None:
+    from fairtune.config import all_metric_names
+
+    audited = {m for m in all_metric_names() if m.split(".")[0] in ("fairness", "robustness", "privacy")}
+    assert set(AUDIT_METRIC_NAMES) == audited - {"robustness.attack_seconds"}
+
+
+def test_model_card_names_a_hub_base_model_and_the_license() -> None:
+    from huggingface_hub import ModelCard
+
+    from fairtune.config import build_config
+    from fairtune.report import render_model_card
+
+    row = {"precision": 0.9, "recall": 0.8, "f1": 0.85, "support": 10}
+    ev = {"source": "ev.csv", "n": 20, "labels": ["neg", "pos"], "per_class": {"neg": row, "pos": row}}
+    ctx = {
+        "eval": {**ev, "accuracy": 0.83456, "macro_f1": 0.81234, "ece": 0.05678},
+        "train": {},
+        "data_card": None,
+        "audits": [{"name": "robustness", "metrics": {"attack_success_rate": 0.518433, "attack_seconds": 5}}],
+        "gates": {"gates": []},
+    }
+    raw = {"name": "hub", "data": {"train": "tr.csv", "eval": "ev.csv"}, "card": {"license": "apache-2.0"}}
+    hub = ModelCard(render_model_card(build_config({**raw, "model": {"name": "minilm", "lora": {}}}), ctx))
+    assert hub.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert hub.data.license == "apache-2.0"
+    assert hub.data.tags == ["fairtune", "text-classification", "lora", "peft"]
+    assert [(r.metric_type, r.metric_value) for r in hub.data.eval_results] == [
+        ("accuracy", 0.8346),
+        ("f1", 0.8123),
+        ("ece", 0.0568),
+        ("robustness.attack_success_rate", 0.5184),
+    ]
+    local_cfg = build_config({**raw, "model": {"name": "./my-model"}, "card": {}})
+    local = ModelCard(render_model_card(local_cfg, ctx))
+    assert "base_model" not in local.data.to_dict() and "license" not in local.data.to_dict()
 
 
 def test_report_md_and_summary(report_run: Path) -> None:

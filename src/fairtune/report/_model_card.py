@@ -5,13 +5,14 @@ Facts come from the run. Where the run holds no fact yet, the card says so plain
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
+from huggingface_hub import EvalResult, ModelCardData
 
 from fairtune._io import atomic_write_text
-from fairtune.config import FairtuneConfig
+from fairtune.config import FAIRNESS_DIMENSIONS, FairtuneConfig
 from fairtune.models._resolve import HUB_ID
 from fairtune.report._gates import gate_status
 
@@ -19,44 +20,116 @@ BASE_MODELS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 NOT_STATED = "Not stated: the run's config leaves `card.{field}` empty, so this card makes no claim."
 
 
-def _metadata(cfg: FairtuneConfig, ev: dict[str, Any]) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "language": [cfg.card.language],
-        "library_name": "transformers",
-        "pipeline_tag": "text-classification",
-        "tags": ["fairtune", "text-classification"] + (["lora", "peft"] if cfg.model.lora else []),
-        "model-index": [
-            {
-                "name": cfg.name,
-                "results": [
-                    {
-                        "task": {"type": "text-classification", "name": "Text Classification"},
-                        "dataset": {"name": ev["source"], "type": "text-classification", "split": "eval"},
-                        "metrics": [
-                            {"type": "accuracy", "value": round(ev["accuracy"], 4), "name": "Accuracy"},
-                            {
-                                "type": "f1",
-                                "value": round(ev["macro_f1"], 4),
-                                "name": "Macro F1",
-                                "args": {"average": "macro"},
-                            },
-                            {
-                                "type": "ece",
-                                "value": round(ev["ece"], 4),
-                                "name": "Expected calibration error (15 bins)",
-                            },
-                        ],
-                    }
-                ],
-            }
-        ],
+#: The gateable audit metrics the card's model-index lists, with the names it shows. Timings
+#: (`robustness.attack_seconds`) describe the machine, not the model, and are left out.
+AUDIT_METRIC_NAMES = {
+    "fairness.flip_rate": "Counterfactual identity swaps: flip rate",
+    "fairness.mean_abs_delta": "Counterfactual identity swaps: mean |Δp|",
+    "fairness.p95_abs_delta": "Counterfactual identity swaps: 95th percentile |Δp|",
+    **{
+        f"fairness.flip_rate_{d}": f"Counterfactual identity swaps: flip rate ({d.replace('_', ' ')})"
+        for d in FAIRNESS_DIMENSIONS
+    },
+    "fairness.template_spread_max": "Template probes: largest spread of group mean scores",
+    "fairness.identity_fped": "Identity terms: false positive equality difference",
+    "fairness.identity_fned": "Identity terms: false negative equality difference",
+    "fairness.identity_auc_spread": "Identity terms: AUC spread",
+    "fairness.identity_auc_min": "Identity terms: lowest AUC",
+    "fairness.identity_fpr": "Identity terms: false positive rate",
+    "fairness.identity_fnr": "Identity terms: false negative rate",
+    "fairness.eec_gender_gap": "EEC gender: mean |female - male score|",
+    "fairness.eec_race_gap": "EEC race: mean |African-American - European score|",
+    "fairness.eec_gender_mean_diff": "EEC gender: mean female - male score",
+    "fairness.eec_race_mean_diff": "EEC race: mean African-American - European score",
+    "fairness.eec_gender_share_over_001": "EEC gender: share of pairs differing by more than 0.01",
+    "fairness.eec_race_share_over_001": "EEC race: share of pairs differing by more than 0.01",
+    "fairness.eec_lexicon_overlap": "EEC terms found in the swap lexicons",
+    "fairness.group_accuracy_min": "Groups: lowest accuracy",
+    "fairness.group_accuracy_gap": "Groups: accuracy gap",
+    "fairness.demographic_parity_difference": "Groups: demographic parity difference",
+    "fairness.equalized_odds_difference": "Groups: equalized odds difference",
+    "robustness.invariance_failure_rate": "Invariance tests: failure rate (mean over perturbations)",
+    "robustness.invariance_failure_rate_max": "Invariance tests: failure rate (worst perturbation)",
+    "robustness.attack_success_rate": "Word-substitution attack: success rate",
+    "robustness.accuracy_under_attack": "Word-substitution attack: accuracy under attack",
+    "robustness.clean_accuracy": "Word-substitution attack: clean accuracy of the sample",
+    "robustness.queries_per_example": "Word-substitution attack: queries per example",
+    "privacy.mia_auc": "Membership inference (loss threshold): AUC",
+    "privacy.mia_tpr_at_1pct_fpr": "Membership inference (loss threshold): TPR at 1% FPR",
+    "privacy.mia_tpr_at_01pct_fpr": "Membership inference (loss threshold): TPR at 0.1% FPR",
+    "privacy.mia_advantage": "Membership inference (loss threshold): advantage (max TPR - FPR)",
+    "privacy.mia_calibrated_auc": "Membership inference (calibrated): AUC",
+    "privacy.mia_calibrated_tpr_at_1pct_fpr": "Membership inference (calibrated): TPR at 1% FPR",
+    "privacy.mia_calibrated_tpr_at_01pct_fpr": "Membership inference (calibrated): TPR at 0.1% FPR",
+    "privacy.dp_epsilon": "DP-SGD: epsilon spent",
+    **{
+        f"privacy.canary_exposure_r{r}": f"Canaries inserted {r}x: exposure" for r in (1, 2, 4, 8, 16, 32, 64)
+    },
+}
+
+#: Every result is on the hub's text-classification task.
+_result = partial(EvalResult, task_type="text-classification", task_name="Text Classification")
+
+
+def _base_model(cfg: FairtuneConfig) -> str:
+    return BASE_MODELS.get(cfg.model.name, cfg.model.name)
+
+
+def _eval_results(ev: dict[str, Any]) -> list[EvalResult]:
+    on_eval = partial(
+        _result, dataset_type="text-classification", dataset_name=ev["source"], dataset_split="eval"
+    )
+    return [
+        on_eval(metric_type="accuracy", metric_value=round(ev["accuracy"], 4), metric_name="Accuracy"),
+        on_eval(
+            metric_type="f1",
+            metric_value=round(ev["macro_f1"], 4),
+            metric_name="Macro F1",
+            metric_args={"average": "macro"},
+        ),
+        on_eval(
+            metric_type="ece",
+            metric_value=round(ev["ece"], 4),
+            metric_name="Expected calibration error (15 bins)",
+        ),
+    ]
+
+
+def _audit_results(audits: list[dict[str, Any]]) -> list[EvalResult]:
+    """A result per metric of AUDIT_METRIC_NAMES that the run's audits measured (4 significant digits)."""
+    measured = {
+        f"{a['name']}.{key}": value
+        for a in audits
+        for key, value in a["metrics"].items()
+        if isinstance(value, int | float)
     }
-    base = BASE_MODELS.get(cfg.model.name, cfg.model.name)
-    if HUB_ID.match(base) and not Path(base).exists():  # the hub's metadata field takes hub ids only
-        meta["base_model"] = base
-    if cfg.card.license:
-        meta["license"] = cfg.card.license
-    return meta
+    return [_audit_result(m, measured[m]) for m in AUDIT_METRIC_NAMES if m in measured]
+
+
+def _audit_result(metric: str, value: float) -> EvalResult:
+    audit = metric.split(".", 1)[0]
+    return _result(
+        dataset_type=f"fairtune-{audit}-audit",
+        dataset_name=f"fairtune {audit} audit",
+        metric_type=metric,
+        metric_value=float(f"{value:.4g}"),
+        metric_name=AUDIT_METRIC_NAMES[metric],
+    )
+
+
+def _metadata(cfg: FairtuneConfig, ctx: dict[str, Any]) -> ModelCardData:
+    base = _base_model(cfg)
+    hub_base = HUB_ID.match(base) and not Path(base).exists()  # the hub's field takes hub ids only
+    return ModelCardData(
+        language=[cfg.card.language],
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=["fairtune", "text-classification"] + (["lora", "peft"] if cfg.model.lora else []),
+        base_model=base if hub_base else None,
+        license=cfg.card.license or None,
+        model_name=cfg.name,
+        eval_results=_eval_results(ctx["eval"]) + _audit_results(ctx["audits"]),
+    )
 
 
 def _training_section(cfg: FairtuneConfig, ctx: dict[str, Any]) -> list[str]:
@@ -171,7 +244,7 @@ MEAN_POOLING_CAVEAT = (
 
 def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
     ev = ctx["eval"]
-    front = yaml.safe_dump(_metadata(cfg, ev), sort_keys=False, allow_unicode=True)
+    front = _metadata(cfg, ctx).to_yaml()
     per_class = "\n".join(
         f"| {n} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
         for n, r in ev["per_class"].items()
@@ -186,7 +259,7 @@ def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
         f"# {cfg.name}",
         "",
         f"A text classifier with labels {', '.join(f'`{n}`' for n in ev['labels'])}, fine-tuned by fairtune "
-        f"from `{BASE_MODELS.get(cfg.model.name, cfg.model.name)}`.",
+        f"from `{_base_model(cfg)}`.",
         "",
         "## Intended use",
         "",
@@ -225,7 +298,7 @@ def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
         *([MEAN_POOLING_CAVEAT] if cfg.model.pooling == "mean" else []),
         "",
     ]
-    return f"---\n{front}---\n\n" + "\n".join(sections)
+    return f"---\n{front}\n---\n\n" + "\n".join(sections)
 
 
 def write_model_card(model_dir: Path, cfg: FairtuneConfig, ctx: dict[str, Any]) -> Path:
