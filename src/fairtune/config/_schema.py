@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -378,6 +379,15 @@ class AugmentConfig(Section):
         return self
 
 
+#: The packages each of train.report_to's trackers needs (found without importing them). MLflow's local
+#: store is SQLite, through SQLAlchemy and Alembic.
+TRACKER_PACKAGES = {
+    "tensorboard": ("tensorboard",),
+    "wandb": ("wandb",),
+    "mlflow": ("mlflow", "sqlalchemy", "alembic"),
+}
+
+
 class TrainConfig(Section):
     """The fine-tuning loop."""
 
@@ -403,6 +413,14 @@ class TrainConfig(Section):
     eval_every: int | None = Field(None, gt=0, description="Evaluate every N steps (unset: each epoch).")
     save_every: int = Field(500, gt=0, description="Write a resumable checkpoint every N steps.")
     log_every: int = Field(20, gt=0, description="Log training scalars every N steps.")
+    # Unset (not [tensorboard]) by default, so that runs made before it existed keep their fingerprint.
+    report_to: list[Literal["tensorboard", "wandb", "mlflow"]] | None = Field(
+        None,
+        description="Experiment trackers for the training curves, the final metrics and, at the end of "
+        "`fairtune run`, the audit metrics, gates and report (unset: [tensorboard], into events/). wandb "
+        "runs offline into wandb/ and mlflow into mlflow.db in the run directory, unless WANDB_MODE, "
+        "WANDB_DIR or MLFLOW_TRACKING_URI say otherwise; both need pip install 'fairtune[trackers]'.",
+    )
     early_stopping: EarlyStoppingConfig | None = Field(
         None, description="Stop when the eval metric stops improving; keeps the best model."
     )
@@ -435,6 +453,23 @@ class TrainConfig(Section):
     augment: AugmentConfig | None = Field(
         None, description="Augment the training texts for small data, e.g. {method: eda, n_aug: 4}."
     )
+
+    @field_validator("report_to")
+    @classmethod
+    def _trackers_installed(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        checked = (info.context or {}).get("installed", True)
+        for name in v if v and checked else []:
+            missing = [m for m in TRACKER_PACKAGES.get(name, ()) if importlib.util.find_spec(m) is None]
+            if missing:
+                raise ValueError(
+                    f"{name} is not installed here (missing: {', '.join(missing)}); install the trackers "
+                    f"with pip install 'fairtune[trackers]', or leave {name} out"
+                )
+        return None if v is None else list(dict.fromkeys(v))
+
+    def trackers(self) -> list[str]:
+        """The trackers that get this run's numbers (train.report_to; unset: TensorBoard)."""
+        return ["tensorboard"] if self.report_to is None else list(self.report_to)
 
     @model_validator(mode="after")
     def _dp_alone(self) -> TrainConfig:

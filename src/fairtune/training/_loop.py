@@ -20,6 +20,7 @@ from fairtune._io import clean_leftovers
 from fairtune.config import TrainConfig
 from fairtune.data import TaskData
 from fairtune.evaluation import classification_metrics, cross_entropy
+from fairtune.tracking import Trackers, trackers_for
 from fairtune.training._batching import tokenize
 from fairtune.training._checkpoint import (
     TrainState,
@@ -168,9 +169,14 @@ class Trainer:
         seed: int,
         max_length: int,
         show_progress: bool = True,
+        trackers: Trackers | None = None,
         **extras: Any,
     ) -> None:
-        """`extras` go to the objectives' factories (`fairtune.training.objectives`): `pair_texts` (a
+        """`trackers` get the training curves (`fairtune.tracking`): the train workflow hands in those
+        train.report_to names and closes them after logging the final numbers. Unset: TensorBoard events
+        in run_dir/events, closed when `fit` ends.
+
+        `extras` go to the objectives' factories (`fairtune.training.objectives`): `pair_texts` (a
         training index -> its counterfactual partner, for logit pairing under train.counterfactual),
         `teacher` with `distill_weight` and `distill_temperature` (distillation). The step strategy is
         chosen once: DP-SGD under train.privacy, plain mini-batches otherwise."""
@@ -211,7 +217,8 @@ class Trainer:
         strategy = DpSteps if cfg.privacy is not None else StandardSteps
         self.steps: StepStrategy = strategy(self, model, optimizer, self.objectives)
         self.model, self.optimizer = self.steps.model, self.steps.optimizer
-        self.writer: Any = None
+        self.own_trackers = trackers is None
+        self.trackers = trackers_for(["tensorboard"], run_dir) if trackers is None else trackers
 
     # -- pieces -------------------------------------------------------------------------------
     def _train_step(self, idx: list[int]) -> float:
@@ -266,9 +273,7 @@ class Trainer:
         return metrics
 
     def _scalars(self, prefix: str, values: dict[str, float]) -> None:
-        if self.writer is not None:
-            for key, val in values.items():
-                self.writer.add_scalar(f"{prefix}/{key}", val, self.state.step)
+        self.trackers.log({f"{prefix}/{key}": val for key, val in values.items()}, self.state.step)
 
     def _resume(self) -> None:
         ckpt = latest_checkpoint(self.ckpt_root)
@@ -278,7 +283,6 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> FitResult:
-        from torch.utils.tensorboard import SummaryWriter
         from tqdm.auto import tqdm
 
         if self.acc.is_main_process:
@@ -293,7 +297,7 @@ class Trainer:
             # a resumed run re-logs from the step after its checkpoint: events written after the checkpoint
             # (by the interrupted run) are purged, the checkpoint step's own point is kept
             purge = st.step + 1 if st.step else None
-            self.writer = SummaryWriter(log_dir=str(self.run_dir / "events"), purge_step=purge)
+            self.trackers.start(reopen=resume, purge_step=purge)
         bar = tqdm(
             total=self.total_steps,
             initial=st.step,
@@ -354,8 +358,8 @@ class Trainer:
         if cfg.early_stopping is not None and st.best_step is not None and st.best_step != st.step:
             load_weights(self.acc.unwrap_model(self.model), self.ckpt_root / "best" / "model.safetensors")
             last_metrics = self.evaluate()
-        if self.writer is not None:
-            self.writer.close()
+        if self.own_trackers:
+            self.trackers.finish()
         dp = self.steps.finish()
         return FitResult(st, last_metrics, self.precision, self.acc.num_processes, dp)
 

@@ -29,6 +29,14 @@ def _train_stage(cfg: FairtuneConfig, run: RunDir, forced: bool, show_progress: 
     stage("train")(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
 
 
+def _report_stage(cfg: FairtuneConfig, run: RunDir) -> None:
+    """The report and gates; then the audits, gates and report go to the run's experiment trackers."""
+    from fairtune.tracking import publish_run
+
+    stage("report")(run.root)
+    publish_run(cfg, run.root)
+
+
 def _stage_fns(
     cfg: FairtuneConfig, run: RunDir, show_progress: bool, log: Callable[[str], None]
 ) -> dict[str, Callable[[bool], Any]]:
@@ -37,7 +45,7 @@ def _stage_fns(
         "train": lambda forced: _train_stage(cfg, run, forced, show_progress),
         "evaluate": lambda forced: stage("evaluate")(run.root),
         "audit": lambda forced: stage("audit")(run.root, log=log),
-        "report": lambda forced: stage("report")(run.root),
+        "report": lambda forced: _report_stage(cfg, run),
     }
 
 

@@ -35,6 +35,7 @@ def train(
     from accelerate.utils import set_seed
 
     from fairtune.models import build_classifier, save_model
+    from fairtune.tracking import final_metrics, run_trackers
     from fairtune.training import Trainer
 
     run = prepare_run_dir(cfg, resume=resume, overwrite=overwrite)
@@ -49,6 +50,7 @@ def train(
     augmented = augment_training(cfg.train.augment, data, seed=cfg.seed, max_length=cfg.data.max_length)
     canary_info = insert_canaries(cfg, data, run)
     model, tokenizer = build_classifier(cfg.model, data.label_names)
+    trackers = run_trackers(cfg, run.root)
     trainer = Trainer(
         model,
         tokenizer,
@@ -58,6 +60,7 @@ def train(
         seed=cfg.seed,
         max_length=cfg.data.max_length,
         show_progress=show_progress,
+        trackers=trackers,
         **extras,
     )
     if trainer.acc.is_main_process:
@@ -96,6 +99,8 @@ def train(
             "labels": data.label_names,
         }
         atomic_write_json(run.metrics, metrics)
+        trackers.log(final_metrics(metrics), st.step)
+    trackers.finish()
     trainer.acc.wait_for_everyone()
     return metrics
 
