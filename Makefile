@@ -34,8 +34,8 @@ system-deps:
 test: lint typecheck pytest
 
 lint:
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
 
 typecheck:
 	$(VENV)/bin/mypy

@@ -67,7 +67,7 @@ def _nonprivate_audit(run: Path, reference_data: str) -> dict[str, Any]:
     into the run (its own config has no reference data)."""
     import fairtune.workflows  # noqa: F401 - registers the train stage the reference model is trained by
     from fairtune._rundir import RunDir
-    from fairtune.audits import AUDITORS
+    from fairtune.audits import AuditContext, auditors
     from fairtune.data import load_task_data
     from fairtune.models import load_run_classifier
 
@@ -80,7 +80,8 @@ def _nonprivate_audit(run: Path, reference_data: str) -> dict[str, Any]:
         scratch = RunDir(Path(tmp) / rd.root.name)
         scratch.root.mkdir(parents=True)
         shutil.copy(rd.metrics, scratch.metrics)
-        return AUDITORS["privacy"](scratch, cfg, clf, task).to_json()  # type: ignore[no-any-return]
+        ctx = AuditContext(clf, task.eval, cfg, train=task.train, run=scratch)
+        return auditors()["privacy"](ctx).to_json()
 
 
 def _warm_start(config: Path, dp_cfg: Any) -> dict[str, Any]:

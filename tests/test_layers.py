@@ -102,7 +102,7 @@ def test_the_check_finds_an_import_that_points_the_wrong_way(
 def test_the_check_allows_what_the_layers_allow(tmp_path: Path) -> None:
     files = {
         "fairtune/workflows/__init__.py": "from fairtune.workflows import run, train\n",
-        "fairtune/workflows/run.py": "from fairtune._stages import stage\nfrom ..audits import AUDITORS\n",
+        "fairtune/workflows/run.py": "from fairtune._stages import stage\nfrom ..audits import auditors\n",
         "fairtune/cli/_run.py": "from fairtune.workflows.run import run_pipeline\n",
         "fairtune/__main__.py": "from fairtune.cli import main\n",
         "fairtune/__init__.py": "from fairtune.workflows.predict import predict\n",

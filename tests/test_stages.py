@@ -16,7 +16,9 @@ from fairtune._stages import STAGES, register_stage, stage
 
 
 def test_importing_the_workflows_registers_one_stage_per_workflow_module() -> None:
+    # every workflow module but audit_model, which audits a model that is no run: no stage of `fairtune run`
     modules = sorted(p.stem for p in Path(fairtune.workflows.__file__).parent.glob("[!_]*.py"))
+    modules.remove("audit_model")
     assert _stages.registered_stages() == modules
     from fairtune.workflows.data import data_card
     from fairtune.workflows.train import train

@@ -25,6 +25,10 @@ DATA_GLOB_EMPTY = "{field}: no file matches {pattern!r} (relative paths start fr
 DATA_GLOB_FILE_COLUMN = (
     "{path}: already has a column {column!r}, which a glob read adds (the file name). Rename that column."
 )
+DATA_UNKNOWN_KIND = (
+    "{field}: cannot read labelled data from a {kind}. Pass a file path, a pandas DataFrame, a "
+    "datasets.Dataset, a dict of columns, or (texts, labels) as two lists of the same length."
+)
 DATA_UNSUPPORTED_TYPE = (
     "{field}: unsupported file type {suffix!r} for {path}. Use .csv, .tsv, .jsonl, .json or .parquet, "
     "or set data.format to one of csv|tsv|jsonl|parquet."
@@ -165,6 +169,37 @@ AUDIT_OVERRIDE_NOT_RUN = (
     "used. Add --only {name}, or drop the setting."
 )
 AUDIT_UNKNOWN = "--only: unknown auditor {name!r}. Available: {known}."
+ADAPTER_UNKNOWN_KIND = (
+    "model: fairtune cannot audit a {kind}. Pass a fairtune run or model folder, a Hugging Face folder or "
+    "hub id, a transformers text-classification pipeline, an object with predict_proba(texts) (e.g. a "
+    "scikit-learn pipeline), a function texts -> probabilities with labels=[...], or fairtune.endpoint(url)."
+)
+ADAPTER_NEEDS_LABELS = (
+    "labels: a {kind} does not say which label each probability column is. Pass labels=[...] in column order "
+    "(--labels NEG,POS on the command line)."
+)
+ADAPTER_BAD_OUTPUT = (
+    "{source} returned {got}; expected {want}, one row per text with a column per label {labels}. Make it "
+    "return probabilities (not labels or logits) in that label order."
+)
+MODEL_NOT_A_CLASSIFIER_FOLDER = (
+    "model: {path} is neither a fairtune run (config.yaml and model/) nor a Hugging Face model folder "
+    "(config.json). Point at one of them."
+)
+ENDPOINT_NO_TEXTS_SLOT = (
+    'endpoint request: the template {template!r} has no "{{texts}}" value, so the texts have nowhere to go. '
+    'Put "{{texts}}" where the API expects the list of texts, e.g. {{"inputs": "{{texts}}"}}.'
+)
+ENDPOINT_FAILED = "endpoint {url}: the request failed ({detail}). Check that the service runs and the URL."
+ENDPOINT_BAD_RESPONSE = (
+    "endpoint {url}: the response has no list of probabilities at {path!r} ({doc}). Set probabilities= to "
+    "the path of the per-text probabilities, with * for a list, e.g. 'predictions.*.probabilities'."
+)
+PRIVACY_NEEDS_TRAIN = (
+    "privacy: the membership-inference audit needs the model's training texts (its members), and none were "
+    "given. Pass train= to fairtune.audit (or --train FILE to `fairtune audit --model`), or leave privacy "
+    "out with only=[...]."
+)
 POSITIVE_LABEL_UNKNOWN = "{field}: {label!r} is not one of the model's labels {labels}. Pick one of them."
 WORDNET_MISSING = (
     "{field}: WordNet not found at {path} (missing {missing}). Install it with "

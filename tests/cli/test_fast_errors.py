@@ -39,6 +39,21 @@ CASES = [
     ["train", "{hf}"],
     ["train", "{tmp}/no-config.yaml"],
     ["validate", "{missing}", "model.name={tmp}/no-model"],
+    ["audit"],
+    ["audit", "--model", "{tmp}"],
+    ["audit", "--model", "{tmp}/no-model", "--data", "{missing}"],
+    ["audit", "--model", "{tmp}", "--data", "{tmp}/no-data.csv"],
+    ["audit", "{tmp}/no-run", "--model", "{tmp}", "--data", "{missing}"],
+    [
+        "audit",
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--endpoint-spec",
+        "{tmp}/no-spec.yaml",
+        "--data",
+        "{missing}",
+    ],
+    ["audit", "--model", "{tmp}", "--data", "{missing}", "--gates", "{tmp}/no-gates.yaml"],
 ]
 
 

@@ -1,7 +1,36 @@
-"""Auditors: plain functions over a `Classifier` that return an `AuditResult`, and their registry."""
+"""Auditors: plain functions over a `Classifier` that return an `AuditResult`, and their registry.
 
-from fairtune.audits._preflight import audit_input_problems
-from fairtune.audits._registry import AUDITORS, enabled_auditors, register_auditor
-from fairtune.audits._result import AuditResult
+Names load on first use (PEP 562): config validation reads the registry's metric declarations without
+importing numpy or pandas.
+"""
 
-__all__ = ["AUDITORS", "AuditResult", "audit_input_problems", "enabled_auditors", "register_auditor"]
+from typing import TYPE_CHECKING
+
+from fairtune._lazy import lazy_exports
+from fairtune.audits._registry import (
+    auditors,
+    classifier_auditors,
+    enabled_auditors,
+    register_auditor,
+    register_metrics,
+)
+from fairtune.audits._spec import AuditContext, AuditorSpec, Metric
+
+if TYPE_CHECKING:
+    from fairtune.audits._preflight import audit_input_problems
+    from fairtune.audits._result import AuditResult
+
+__getattr__ = lazy_exports(__name__, {"audit_input_problems": "_preflight", "AuditResult": "_result"})
+
+__all__ = [
+    "AuditContext",
+    "AuditResult",
+    "AuditorSpec",
+    "Metric",
+    "audit_input_problems",
+    "auditors",
+    "classifier_auditors",
+    "enabled_auditors",
+    "register_auditor",
+    "register_metrics",
+]

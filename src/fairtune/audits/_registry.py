@@ -1,110 +1,68 @@
-"""The auditors a trained run can be audited with, registered by name in the order they run.
+"""The auditors, registered once each by their `_plugin.py` (peft's `register_peft_method` is the model).
 
-A runner takes (run directory, config, classifier, task data) and returns an `AuditResult`; it loads what
-its auditor needs (lexicons, WordNet, a sentence encoder, the privacy reference model) itself. The
-`audit` workflow runs the enabled ones; `compress` re-runs some on each variant.
+`auditors()` imports every `fairtune/audits/<name>/_plugin.py` on first use, so adding an auditor adds
+its folder and nothing else. Plug-in modules are light: they import their auditor's heavy code inside
+the function that runs it.
 """
 
 from __future__ import annotations
 
-import sys
+import importlib
+import pkgutil
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fairtune._registry import Registry
+from fairtune.audits._spec import AuditorSpec, Metric, Runner
 
 if TYPE_CHECKING:
-    from fairtune._rundir import RunDir
     from fairtune.config import FairtuneConfig
 
-#: (run, config, classifier, task data) -> AuditResult
-Runner = Callable[["RunDir", "FairtuneConfig", Any, Any], Any]
-#: name -> runner. Explain runs after fairness and robustness: it reads their documents.
-AUDITORS: Registry[Runner] = Registry("auditor")
+_AUDITORS: Registry[AuditorSpec] = Registry("auditor")
+_loaded = False
 
 
-def register_auditor(name: str, order: int) -> Callable[[Runner], Runner]:
-    """Register a runner for auditor `name` (also its `audit.<name>` config section), run by `order`."""
-    return AUDITORS.register(name, order)
+def register_auditor(
+    name: str,
+    order: int,
+    metrics: tuple[Metric, ...],
+    *,
+    reaudit_variants: bool = True,
+    description: str = "",
+) -> Callable[[Runner], Runner]:
+    """Register the function that runs auditor `name` (config section `audit.<name>`) over an
+    `AuditContext`; auditors run by `order`. `metrics` are all the metrics it may write."""
+
+    def deco(run: Runner) -> Runner:
+        spec = AuditorSpec(name, order, run, metrics, reaudit_variants, description or (run.__doc__ or ""))
+        _AUDITORS.register(name, order)(spec)
+        return run
+
+    return deco
+
+
+def register_metrics(name: str, order: int, metrics: tuple[Metric, ...], description: str) -> None:
+    """Declare an auditor of another kind of model (run by its own command, not over a `Classifier`)."""
+    _AUDITORS.register(name, order)(AuditorSpec(name, order, None, metrics, False, description))
+
+
+def auditors() -> Registry[AuditorSpec]:
+    """Every registered auditor, by order (on first use, every auditor folder's `_plugin.py` is imported)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        folder = Path(__file__).parent
+        for info in sorted(pkgutil.iter_modules([str(folder)]), key=lambda i: i.name):
+            if info.ispkg and (folder / info.name / "_plugin.py").is_file():
+                importlib.import_module(f"fairtune.audits.{info.name}._plugin")
+    return _AUDITORS
+
+
+def classifier_auditors() -> list[str]:
+    """The auditors that run over a `Classifier`, in order (`--only`'s choices)."""
+    return [name for name, spec in auditors().ordered() if spec.on_classifier]
 
 
 def enabled_auditors(cfg: FairtuneConfig) -> list[str]:
-    return [name for name in AUDITORS if getattr(cfg.audit, name).enabled]
-
-
-@register_auditor("fairness", order=10)
-def _fairness(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
-    from fairtune.audits.fairness import audit_fairness
-    from fairtune.config import FAIRNESS_DIMENSIONS
-    from fairtune.data import load_lexicons
-
-    # The lexicons fairtune's own mitigation uses (or used, for a child run), for the EEC-overlap check.
-    cfc = cfg.train.counterfactual
-    mitigation = load_lexicons(
-        cfc.dimensions if cfc else list(FAIRNESS_DIMENSIONS),
-        cfc.lexicon_dir if cfc else cfg.audit.fairness.lexicon_dir,
-        "train.counterfactual",
-    )
-    return audit_fairness(
-        clf,
-        task.eval,
-        cfg.audit.fairness,
-        group_column=cfg.data.group_column,
-        mitigation_lexicons=mitigation,
-        mitigation_pronouns=bool(cfc and cfc.pronouns),
-    )
-
-
-@register_auditor("robustness", order=20)
-def _robustness(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
-    from fairtune.audits.robustness import SentenceEncoder, audit_robustness
-    from fairtune.data import load_wordnet
-
-    rc = cfg.audit.robustness
-    wordnet = load_wordnet(rc.wordnet, "audit.robustness.wordnet")
-    encoder = (
-        SentenceEncoder.from_name(cfg.model.name, max_length=cfg.data.max_length)
-        if rc.attack and rc.min_similarity
-        else None
-    )
-    return audit_robustness(clf, task.eval, rc, wordnet=wordnet, encoder=encoder)
-
-
-@register_auditor("explain", order=30)
-def _explain(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
-    from fairtune._io import read_json
-    from fairtune.audits.explain import audit_explain
-
-    prior = {
-        name: read_json(run.root / "audit" / f"{name}.json")
-        for name in ("fairness", "robustness")
-        if (run.root / "audit" / f"{name}.json").is_file()
-    }
-    return audit_explain(
-        clf, task.eval, cfg.audit.explain, prior=prior, log=lambda m: print(m, file=sys.stderr, flush=True)
-    )
-
-
-@register_auditor("privacy", order=40)
-def _privacy(run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any) -> Any:
-    from fairtune._io import read_json
-    from fairtune.audits.privacy import audit_privacy
-    from fairtune.audits.privacy._reference import privacy_reference
-    from fairtune.data import Canaries
-
-    canary_file = run.root / "canaries.json"
-    canaries = Canaries.from_dict(read_json(canary_file)) if canary_file.is_file() else None
-    dp = run.read_metrics().get("train", {}).get("privacy") if run.metrics.is_file() else None
-    reference, reference_texts = None, None
-    if cfg.audit.privacy.reference_data:
-        reference, reference_texts = privacy_reference(run, cfg)
-    return audit_privacy(
-        clf,
-        task.train,
-        task.eval,
-        cfg.audit.privacy,
-        reference=reference,
-        reference_texts=reference_texts,
-        canaries=canaries,
-        dp=dp,
-    )
+    return [name for name in classifier_auditors() if getattr(cfg.audit, name).enabled]

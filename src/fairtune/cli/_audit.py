@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
+from fairtune.cli import _audit_model
 from fairtune.cli._common import console
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "run_dir",
-        help="a trained run directory, e.g. runs/sst2-minilm (--only mlm_bias: a run, model folder or name)",
+        nargs="?",
+        help="a trained run directory, e.g. runs/sst2-minilm (--only mlm_bias: a run, model folder or name); "
+        "or audit any model with --model/--endpoint and --data",
     )
     p.add_argument(
         "overrides",
@@ -31,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crows", help="mlm_bias: the CrowS-Pairs file (crows_pairs_anonymized.csv)")
     p.add_argument("--max-pairs", type=int, help="mlm_bias: score only the first N pairs")
     p.add_argument("--output", help="mlm_bias on a model folder (not a run): also write the JSON here")
+    _audit_model.add_arguments(p)
 
 
 def print_findings(doc: dict[str, Any]) -> None:
@@ -215,16 +220,35 @@ def print_mlm_bias(doc: dict[str, Any]) -> None:
     print_findings(doc)
 
 
+def printers() -> dict[str, Any]:
+    """auditor -> how the terminal shows its document (tests/cli check every registered auditor has one)."""
+    return {
+        "fairness": print_fairness,
+        "robustness": print_robustness,
+        "explain": print_explain,
+        "privacy": print_privacy,
+        "mlm_bias": print_mlm_bias,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     from fairtune.cli._common import require_run
+    from fairtune.errors import FairtuneError
 
+    if args.run_dir and "=" in args.run_dir and not Path(args.run_dir).exists():
+        args.overrides, args.run_dir = [args.run_dir, *args.overrides], None  # KEY=VALUE, no run
+    if _audit_model.wants(args):
+        return _audit_model.run(args, printers(), lambda m: console(stderr=True).print(m))
+    if not args.run_dir:
+        raise FairtuneError(
+            "audit: what to audit? Give a run directory (fairtune audit runs/NAME), or --model PATH_OR_ID "
+            "(or --endpoint URL) with --data FILE."
+        )
     if not (args.only and "mlm_bias" in args.only):  # mlm_bias also takes a model folder or name
         require_run(args.run_dir)
     from fairtune.workflows.audit import audit, audit_mlm
 
     if args.only and "mlm_bias" in args.only:
-        from fairtune.errors import FairtuneError
-
         if len(args.only) > 1:
             raise FairtuneError(
                 "--only mlm_bias: run it alone; it reads a masked LM, the other audits a classifier."
@@ -253,12 +277,5 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(docs, indent=2, ensure_ascii=False))
         return 0
     for name, doc in docs.items():
-        if name == "fairness":
-            print_fairness(doc)
-        elif name == "robustness":
-            print_robustness(doc)
-        elif name == "explain":
-            print_explain(doc)
-        elif name == "privacy":
-            print_privacy(doc)
+        printers()[name](doc)
     return 0

@@ -9,7 +9,7 @@ from fairtune.config._load import (
     parse_overrides,
     read_yaml,
 )
-from fairtune.config._metrics import KNOWN_METRICS, all_metric_names
+from fairtune.config._metrics import STAGE_METRICS, all_metric_names, known_metrics
 from fairtune.config._schema import (
     EXPLAIN_METHODS,
     FAIRNESS_DIMENSIONS,
@@ -41,7 +41,7 @@ from fairtune.config._schema import (
 __all__ = [
     "EXPLAIN_METHODS",
     "FAIRNESS_DIMENSIONS",
-    "KNOWN_METRICS",
+    "STAGE_METRICS",
     "AdversarialConfig",
     "AttackTrainingConfig",
     "AuditConfig",
@@ -69,6 +69,7 @@ __all__ = [
     "build_config",
     "config_to_dict",
     "diff_keys",
+    "known_metrics",
     "load_config",
     "merge_raw",
     "parse_overrides",

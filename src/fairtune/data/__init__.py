@@ -2,6 +2,7 @@
 
 from fairtune.data._canary import Canaries, exposure, make_canaries
 from fairtune.data._card import build_data_card, normalize
+from fairtune.data._coerce import labelled_data
 from fairtune.data._counterfactual import Counterfactuals, augment, make_counterfactuals
 from fairtune.data._lexicon import DIMENSIONS, Lexicon, load_lexicons, parse_lexicon
 from fairtune.data._load import LabelledData, TaskData, load_task_data, read_texts
@@ -22,6 +23,7 @@ __all__ = [
     "augment",
     "build_data_card",
     "exposure",
+    "labelled_data",
     "load_lexicons",
     "load_task_data",
     "load_wordnet",

@@ -13,8 +13,10 @@ from fairtune.models._classifier import Classifier, softmax
 from fairtune.models._resolve import load_pretrained, packaged_minilm_path, resolve_model
 
 if TYPE_CHECKING:
+    from fairtune.models._adapters import CallableClassifier, ProbaClassifier, classifier
     from fairtune.models._build import build_classifier, is_peft, load_trained, save_model
     from fairtune.models._classifier import TorchClassifier
+    from fairtune.models._endpoint import EndpointClassifier, endpoint
     from fairtune.models._pooling import BertForMeanPooledSequenceClassification, classifier_class
     from fairtune.models._run import load_run_classifier
 
@@ -28,6 +30,11 @@ _LAZY = {
     "BertForMeanPooledSequenceClassification": "_pooling",
     "classifier_class": "_pooling",
     "load_run_classifier": "_run",
+    "classifier": "_adapters",
+    "CallableClassifier": "_adapters",
+    "ProbaClassifier": "_adapters",
+    "endpoint": "_endpoint",
+    "EndpointClassifier": "_endpoint",
 }
 
 
@@ -39,10 +46,15 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BertForMeanPooledSequenceClassification",
+    "CallableClassifier",
     "Classifier",
+    "EndpointClassifier",
+    "ProbaClassifier",
     "TorchClassifier",
     "build_classifier",
+    "classifier",
     "classifier_class",
+    "endpoint",
     "is_peft",
     "load_pretrained",
     "load_run_classifier",

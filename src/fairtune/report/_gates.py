@@ -20,9 +20,9 @@ def collect_metrics(run_root: Path) -> dict[str, float]:
         for key in ("accuracy", "macro_f1", "ece", "loss"):
             if isinstance(doc.get("eval", {}).get(key), int | float):
                 out[f"eval.{key}"] = float(doc["eval"][key])
-        from fairtune.config import KNOWN_METRICS
+        from fairtune.config import STAGE_METRICS
 
-        for key in KNOWN_METRICS["train"]:
+        for key in STAGE_METRICS["train"]:
             if isinstance(doc.get("train", {}).get(key), int | float):
                 out[f"train.{key}"] = float(doc["train"][key])
     card = run.data_card

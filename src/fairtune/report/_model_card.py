@@ -12,7 +12,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCardData
 
 from fairtune._io import atomic_write_text
-from fairtune.config import FAIRNESS_DIMENSIONS, FairtuneConfig
+from fairtune.config import FairtuneConfig
 from fairtune.models._resolve import HUB_ID
 from fairtune.report._gates import gate_status
 
@@ -20,52 +20,20 @@ BASE_MODELS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 NOT_STATED = "Not stated: the run's config leaves `card.{field}` empty, so this card makes no claim."
 
 
-#: The gateable audit metrics the card's model-index lists, with the names it shows. Timings
-#: (`robustness.attack_seconds`) describe the machine, not the model, and are left out.
-AUDIT_METRIC_NAMES = {
-    "fairness.flip_rate": "Counterfactual identity swaps: flip rate",
-    "fairness.mean_abs_delta": "Counterfactual identity swaps: mean |Δp|",
-    "fairness.p95_abs_delta": "Counterfactual identity swaps: 95th percentile |Δp|",
-    **{
-        f"fairness.flip_rate_{d}": f"Counterfactual identity swaps: flip rate ({d.replace('_', ' ')})"
-        for d in FAIRNESS_DIMENSIONS
-    },
-    "fairness.template_spread_max": "Template probes: largest spread of group mean scores",
-    "fairness.identity_fped": "Identity terms: false positive equality difference",
-    "fairness.identity_fned": "Identity terms: false negative equality difference",
-    "fairness.identity_auc_spread": "Identity terms: AUC spread",
-    "fairness.identity_auc_min": "Identity terms: lowest AUC",
-    "fairness.identity_fpr": "Identity terms: false positive rate",
-    "fairness.identity_fnr": "Identity terms: false negative rate",
-    "fairness.eec_gender_gap": "EEC gender: mean |female - male score|",
-    "fairness.eec_race_gap": "EEC race: mean |African-American - European score|",
-    "fairness.eec_gender_mean_diff": "EEC gender: mean female - male score",
-    "fairness.eec_race_mean_diff": "EEC race: mean African-American - European score",
-    "fairness.eec_gender_share_over_001": "EEC gender: share of pairs differing by more than 0.01",
-    "fairness.eec_race_share_over_001": "EEC race: share of pairs differing by more than 0.01",
-    "fairness.eec_lexicon_overlap": "EEC terms found in the swap lexicons",
-    "fairness.group_accuracy_min": "Groups: lowest accuracy",
-    "fairness.group_accuracy_gap": "Groups: accuracy gap",
-    "fairness.demographic_parity_difference": "Groups: demographic parity difference",
-    "fairness.equalized_odds_difference": "Groups: equalized odds difference",
-    "robustness.invariance_failure_rate": "Invariance tests: failure rate (mean over perturbations)",
-    "robustness.invariance_failure_rate_max": "Invariance tests: failure rate (worst perturbation)",
-    "robustness.attack_success_rate": "Word-substitution attack: success rate",
-    "robustness.accuracy_under_attack": "Word-substitution attack: accuracy under attack",
-    "robustness.clean_accuracy": "Word-substitution attack: clean accuracy of the sample",
-    "robustness.queries_per_example": "Word-substitution attack: queries per example",
-    "privacy.mia_auc": "Membership inference (loss threshold): AUC",
-    "privacy.mia_tpr_at_1pct_fpr": "Membership inference (loss threshold): TPR at 1% FPR",
-    "privacy.mia_tpr_at_01pct_fpr": "Membership inference (loss threshold): TPR at 0.1% FPR",
-    "privacy.mia_advantage": "Membership inference (loss threshold): advantage (max TPR - FPR)",
-    "privacy.mia_calibrated_auc": "Membership inference (calibrated): AUC",
-    "privacy.mia_calibrated_tpr_at_1pct_fpr": "Membership inference (calibrated): TPR at 1% FPR",
-    "privacy.mia_calibrated_tpr_at_01pct_fpr": "Membership inference (calibrated): TPR at 0.1% FPR",
-    "privacy.dp_epsilon": "DP-SGD: epsilon spent",
-    **{
-        f"privacy.canary_exposure_r{r}": f"Canaries inserted {r}x: exposure" for r in (1, 2, 4, 8, 16, 32, 64)
-    },
-}
+def card_titles() -> dict[str, str]:
+    """The audit metrics the card's model-index lists, with the names it shows: those an auditor declares
+    with a title (timings describe the machine, not the model, and have none)."""
+    from fairtune.audits import auditors
+
+    return {f"{a}.{m.name}": m.title for a, spec in auditors().ordered() for m in spec.metrics if m.title}
+
+
+def key_metrics(auditor: str) -> tuple[str, ...]:
+    """The numbers the card's ethical considerations show for `auditor` (all are in report.html)."""
+    from fairtune.audits import auditors
+
+    return tuple(m.name for m in auditors()[auditor].metrics if m.key)
+
 
 #: Every result is on the hub's text-classification task.
 _result = partial(EvalResult, task_type="text-classification", task_name="Text Classification")
@@ -96,24 +64,25 @@ def _eval_results(ev: dict[str, Any]) -> list[EvalResult]:
 
 
 def _audit_results(audits: list[dict[str, Any]]) -> list[EvalResult]:
-    """A result per metric of AUDIT_METRIC_NAMES that the run's audits measured (4 significant digits)."""
+    """A result per titled metric that the run's audits measured (4 significant digits)."""
     measured = {
         f"{a['name']}.{key}": value
         for a in audits
         for key, value in a["metrics"].items()
         if isinstance(value, int | float)
     }
-    return [_audit_result(m, measured[m]) for m in AUDIT_METRIC_NAMES if m in measured]
+    titles = card_titles()
+    return [_audit_result(m, measured[m], title) for m, title in titles.items() if m in measured]
 
 
-def _audit_result(metric: str, value: float) -> EvalResult:
+def _audit_result(metric: str, value: float, title: str) -> EvalResult:
     audit = metric.split(".", 1)[0]
     return _result(
         dataset_type=f"fairtune-{audit}-audit",
         dataset_name=f"fairtune {audit} audit",
         metric_type=metric,
         metric_value=float(f"{value:.4g}"),
-        metric_name=AUDIT_METRIC_NAMES[metric],
+        metric_name=title,
     )
 
 
@@ -176,29 +145,6 @@ def _training_section(cfg: FairtuneConfig, ctx: dict[str, Any]) -> list[str]:
     return lines
 
 
-#: The numbers the model card shows per audit (all of them are in report.html and audit/<name>.json).
-KEY_METRICS = {
-    "fairness": (
-        "flip_rate",
-        "eec_gender_gap",
-        "eec_race_gap",
-        "template_spread_max",
-        "demographic_parity_difference",
-        "equalized_odds_difference",
-    ),
-    "robustness": ("invariance_failure_rate", "attack_success_rate", "accuracy_under_attack"),
-    "privacy": ("mia_auc", "mia_tpr_at_1pct_fpr", "mia_calibrated_auc", "dp_epsilon", "canary_exposure_r16"),
-    "explain": (
-        "ig_comprehensiveness",
-        "ig_sufficiency",
-        "occlusion_comprehensiveness",
-        "occlusion_sufficiency",
-        "random_comprehensiveness",
-        "random_sufficiency",
-    ),
-}
-
-
 def _ethics_section(ctx: dict[str, Any]) -> list[str]:
     audits = {a["name"]: a for a in ctx["audits"]}
     lines = []
@@ -210,7 +156,7 @@ def _ethics_section(ctx: dict[str, Any]) -> list[str]:
     ):
         if name in audits:
             metrics = audits[name]["metrics"]
-            keys = KEY_METRICS.get(name, tuple(metrics))
+            keys = key_metrics(name) or tuple(metrics)
             shown = ", ".join(
                 f"{k} = {metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), int | float)
             )
@@ -242,37 +188,19 @@ MEAN_POOLING_CAVEAT = (
 )
 
 
-def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
+def _evaluation_sections(ctx: dict[str, Any]) -> list[str]:
+    """The card's evaluation data, metrics, gates and ethical considerations: what an audit found."""
     ev = ctx["eval"]
-    front = _metadata(cfg, ctx).to_yaml()
     per_class = "\n".join(
         f"| {n} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
         for n, r in ev["per_class"].items()
     )
-    gates = ctx["gates"]["gates"]
     gate_lines = [
         f"- `{g['metric']}`: {gate_status(g)}"
         + ("" if g["value"] is None else f" (value {round(g['value'], 4)})")
-        for g in gates
+        for g in ctx["gates"]["gates"]
     ]
-    sections = [
-        f"# {cfg.name}",
-        "",
-        f"A text classifier with labels {', '.join(f'`{n}`' for n in ev['labels'])}, fine-tuned by fairtune "
-        f"from `{_base_model(cfg)}`.",
-        "",
-        "## Intended use",
-        "",
-        cfg.card.intended_use or NOT_STATED.format(field="intended_use"),
-        "",
-        "## Out-of-scope use",
-        "",
-        cfg.card.out_of_scope or NOT_STATED.format(field="out_of_scope"),
-        "",
-        "## Training data",
-        "",
-        *_training_section(cfg, ctx),
-        "",
+    return [
         "## Evaluation data",
         "",
         f"- {ev['source']}: {ev['n']} labelled texts.",
@@ -291,6 +219,43 @@ def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
         "",
         *_ethics_section(ctx),
         "",
+    ]
+
+
+def render_audit_card_section(ctx: dict[str, Any]) -> str:
+    """The model-card sections an audit of any model supports (`fairtune audit --model`): evaluation,
+    metrics, gates, ethical considerations. The rest of a card (training, intended use) is the owner's."""
+    return "\n".join(
+        [
+            f"<!-- fairtune audit of {ctx['model_name']}, {ctx['generated']} -->",
+            "",
+            *_evaluation_sections(ctx),
+        ]
+    )
+
+
+def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
+    ev = ctx["eval"]
+    front = _metadata(cfg, ctx).to_yaml()
+    sections = [
+        f"# {cfg.name}",
+        "",
+        f"A text classifier with labels {', '.join(f'`{n}`' for n in ev['labels'])}, fine-tuned by fairtune "
+        f"from `{_base_model(cfg)}`.",
+        "",
+        "## Intended use",
+        "",
+        cfg.card.intended_use or NOT_STATED.format(field="intended_use"),
+        "",
+        "## Out-of-scope use",
+        "",
+        cfg.card.out_of_scope or NOT_STATED.format(field="out_of_scope"),
+        "",
+        "## Training data",
+        "",
+        *_training_section(cfg, ctx),
+        "",
+        *_evaluation_sections(ctx),
         "## Caveats and recommendations",
         "",
         f"- The numbers above come from one eval set ({ev['source']}); they say nothing about other domains.",

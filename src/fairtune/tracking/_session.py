@@ -114,11 +114,13 @@ def run_results(run_root: Path) -> tuple[dict[str, float], dict[str, str]]:
 def publish_run(cfg: FairtuneConfig, run_root: Path) -> None:
     """Log the audits, gates and report.html of a finished `fairtune run` into the training's runs."""
     numbers, texts = run_results(run_root)
-    step = int(read_json(run_root / "metrics.json").get("train", {}).get("steps", 0))
+    metrics = run_root / "metrics.json"
+    step = int(read_json(metrics).get("train", {}).get("steps", 0)) if metrics.is_file() else 0
     trackers = run_trackers(cfg, run_root)
     trackers.start(reopen=True)
     trackers.log(numbers, step)
     if texts:
         trackers.tags(texts, step)
-    trackers.artifact(run_root / "report.html")
+    if (run_root / "report.html").is_file():
+        trackers.artifact(run_root / "report.html")
     trackers.finish()

@@ -8,6 +8,7 @@ module-level imports stay light (no torch, transformers, pandas): heavy imports 
 
 from fairtune.workflows import (
     audit,
+    audit_model,
     compare,
     compress,
     data,
@@ -25,6 +26,7 @@ from fairtune.workflows import (
 
 __all__ = [
     "audit",
+    "audit_model",
     "compare",
     "compress",
     "data",

@@ -60,13 +60,18 @@ def _override_audit_settings(
     use. The pipeline's record of the audit stage is restamped with the new settings, so a later
     `fairtune run` with other audit settings redoes the audits instead of keeping these."""
     from fairtune._io import atomic_write_json, read_json
-    from fairtune.audits import AUDITORS
+    from fairtune.audits import classifier_auditors
 
     run.require_model()
     if only:
         for text in overrides:
             parts = text.partition("=")[0].split(".")
-            if len(parts) > 1 and parts[0] == "audit" and parts[1] in AUDITORS and parts[1] not in only:
+            if (
+                len(parts) > 1
+                and parts[0] == "audit"
+                and parts[1] in classifier_auditors()
+                and parts[1] not in only
+            ):
                 raise FairtuneError(AUDIT_OVERRIDE_NOT_RUN.format(text=text, name=parts[1]))
     cfg = run.override_config(overrides, ("audit",), "fairtune audit")
     log(f"audit: settings saved to {run.config}: {', '.join(overrides)}")
@@ -77,6 +82,13 @@ def _override_audit_settings(
             atomic_write_json(run.stages, stages)
 
 
+def prior_documents(run: RunDir) -> dict[str, dict[str, Any]]:
+    """The audit documents already in the run (the explain audit explains their worst examples)."""
+    from fairtune._io import read_json
+
+    return {path.stem: read_json(path) for path in sorted((run.root / "audit").glob("*.json"))}
+
+
 def audit(
     run_dir: str | Path,
     only: list[str] | None = None,
@@ -85,29 +97,30 @@ def audit(
 ) -> dict[str, dict[str, Any]]:
     """Run the chosen (default: enabled) auditors; return {name: audit document}. `overrides`
     (`audit.privacy.sample=500`) change the run's audit settings first, saved to its config.yaml."""
-    from fairtune.audits import AUDITORS, enabled_auditors
+    from fairtune.audits import AuditContext, auditors, classifier_auditors, enabled_auditors
     from fairtune.data import load_task_data
     from fairtune.models import load_run_classifier
 
-    bad = [n for n in only or [] if n not in AUDITORS]
+    bad = [n for n in only or [] if n not in classifier_auditors()]
     if bad:
-        raise FairtuneError(AUDIT_UNKNOWN.format(name=bad[0], known=", ".join((*AUDITORS, "mlm_bias"))))
+        raise FairtuneError(AUDIT_UNKNOWN.format(name=bad[0], known=", ".join(auditors())))
     if overrides:
         _override_audit_settings(RunDir(Path(run_dir)), overrides, only, log)
     run, cfg, clf = load_run_classifier(run_dir)
     names = only or enabled_auditors(cfg)
     # Loaded once for every auditor: eval for all, train too for the privacy audit's members.
     task = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed)
+    ctx = AuditContext(clf, task.eval, cfg, train=task.train, run=run, prior=prior_documents(run))
     out = {}
     for name in names:
         log(f"audit {name}: running on {run.root}")
-        result = AUDITORS[name](run, cfg, clf, task)
+        result = auditors()[name](ctx)
         path = result.write(run.root)
         log(
             f"audit {name}: {len(result.metrics)} metrics, {len(result.findings)} findings in "
             f"{result.seconds:.1f}s -> {path}"
         )
-        out[name] = result.to_json()
+        out[name] = ctx.prior[name] = result.to_json()
     return out
 
 

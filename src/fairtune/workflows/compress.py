@@ -22,29 +22,12 @@ from fairtune.errors import COMPRESS_NOTHING, FairtuneError
 if TYPE_CHECKING:
     from fairtune.compress import PruneSpec
 
-#: Auditors that re-run on every variant (explain is left out: its gradient methods need the fp32 model).
-REAUDITED = ("fairness", "robustness", "privacy")
-#: The audit metrics the report compares, and whether lower is better.
-COMPARED: dict[str, tuple[tuple[str, bool], ...]] = {
-    "fairness": (
-        ("flip_rate", True),
-        ("mean_abs_delta", True),
-        ("template_spread_max", True),
-        ("eec_gender_gap", True),
-        ("eec_race_gap", True),
-        ("group_accuracy_min", False),
-        ("group_accuracy_gap", True),
-        ("demographic_parity_difference", True),
-        ("equalized_odds_difference", True),
-    ),
-    "robustness": (
-        ("clean_accuracy", False),
-        ("attack_success_rate", True),
-        ("accuracy_under_attack", False),
-        ("invariance_failure_rate", True),
-    ),
-    "privacy": (("mia_auc", True), ("mia_tpr_at_1pct_fpr", True)),
-}
+
+def reaudited() -> list[str]:
+    """Auditors that re-run on every variant (not explain: its gradient methods need the fp32 model)."""
+    from fairtune.audits import auditors, classifier_auditors
+
+    return [n for n in classifier_auditors() if auditors()[n].reaudit_variants]
 
 
 def requested_variants(
@@ -139,11 +122,12 @@ def reaudit(
     run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any, out_root: Path, names: Sequence[str]
 ) -> dict[str, dict[str, float]]:
     """Run `names` auditors on `clf`; write out_root/audit/<name>.json; return their metrics."""
-    from fairtune.audits import AUDITORS
+    from fairtune.audits import AuditContext, auditors
 
+    ctx = AuditContext(clf, task.eval, cfg, train=task.train, run=run)
     out = {}
     for name in names:
-        result = AUDITORS[name](run, cfg, clf, task)
+        result = auditors()[name](ctx)
         result.write(out_root)
         out[name] = dict(result.metrics)
     return out
@@ -151,12 +135,13 @@ def reaudit(
 
 def moved(variant: dict[str, dict[str, float]], parent: dict[str, dict[str, float]]) -> dict[str, Any]:
     """{auditor: {metric: {parent, variant, delta, worse}}} for the compared metrics both sides have."""
+    from fairtune.audits import auditors
+
     table: dict[str, Any] = {}
-    for auditor, metrics in COMPARED.items():
-        if auditor not in variant:
-            continue
+    for auditor in variant:
         rows = {}
-        for metric, lower_better in metrics:
+        for metric, lower_better in auditors()[auditor].compared():
+            metric = metric.removeprefix(f"{auditor}.")
             v, p = variant[auditor].get(metric), parent.get(auditor, {}).get(metric)
             if v is None or p is None:
                 continue
@@ -208,12 +193,13 @@ def compress(
             "non-private recovery fine-tune on its training data would void the privacy guarantee. "
             "Pass --recover-steps 0."
         )
-    enabled = [n for n in REAUDITED if getattr(cfg.audit, n).enabled]
+    allowed = reaudited()
+    enabled = [n for n in allowed if getattr(cfg.audit, n).enabled]
     names_audit = list(enabled if audits is None else audits)
-    bad = [a for a in names_audit if a not in REAUDITED]
+    bad = [a for a in names_audit if a not in allowed]
     if bad:
         raise FairtuneError(
-            f"--audit: {bad[0]!r} cannot re-run on a variant. Choose from: {', '.join(REAUDITED)}."
+            f"--audit: {bad[0]!r} cannot re-run on a variant. Choose from: {', '.join(allowed)}."
         )
     root = run.root / "compress"
     probe = TorchClassifier.from_dir(model_dir)

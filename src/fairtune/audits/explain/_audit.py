@@ -14,9 +14,9 @@ import numpy as np
 
 from fairtune.audits._result import AuditResult, sample_indices, usable_eval
 from fairtune.audits.explain._methods import ExplainSettings, Explanation, check_method, explain
+from fairtune.audits.explain._plugin import PER_METHOD
 from fairtune.audits.explain._words import Words, has_words
 from fairtune.config import ExplainAuditConfig
-from fairtune.config._metrics import EXPLAIN_METHOD_METRICS
 from fairtune.data import LabelledData
 from fairtune.models import Classifier
 
@@ -227,7 +227,7 @@ def audit_explain(
 
     # metrics and findings
     for m, e in methods.items():
-        for k in EXPLAIN_METHOD_METRICS:
+        for k, _, _ in PER_METHOD:
             if e.get(k) is not None:
                 res.metrics[f"{m}_{k}"] = float(e[k])
     res.metrics["random_comprehensiveness"] = random_entry["comprehensiveness"]
