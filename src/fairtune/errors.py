@@ -195,6 +195,10 @@ ENDPOINT_BAD_RESPONSE = (
     "endpoint {url}: the response has no list of probabilities at {path!r} ({doc}). Set probabilities= to "
     "the path of the per-text probabilities, with * for a list, e.g. 'predictions.*.probabilities'."
 )
+DEVICE_UNAVAILABLE = (
+    "{field}: {device} was asked for, but torch {torch} sees no GPU here (a CPU-only build, or no CUDA "
+    "device). Set {field} to auto (the GPU when there is one) or cpu."
+)
 PRIVACY_NEEDS_TRAIN = (
     "privacy: the membership-inference audit needs the model's training texts (its members), and none were "
     "given. Pass train= to fairtune.audit (or --train FILE to `fairtune audit --model`), or leave privacy "

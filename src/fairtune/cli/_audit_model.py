@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--labels", help="label names in the model's column order, comma-separated")
     g.add_argument("--config", metavar="FILE", help="a fairtune YAML config whose audit: and gates: to use")
     g.add_argument("--gates", metavar="FILE", help="YAML or JSON: {metric: {min: x, max: y}}")
+    g.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], help="where a torch model runs (default: auto)"
+    )
     g.add_argument("--out", metavar="DIR", help="the audit directory to write (default: audits/<model name>)")
 
 
@@ -78,6 +81,8 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     raw = {k: v for k, v in raw.items() if k in ("audit", "gates", "name", "seed")}
     if args.gates:
         raw["gates"] = read_yaml(args.gates)
+    if args.device:
+        raw["model"] = {"device": args.device}
     bad = [o for o in args.overrides if not o.startswith("audit.")]
     if bad:
         raise FairtuneError(

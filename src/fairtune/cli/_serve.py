@@ -16,6 +16,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "has it natively). Default: the run's train.precision",
     )
     p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        help="where the model runs: auto (a GPU when torch sees one), cpu or cuda. Default: the run's "
+        "model.device. Compressed variants run on the CPU",
+    )
+    p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         args.run_dir,
         variant=args.variant,
         precision=args.precision,
+        device=args.device,
         host=args.host,
         port=args.port,
         api_key_env=args.api_key_env,

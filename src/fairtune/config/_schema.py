@@ -133,6 +133,11 @@ class ModelConfig(Section):
         "packaged MiniLM were trained (BERT-family models only).",
     )
     lora: LoraConfig | None = Field(None, description="Train LoRA adapters instead of all weights.")
+    device: Literal["auto", "cpu", "cuda"] | None = Field(
+        None,
+        description="Where inference runs: evaluation's classifier, audits, explanations, predict and serve "
+        "(unset or auto: cuda when torch sees a GPU, else cpu). Training places itself through Accelerate.",
+    )
 
 
 class EarlyStoppingConfig(Section):

@@ -125,15 +125,23 @@ def classifier(
     batch_size: int = 64,
     max_length: int = 128,
     precision: str = "auto",
+    device: str | None = None,
 ) -> Classifier:
     """`model` behind the `Classifier` interface; see the module's docstring for what it accepts."""
     if isinstance(model, str | os.PathLike):
-        return _from_path(model, batch_size=batch_size, max_length=max_length, precision=precision)
+        return _from_path(
+            model, batch_size=batch_size, max_length=max_length, precision=precision, device=device
+        )
     if _is_pipeline(model):
         from fairtune.models._classifier import TorchClassifier
 
         return TorchClassifier(
-            model.model, model.tokenizer, batch_size=batch_size, max_length=max_length, precision=precision
+            model.model,
+            model.tokenizer,
+            batch_size=batch_size,
+            max_length=max_length,
+            precision=precision,
+            device=device,
         )
     if isinstance(getattr(model, "labels", None), list) and callable(getattr(model, "predict_proba", None)):
         return model  # type: ignore[no-any-return]  # already a Classifier

@@ -27,14 +27,19 @@ class TorchClassifier:
         batch_size: int = 128,
         max_length: int = 128,
         precision: str = "auto",
+        device: str | None = None,
     ) -> None:
+        from fairtune.models._device import resolve_device
         from fairtune.training import resolve_precision
 
+        self.device = resolve_device(device)
+        if next(model.parameters()).device.type != self.device.split(":")[0]:
+            model = model.to(self.device)
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_length = max_length
-        self.precision = resolve_precision(precision)
+        self.precision = resolve_precision(precision, self.device)
         cfg = model.config
         self.labels = [cfg.id2label[i] for i in range(cfg.num_labels)]
 

@@ -24,5 +24,6 @@ def load_run_classifier(run_dir: str | Path) -> tuple[RunDir, FairtuneConfig, To
         batch_size=cfg.train.eval_batch_size,
         max_length=cfg.data.max_length,
         precision=cfg.train.precision,
+        device=cfg.model.device,
     )
     return run, cfg, clf

@@ -20,12 +20,14 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def resolve_precision(precision: str) -> str:
-    """Map 'auto' to 'bf16' or 'fp32' for the device in use; explicit values pass through."""
+def resolve_precision(precision: str, device: str | None = None) -> str:
+    """Map 'auto' to 'bf16' or 'fp32' for `device` (unset: the GPU when there is one, else the CPU);
+    explicit values pass through."""
     if precision != "auto":
         return precision
     import torch
 
-    if torch.cuda.is_available():
+    on_gpu = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    if on_gpu:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if cpu_has_native_bf16() else "fp32"

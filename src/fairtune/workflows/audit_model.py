@@ -173,7 +173,7 @@ def audit_model(
     title = describe(model)
     cfg = audit_config(config, name or "audit")
     names = chosen_auditors(only, cfg, train is not None)
-    clf = classifier(model, labels=labels, max_length=cfg.data.max_length)
+    clf = classifier(model, labels=labels, max_length=cfg.data.max_length, device=cfg.model.device)
     columns = {"text_column": text_column, "label_column": label_column}
     ev = labelled_data(data, clf.labels, **columns, group_column=group_column, field="data")
     tr = labelled_data(train, clf.labels, **columns, field="train") if train is not None else None

@@ -21,10 +21,11 @@ API_KEY_ENV = "FAIRTUNE_API_KEY"
 
 
 def load_served(
-    run_dir: str | Path, variant: str | None, precision: str | None = None
+    run_dir: str | Path, variant: str | None, precision: str | None = None, device: str | None = None
 ) -> tuple[Any, dict[str, Any], str]:
     """(classifier, model info for responses, default explanation method). `precision` (auto, fp32 or
-    bf16) is how a PyTorch float model runs; unset, the run's train.precision."""
+    bf16) is how a PyTorch float model runs; unset, the run's train.precision. `device` (auto, cpu,
+    cuda): where the fp32 model runs; unset, the run's model.device. Compressed variants run on the CPU."""
     from fairtune import __version__
     from fairtune.compress import load_variant, variant_dir
     from fairtune.models import TorchClassifier
@@ -38,7 +39,9 @@ def load_served(
         vdir = variant_dir(run.root, variant)
         clf = load_variant(vdir, precision=precision, **kw)
     else:
-        clf = TorchClassifier.from_dir(model_dir, precision=precision, **kw)
+        clf = TorchClassifier.from_dir(
+            model_dir, precision=precision, device=device or cfg.model.device, **kw
+        )
     # Integrated gradients need float torch weights; quantized and ONNX models get occlusion.
     differentiable = isinstance(clf, TorchClassifier) and all(
         p.dtype.is_floating_point and p.dtype != _bf16() for p in clf.model.parameters()
@@ -49,6 +52,7 @@ def load_served(
     info = {"name": cfg.name, "run": str(run.root), "variant": variant or "fp32", "labels": clf.labels}
     if isinstance(clf, TorchClassifier):
         info["precision"] = clf.precision  # what autocast runs: fp32 weights may run in bf16
+        info["device"] = clf.device
     info["fairtune_version"] = __version__
     return clf, info, "ig" if differentiable else "occlusion"
 
@@ -124,6 +128,7 @@ def serve(
     *,
     variant: str | None = None,
     precision: str | None = None,
+    device: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
     api_key_env: str = API_KEY_ENV,
@@ -141,7 +146,7 @@ def serve(
 
     check_limits(head_timeout=head_timeout, max_head_bytes=max_head_bytes, max_connections=max_connections)
     check_port_free(host, port)
-    clf, info, method = load_served(run_dir, variant, precision)
+    clf, info, method = load_served(run_dir, variant, precision, device)
     settings = build_settings(
         info=info, explain_method=method, api_key_env=api_key_env, log_texts=log_texts, **limits
     )
