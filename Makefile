@@ -36,6 +36,7 @@ test: lint typecheck pytest
 lint:
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/ruff format --check src tests bench examples
+	PYTHONPATH=src $(VENV)/bin/lint-imports
 
 typecheck:
 	$(VENV)/bin/mypy

@@ -109,3 +109,21 @@ def test_the_check_allows_what_the_layers_allow(tmp_path: Path) -> None:
         "fairtune/audits/x.py": "from fairtune._stages import stage\nfrom . import y\n",
     }
     assert violations(_tree(tmp_path, files)) == []
+
+
+def test_the_import_linter_contracts_cover_every_workflow_and_component() -> None:
+    """`lint-imports` (make lint) checks the same layers with import-linter; its lists must name every
+    workflow module and every component, so that a new one cannot slip past its contracts."""
+    import tomllib
+
+    contracts = tomllib.loads((SRC.parent / "pyproject.toml").read_text())["tool"]["importlinter"][
+        "contracts"
+    ]
+    independent = next(c for c in contracts if c["type"] == "independence")["modules"]
+    workflows = sorted(f"fairtune.workflows.{p.stem}" for p in (PACKAGE / "workflows").glob("[!_]*.py"))
+    assert sorted(independent) == workflows
+    forbidden = next(c for c in contracts if c["type"] == "forbidden")["source_modules"]
+    modules = [p for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()]
+    above = {"cli", "workflows", "__init__", "__main__"}
+    components = sorted(f"fairtune.{p.stem}" for p in modules if p.stem not in above)
+    assert sorted(forbidden) == components

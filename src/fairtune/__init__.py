@@ -13,14 +13,13 @@ Names load on first use (PEP 562): `import fairtune` imports neither torch nor p
 from typing import TYPE_CHECKING
 
 from fairtune._lazy import lazy_exports
+from fairtune._version import __version__
 
 if TYPE_CHECKING:
     from fairtune.models._adapters import classifier
     from fairtune.models._endpoint import endpoint
     from fairtune.workflows.audit_model import AuditReport
     from fairtune.workflows.audit_model import audit_model as audit
-
-__version__ = "0.1.0"
 
 _lazy = lazy_exports(
     "fairtune",

@@ -51,7 +51,7 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fairtune import __version__
+    from fairtune._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="fairtune",

@@ -26,7 +26,7 @@ def load_served(
     """(classifier, model info for responses, default explanation method). `precision` (auto, fp32 or
     bf16) is how a PyTorch float model runs; unset, the run's train.precision. `device` (auto, cpu,
     cuda): where the fp32 model runs; unset, the run's model.device. Compressed variants run on the CPU."""
-    from fairtune import __version__
+    from fairtune._version import __version__
     from fairtune.compress import load_variant, variant_dir
     from fairtune.models import TorchClassifier
 
