@@ -190,3 +190,24 @@ def test_every_hand_kept_metric_list_names_declared_metrics_with_their_direction
         assert set(bench.METRICS.values()) <= set(all_metric_names()), bench.__name__
     assert set(reaudited()) <= set(classifier_auditors()) and "explain" not in reaudited()
     assert set(printers()) == set(auditors()), "every auditor needs a terminal printer"
+
+
+def test_each_auditors_preflight_names_the_field_of_what_is_missing(tmp_path: Path) -> None:
+    from fairtune.audits import audit_input_problems
+    from fairtune.config import build_config
+
+    assert audit_input_problems(build_config({"name": "ok"})) == []
+    bad = build_config(
+        {
+            "name": "bad",
+            "audit": {
+                "fairness": {"eec": str(tmp_path / "no-eec.csv")},
+                "robustness": {"wordnet": str(tmp_path)},
+            },
+        }
+    )
+    problems = audit_input_problems(bad)
+    assert any(p.startswith("audit.fairness.eec") for p in problems), problems
+    assert any(p.startswith("audit.robustness.wordnet") for p in problems), problems
+    off = build_config({"name": "off", "audit": {"robustness": {"enabled": False, "wordnet": str(tmp_path)}}})
+    assert audit_input_problems(off) == []  # a disabled auditor's needs are not checked

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fairtune._registry import Registry
-from fairtune.audits._spec import AuditorSpec, Metric, Runner
+from fairtune.audits._spec import AuditorSpec, Metric, Preflight, Runner
 
 if TYPE_CHECKING:
     from fairtune.config import FairtuneConfig
@@ -30,12 +30,15 @@ def register_auditor(
     *,
     reaudit_variants: bool = True,
     description: str = "",
+    preflight: Preflight | None = None,
 ) -> Callable[[Runner], Runner]:
     """Register the function that runs auditor `name` (config section `audit.<name>`) over an
-    `AuditContext`; auditors run by `order`. `metrics` are all the metrics it may write."""
+    `AuditContext`; auditors run by `order`. `metrics` are all the metrics it may write; `preflight`
+    lists what it will lack, checked before any training."""
 
     def deco(run: Runner) -> Runner:
-        spec = AuditorSpec(name, order, run, metrics, reaudit_variants, description or (run.__doc__ or ""))
+        about = description or (run.__doc__ or "")
+        spec = AuditorSpec(name, order, run, metrics, reaudit_variants, about, preflight)
         _AUDITORS.register(name, order)(spec)
         return run
 

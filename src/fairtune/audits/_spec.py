@@ -62,6 +62,8 @@ class AuditContext:
 
 
 Runner = Callable[[AuditContext], "AuditResult"]
+#: config -> every problem with what the enabled auditor will need (files, WordNet, packages)
+Preflight = Callable[["FairtuneConfig"], list[str]]
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class AuditorSpec:
     reaudit_variants: bool = True
     #: a one-line description for `--only`'s help and the docs
     description: str = ""
+    #: checked before any training when the auditor is enabled
+    preflight: Preflight | None = None
 
     @property
     def on_classifier(self) -> bool:

@@ -62,7 +62,11 @@ def chosen_auditors(only: Sequence[str] | None, cfg: FairtuneConfig, has_train: 
     if only and "privacy" in only and not has_train:
         raise FairtuneError(PRIVACY_NEEDS_TRAIN)
     names = list(only) if only else [n for n in enabled_auditors(cfg) if n != "privacy" or has_train]
-    return [n for n in auditors() if n in names]  # in registry order: explain reads the earlier ones
+    names = [n for n in auditors() if n in names]  # in registry order: explain reads the earlier ones
+    problems = [p for n in names for p in (auditors()[n].preflight or (lambda c: []))(cfg)]
+    if problems:  # a missing lexicon or WordNet, found before the model is loaded
+        raise FairtuneError(problems, header=f"{len(problems)} problem(s); nothing was audited:")
+    return names
 
 
 @dataclass

@@ -10,7 +10,7 @@ from fairtune.config._schema import EXPLAIN_METHODS
 
 if TYPE_CHECKING:
     from fairtune.audits._result import AuditResult
-    from fairtune.config import ExplainAuditConfig
+    from fairtune.config import ExplainAuditConfig, FairtuneConfig
 
 #: per method, as `<method>_<name>`: (name, lower is better, timing)
 PER_METHOD = (
@@ -51,7 +51,19 @@ def black_box_settings(ctx: AuditContext) -> tuple[ExplainAuditConfig, list[str]
     return ec.model_copy(update={"methods": methods, "global_method": glob}), reasons
 
 
-@register_auditor("explain", order=30, metrics=METRICS, reaudit_variants=False)
+def preflight(cfg: FairtuneConfig) -> list[str]:
+    """SHAP, an optional package, when a method asks for it."""
+    import importlib.util
+
+    from fairtune.errors import EXPLAIN_SHAP_MISSING
+
+    ea = cfg.audit.explain
+    if "shap" in {*ea.methods, ea.global_method} and importlib.util.find_spec("shap") is None:
+        return ["audit.explain.methods: " + EXPLAIN_SHAP_MISSING]
+    return []
+
+
+@register_auditor("explain", order=30, metrics=METRICS, reaudit_variants=False, preflight=preflight)
 def run_explain(ctx: AuditContext) -> AuditResult:
     """Token attributions and their faithfulness; white-box methods only where the model has gradients."""
     from fairtune.audits.explain import audit_explain

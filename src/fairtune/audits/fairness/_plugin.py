@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fairtune.audits._registry import register_auditor
 from fairtune.audits._spec import AuditContext, Metric
@@ -10,6 +10,7 @@ from fairtune.config._schema import FAIRNESS_DIMENSIONS
 
 if TYPE_CHECKING:
     from fairtune.audits._result import AuditResult
+    from fairtune.config import FairtuneConfig
 
 METRICS = (
     Metric("flip_rate", True, compared=True, title="Counterfactual identity swaps: flip rate", key=True),
@@ -74,7 +75,26 @@ METRICS = (
 )
 
 
-@register_auditor("fairness", order=10, metrics=METRICS)
+def preflight(cfg: FairtuneConfig) -> list[str]:
+    """The lexicons, the identity templates and the EEC file."""
+    from fairtune.audits.fairness import read_eec
+    from fairtune.audits.fairness._identity import load_identity_templates
+    from fairtune.data import load_lexicons
+    from fairtune.errors import collector
+
+    problems: list[str] = []
+    attempt = collector(problems)
+    fa = cfg.audit.fairness
+    lexicons: list[Any] = []
+    attempt(lambda: lexicons.extend(load_lexicons(fa.dimensions, fa.lexicon_dir, "audit.fairness")))
+    if lexicons and fa.identity_terms:
+        attempt(load_identity_templates, fa.identity_templates, lexicons)
+    if fa.eec:
+        attempt(read_eec, fa.eec, "audit.fairness.eec")
+    return problems
+
+
+@register_auditor("fairness", order=10, metrics=METRICS, preflight=preflight)
 def run_fairness(ctx: AuditContext) -> AuditResult:
     """Counterfactual identity swaps, identity-term error rates, template probes, the EEC, group metrics."""
     from fairtune.audits.fairness import audit_fairness

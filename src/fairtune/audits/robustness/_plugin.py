@@ -9,6 +9,7 @@ from fairtune.audits._spec import AuditContext, Metric
 
 if TYPE_CHECKING:
     from fairtune.audits._result import AuditResult
+    from fairtune.config import FairtuneConfig
 
 METRICS = (
     Metric(
@@ -44,7 +45,17 @@ METRICS = (
 )
 
 
-@register_auditor("robustness", order=20, metrics=METRICS)
+def preflight(cfg: FairtuneConfig) -> list[str]:
+    """WordNet, for the synonym perturbations and the attack's substitutes."""
+    from fairtune.data import prepare_wordnet
+    from fairtune.errors import collector
+
+    problems: list[str] = []
+    collector(problems)(prepare_wordnet, cfg.audit.robustness.wordnet, "audit.robustness.wordnet")
+    return problems
+
+
+@register_auditor("robustness", order=20, metrics=METRICS, preflight=preflight)
 def run_robustness(ctx: AuditContext) -> AuditResult:
     """Invariance tests and a constrained word-substitution attack (black-box: predictions only)."""
     from fairtune.audits.robustness import SentenceEncoder, audit_robustness
