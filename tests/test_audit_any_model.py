@@ -77,6 +77,45 @@ def test_the_example_audits_a_tfidf_pipeline_trained_on_sst2(tmp_path: Path) -> 
     assert out.returncode == (0 if gates["passed"] else 3)
 
 
+def _lowercase(texts: Any) -> Any:
+    return [t.lower() for t in texts]
+
+
+@pytest.mark.integration
+def test_the_cli_audits_a_scikit_learn_model_saved_with_skops_and_refuses_untrusted_code(
+    tmp_path: Path,
+) -> None:
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    train = pd.read_csv(SST2 / "train.tsv", sep="\t").head(6000)
+    labels = train["label"].map({0: "negative", 1: "positive"})
+    pipe = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000)).fit(train["sentence"], labels)
+    sio.dump(pipe, tmp_path / "tfidf.skops")
+    dev = write_csv(
+        tmp_path / "dev.csv",
+        [
+            (t, "positive" if y else "negative")
+            for t, y in pd.read_csv(SST2 / "dev.tsv", sep="\t").head(60).itertuples(index=False)
+        ],
+    )
+    (tmp_path / "gates.yaml").write_text("eval.accuracy: {min: 0.6}\n")
+    argv = ["audit", "--model", str(tmp_path / "tfidf.skops"), "--data", str(dev), "--only", "fairness"]
+    assert main([*argv, "--gates", str(tmp_path / "gates.yaml"), "--out", str(tmp_path / "out")]) == 0
+    assert _check_audit_dir(tmp_path / "out", ["fairness"])["passed"]
+
+    unsafe = make_pipeline(FunctionTransformer(_lowercase), TfidfVectorizer(), LogisticRegression())
+    sio.dump(unsafe.fit(train["sentence"][:200], labels[:200]), tmp_path / "custom.skops")
+    with pytest.raises(
+        FairtuneError, match=re.escape("does not trust by default (tests.test_audit_any_model._lowercase)")
+    ):
+        ft.classifier(tmp_path / "custom.skops")
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     """A tiny fairtune run: its model/ folder is a Hugging Face classifier folder like any other."""

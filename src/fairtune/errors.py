@@ -183,8 +183,8 @@ ADAPTER_BAD_OUTPUT = (
     "return probabilities (not labels or logits) in that label order."
 )
 MODEL_NOT_A_CLASSIFIER_FOLDER = (
-    "model: {path} is neither a fairtune run (config.yaml and model/) nor a Hugging Face model folder "
-    "(config.json). Point at one of them."
+    "model: {path} is neither a fairtune run (config.yaml and model/), a Hugging Face model folder "
+    "(config.json) nor a scikit-learn model saved with skops (.skops). Point at one of them."
 )
 ENDPOINT_NO_TEXTS_SLOT = (
     'endpoint request: the template {template!r} has no "{{texts}}" value, so the texts have nowhere to go. '
@@ -198,6 +198,11 @@ ENDPOINT_BAD_RESPONSE = (
 DEVICE_UNAVAILABLE = (
     "{field}: {device} was asked for, but torch {torch} sees no GPU here (a CPU-only build, or no CUDA "
     "device). Set {field} to auto (the GPU when there is one) or cpu."
+)
+SKOPS_UNTRUSTED = (
+    "model: {path} holds types skops does not trust by default ({types}); fairtune does not load them "
+    "unreviewed. Review them, load the model yourself with skops.io.load(path, trusted=[...]) and pass the "
+    "estimator to fairtune.classifier."
 )
 PRIVACY_NEEDS_TRAIN = (
     "privacy: the membership-inference audit needs the model's training texts (its members), and none were "

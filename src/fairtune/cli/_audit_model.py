@@ -16,7 +16,11 @@ GATE_FAILED_EXIT = 3
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("any model (instead of RUN_DIR)")
-    g.add_argument("--model", help="a Hugging Face model folder or hub id, or a fairtune model folder")
+    g.add_argument(
+        "--model",
+        help="a Hugging Face model folder or hub id, a fairtune run or model folder, or a scikit-learn model "
+        "saved with skops (.skops)",
+    )
     g.add_argument(
         "--endpoint", metavar="URL", help="a running service: fairtune serve's URL, or any JSON API"
     )

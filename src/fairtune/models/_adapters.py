@@ -1,6 +1,7 @@
 """Any model behind the `Classifier` interface (texts in, probabilities out), so every auditor runs on it.
 
 `classifier(model)` accepts a fairtune run or model folder, a Hugging Face folder or hub id, a
+scikit-learn estimator saved with skops (`.skops`), a
 `transformers` text-classification pipeline (all three become a white-box `TorchClassifier`: gradient
 methods work), an object with `predict_proba(texts)` such as a scikit-learn text pipeline, or a callable
 texts -> probabilities; an HTTP service comes through `endpoint(...)` (`_endpoint.py`).
@@ -20,6 +21,7 @@ from fairtune.errors import (
     ADAPTER_NEEDS_LABELS,
     ADAPTER_UNKNOWN_KIND,
     MODEL_NOT_A_CLASSIFIER_FOLDER,
+    SKOPS_UNTRUSTED,
     FairtuneError,
 )
 from fairtune.models._classifier import Classifier
@@ -95,11 +97,26 @@ class CallableClassifier:
         return np.concatenate(out)
 
 
-def _from_path(target: str | os.PathLike[str], **kwargs: Any) -> Classifier:
+def from_skops(path: Path, labels: Sequence[str] | None = None) -> ProbaClassifier:
+    """A scikit-learn estimator saved with skops (`skops.io.dump`), scikit-learn's secure format: only
+    types skops trusts are loaded; any other is refused by name, never run (no pickle)."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    if untrusted:
+        raise FairtuneError(SKOPS_UNTRUSTED.format(path=path, types=", ".join(untrusted)))
+    return ProbaClassifier(sio.load(path, trusted=[]), labels)
+
+
+def _from_path(
+    target: str | os.PathLike[str], labels: Sequence[str] | None = None, **kwargs: Any
+) -> Classifier:
     from fairtune.models._classifier import TorchClassifier
     from fairtune.models._resolve import HUB_ID
 
     path = Path(target)
+    if path.suffix == ".skops" and path.is_file():
+        return from_skops(path, labels)
     if (path / "config.yaml").is_file() and (path / "model").is_dir():
         from fairtune.models._run import load_run_classifier
 
