@@ -204,6 +204,14 @@ SKOPS_UNTRUSTED = (
     "unreviewed. Review them, load the model yourself with skops.io.load(path, trusted=[...]) and pass the "
     "estimator to fairtune.classifier."
 )
+TLS_HALF = "{given}: HTTPS needs the certificate and its private key; pass {missing} too."
+TLS_MISSING = (
+    "{flag}: file not found: {path}. Pass the PEM file (e.g. from your CA, or openssl req -x509 for tests)."
+)
+TLS_BAD_FILES = (
+    "--ssl-certfile {cert} / --ssl-keyfile {key}: these do not load as a PEM certificate chain and its "
+    "private key ({detail}). Check that the certificate and the key are PEM files of one pair."
+)
 PRIVACY_NEEDS_TRAIN = (
     "privacy: the membership-inference audit needs the model's training texts (its members), and none were "
     "given. Pass train= to fairtune.audit (or --train FILE to `fairtune audit --model`), or leave privacy "

@@ -70,6 +70,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=8,
         help="rows per model call of an explanation; a prediction batch waits for at most one (default 8)",
     )
+    p.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate (chain), PEM")
+    p.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key, PEM")
     p.add_argument(
         "--api-key-env",
         default="FAIRTUNE_API_KEY",
@@ -97,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         variant=args.variant,
         precision=args.precision,
         device=args.device,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
         host=args.host,
         port=args.port,
         api_key_env=args.api_key_env,

@@ -129,6 +129,8 @@ def serve(
     variant: str | None = None,
     precision: str | None = None,
     device: str | None = None,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
     api_key_env: str = API_KEY_ENV,
@@ -143,8 +145,10 @@ def serve(
 
     from fairtune.serve import create_app
     from fairtune.serve._protocol import server_options
+    from fairtune.serve._tls import tls_options
 
     check_limits(head_timeout=head_timeout, max_head_bytes=max_head_bytes, max_connections=max_connections)
+    tls = tls_options(ssl_certfile, ssl_keyfile)
     check_port_free(host, port)
     clf, info, method = load_served(run_dir, variant, precision, device)
     settings = build_settings(
@@ -153,10 +157,11 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(clf, settings, redact=text_redactor() if log_texts else None)
     logging.getLogger("fairtune.serve").info(
-        "serving %s (%s%s) on http://%s:%d; API key %s",
+        "serving %s (%s%s) on %s://%s:%d; API key %s",
         info["name"],
         info["variant"],
         f", {info['precision']}" if "precision" in info else "",
+        "https" if tls else "http",
         host,
         port,
         f"required (from ${api_key_env})" if settings.api_key else "off",
@@ -170,6 +175,7 @@ def serve(
         log_level="info",
         timeout_graceful_shutdown=graceful_timeout,
         **server_options(head_timeout, max_head_bytes, max_connections),
+        **tls,
     )
 
 
