@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request  # module level: FastAPI resolves the handlers' annotations here
 
+from fairtune.serve._reload import ModelSwapper
 from fairtune.serve._turns import ModelTurns, explanation_copy
 
 LOG = logging.getLogger("fairtune.serve")
@@ -67,7 +68,17 @@ def error(status: int, code: str, message: str, **extra: Any) -> Any:
 JSON_HINT = ' Send JSON like {"texts": ["a text"]}.'
 #: the service's routes: metric labels take these values only, any other path counts as "other"
 ROUTES = frozenset(
-    {"/v1/predict", "/v1/explain", "/metrics", "/healthz", "/readyz", "/", "/docs", "/openapi.json"}
+    {
+        "/v1/predict",
+        "/v1/explain",
+        "/v1/reload",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/",
+        "/docs",
+        "/openapi.json",
+    }
 )
 
 
@@ -197,6 +208,7 @@ class Metrics:
             "fairtune_errors", "Error responses", ["endpoint", "code"], registry=self.registry
         )
         self.texts = Counter("fairtune_texts", "Texts classified", registry=self.registry)
+        self.reloads = Counter("fairtune_reloads", "Models swapped in by a reload", registry=self.registry)
         self.predict_waits = Histogram(
             "fairtune_predict_wait_explain_chunks",
             "Explanation chunks run while a prediction batch waited for the model (at most 1 by design)",
@@ -210,9 +222,15 @@ def _page() -> str:
 
 
 def create_app(
-    clf: Any, settings: ServeSettings, *, redact: Callable[[list[str]], list[str]] | None = None
+    clf: Any,
+    settings: ServeSettings,
+    *,
+    redact: Callable[[list[str]], list[str]] | None = None,
+    reload: Callable[[], tuple[Any, dict[str, Any]]] | None = None,
 ) -> Any:
-    """The FastAPI app serving `clf`. `redact` is applied to texts before they are logged (log_texts)."""
+    """The FastAPI app serving `clf`. `redact` is applied to texts before they are logged (log_texts).
+    `reload` loads the model again (a newly promoted one) with its model info: `POST /v1/reload` and
+    SIGHUP swap it in without dropping a request (`_reload.py`)."""
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -228,14 +246,14 @@ def create_app(
     metrics = Metrics()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairtune-model")
     explainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairtune-explain")
-    state: dict[str, Any] = {"ready": False, "explaining": 0, "explain_seconds": 1.0}
+    state: dict[str, Any] = {"ready": False, "explaining": 0, "explain_seconds": 1.0, "clf": clf}
     turns = ModelTurns(on_predict_wait=metrics.predict_waits.observe)
     explain_settings = ExplainSettings(ig_internal_batch_size=s.explain_chunk)
 
     def explain_one(text: str, method: str) -> Any:
         """In the explanation thread: one text, chunk by chunk, on the thread's own copy of the model."""
         if "explain_clf" not in state:
-            state["explain_clf"] = explanation_copy(clf)
+            state["explain_clf"] = explanation_copy(state["clf"])
         try:
             (e,) = explain_texts(
                 state["explain_clf"], [text], method, settings=explain_settings, turn=turns.explain_turn
@@ -245,7 +263,9 @@ def create_app(
         return e
 
     def predict(texts: list[str]) -> np.ndarray:
-        return clf.predict_proba(texts)  # type: ignore[no-any-return]
+        return state["clf"].predict_proba(texts)  # type: ignore[no-any-return]
+
+    swapper = ModelSwapper(state, executor, s.model_info, reload, on_swap=metrics.reloads.inc)
 
     async def lifespan(app: Any) -> Any:
         batcher = MicroBatcher(
@@ -258,6 +278,7 @@ def create_app(
         )
         batcher.start()
         state["batcher"] = batcher
+        swapper.on_sighup()
         await asyncio.get_running_loop().run_in_executor(executor, predict, ["warm up"])
         state["ready"] = True
         LOG.info("ready: %s", s.model_info.get("name", "model"))
@@ -266,6 +287,7 @@ def create_app(
         await batcher.stop()
         executor.shutdown(wait=True)
         explainer.shutdown(wait=True)
+        swapper.shutdown()
 
     from fastapi_offline import FastAPIOffline
 
@@ -484,14 +506,15 @@ def create_app(
             return bad
         log_texts(req.texts)
         probs = await state["batcher"].submit(list(req.texts))
+        labels = state["clf"].labels  # a reload keeps the label set (`ModelSwapper`)
         metrics.texts.inc(len(req.texts))
         return {
             "model": s.model_info,
             "predictions": [
                 {
-                    "label": clf.labels[int(p.argmax())],
+                    "label": labels[int(p.argmax())],
                     "probability": float(p.max()),
-                    "probabilities": {name: float(v) for name, v in zip(clf.labels, p, strict=True)},
+                    "probabilities": {name: float(v) for name, v in zip(labels, p, strict=True)},
                 }
                 for p in probs
             ],
@@ -543,6 +566,14 @@ def create_app(
             state["explain_seconds"] = 0.8 * state["explain_seconds"] + 0.2 * (time.perf_counter() - t0)
             out.append(e.to_json())
         return out
+
+    @app.post("/v1/reload", summary="Load the model again and swap it in without dropping a request")
+    async def v1_reload() -> Any:
+        try:
+            info = await swapper.reload()
+        except FairtuneError as exc:
+            return error(409, "reload_refused", exc.render())
+        return {"status": "reloaded", "model": info}
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> Any:

@@ -155,7 +155,12 @@ def serve(
         info=info, explain_method=method, api_key_env=api_key_env, log_texts=log_texts, **limits
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = create_app(clf, settings, redact=text_redactor() if log_texts else None)
+
+    def reload() -> tuple[Any, dict[str, Any]]:  # the run's model as it is on disk now
+        new, new_info, _ = load_served(run_dir, variant, precision, device)
+        return new, new_info
+
+    app = create_app(clf, settings, redact=text_redactor() if log_texts else None, reload=reload)
     logging.getLogger("fairtune.serve").info(
         "serving %s (%s%s) on %s://%s:%d; API key %s",
         info["name"],
