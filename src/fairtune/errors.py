@@ -212,6 +212,11 @@ TLS_BAD_FILES = (
     "--ssl-certfile {cert} / --ssl-keyfile {key}: these do not load as a PEM certificate chain and its "
     "private key ({detail}). Check that the certificate and the key are PEM files of one pair."
 )
+SERVE_VARIANT_REGRESSES = (
+    "--variant {variant}: it fails gates that the fp32 model of {run} passes: {failures}. Serve the fp32 "
+    "model or another variant, rebuild this one (fairtune compress), or pass --allow-gate-regressions to "
+    "serve it anyway."
+)
 PRIVACY_NEEDS_TRAIN = (
     "privacy: the membership-inference audit needs the model's training texts (its members), and none were "
     "given. Pass train= to fairtune.audit (or --train FILE to `fairtune audit --model`), or leave privacy "

@@ -274,3 +274,42 @@ def test_report_shows_the_variants_and_their_audits(compressed: Path) -> None:
     assert "Compression: speed against accuracy" in html
     md = (compressed / "report.md").read_text()
     assert "## Compressed variants" in md and "| pruned-magnitude-30 |" in md
+
+
+def test_a_variant_that_fails_a_gate_the_fp32_model_passes_is_not_served(
+    compressed: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from fairtune._rundir import RunDir
+    from fairtune.errors import FairtuneError
+    from fairtune.report import variant_gates
+    from fairtune.workflows.serve import check_variant_gates
+
+    summary = json.loads((compressed / "compress" / "summary.json").read_text())
+    assert summary["variants"]["onnx-int8"]["gates"]["regressions"] == []  # the run has no gates
+    run = RunDir(tmp_path / "run")  # a copy of the run with a variant that lost 10 points of accuracy
+    shutil.copytree(compressed, run.root, ignore=shutil.ignore_patterns("checkpoints"))
+    worse = run.root / "compress" / "onnx-int8"
+    doc = json.loads((worse / "metrics.json").read_text())
+    fp32 = json.loads((run.root / "metrics.json").read_text())["eval"]["accuracy"]
+    (worse / "metrics.json").write_text(json.dumps({**doc, "accuracy": fp32 - 0.1}))
+    flip = json.loads((worse / "audit" / "fairness.json").read_text())["metrics"]["flip_rate"]
+    raw = {
+        "eval.accuracy": {"min": fp32 - 0.05},
+        "eval.ece": {"max": -1.0},
+        "fairness.flip_rate": {"max": 2.0},
+    }
+    cfg = run.load_config().model_copy(update={"gates": _gates(raw)})
+    gates = variant_gates(cfg, run.root, "onnx-int8")
+    assert [g["value"] for g in gates["gates"]] == pytest.approx([fp32 - 0.1, doc["ece"], flip])  # its own
+    assert gates["regressions"] == ["eval.accuracy"]  # ece fails for both: the model's, not the variant's
+    with pytest.raises(FairtuneError, match="--variant onnx-int8: it fails gates that the fp32 model"):
+        check_variant_gates(run, cfg, "onnx-int8")
+    check_variant_gates(run, cfg, "onnx")  # the other variants keep the fp32 model's accuracy here
+
+
+def _gates(raw: dict) -> dict:
+    from fairtune.config import build_config
+
+    return build_config({"name": "g", "gates": raw}).gates

@@ -70,6 +70,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=8,
         help="rows per model call of an explanation; a prediction batch waits for at most one (default 8)",
     )
+    p.add_argument(
+        "--allow-gate-regressions",
+        action="store_true",
+        help="serve a --variant even when it fails a gate that the fp32 model passes (refused by default)",
+    )
     p.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate (chain), PEM")
     p.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key, PEM")
     p.add_argument(
@@ -99,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         variant=args.variant,
         precision=args.precision,
         device=args.device,
+        allow_gate_regressions=args.allow_gate_regressions,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
         host=args.host,

@@ -77,3 +77,40 @@ def describe_failure(row: dict[str, Any]) -> str:
         return f"{row['metric']}: {row['reason']}"
     bound = f">= {row['min']}" if "min" in row and row["value"] < row["min"] else f"<= {row.get('max')}"
     return f"{row['metric']} = {row['value']:.4g}, needs {bound} (missed by {row['missed_by']:.4g})"
+
+
+def variant_metrics(run_root: Path, variant: str, measured: dict[str, Any] | None = None) -> dict[str, float]:
+    """What compressed variant `variant` measured, named as gates name them: `eval.accuracy`, `macro_f1`
+    and `ece` from compress/<variant>/metrics.json (or `measured`) and its re-audits
+    (compress/<variant>/audit/*.json). `data.*` and `train.*` are the run's; what the variant was not
+    measured on (an auditor it was not re-audited by) is left out, so its gate reads "not run"."""
+    vdir = run_root / "compress" / variant
+    values = {k: v for k, v in collect_metrics(run_root).items() if k.partition(".")[0] in ("data", "train")}
+    doc = measured if measured is not None else read_json(vdir / "metrics.json")
+    values.update(
+        {f"eval.{k}": float(doc[k]) for k in ("accuracy", "macro_f1", "ece") if _number(doc.get(k))}
+    )
+    for audit in sorted((vdir / "audit").glob("*.json")):
+        metrics = read_json(audit).get("metrics", {})
+        values.update({f"{audit.stem}.{k}": float(v) for k, v in metrics.items() if _number(v)})
+    return values
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def variant_gates(
+    cfg: FairtuneConfig, run_root: Path, variant: str, measured: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The run's gates on the variant's own measurements, and `regressions`: the gates it fails that
+    the fp32 model passes. A variant with regressions is not served unless asked (`serve
+    --allow-gate-regressions`); a gate the fp32 model fails already is the model's, not the variant's."""
+    parent = {g["metric"]: g for g in check_gates(cfg, collect_metrics(run_root))["gates"]}
+    gates = check_gates(cfg, variant_metrics(run_root, variant, measured))
+    gates["regressions"] = [
+        g["metric"]
+        for g in gates["gates"]
+        if g["status"] == "fail" and parent[g["metric"]]["status"] != "fail"
+    ]
+    return gates

@@ -181,6 +181,7 @@ def compress(
     )
     from fairtune.data import load_task_data
     from fairtune.models import TorchClassifier
+    from fairtune.report import variant_gates
 
     run = RunDir(Path(run_dir))
     model_dir = run.require_model()
@@ -278,12 +279,18 @@ def compress(
             "recipe": read_json(vdir / "variant.json"),
             "audits": moved(v_audits, parent_audits),
         }
+        doc["gates"] = variant_gates(cfg, run.root, name, doc)
         atomic_write_json(vdir / "metrics.json", doc)
         summary["variants"][name] = doc
         log(
             f"compress: {name}: {m['size_mb']:.1f} MB, p50 {m['latency_p50_ms']:.1f} ms, "
             f"{m['throughput']:.0f} texts/s ({m['speedup']:.2f}x), accuracy {m['accuracy']:.4f} "
             f"({m['accuracy_delta']:+.4f})"
+            + (
+                f"; fails gates the fp32 model passes: {', '.join(doc['gates']['regressions'])}"
+                if doc["gates"]["regressions"]
+                else ""
+            )
         )
         del clf
     atomic_write_json(root / "summary.json", summary)

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from fairtune._rundir import RunDir
 from fairtune._stages import register_stage
-from fairtune.errors import API_KEY_EMPTY, SERVE_BAD_LIMIT, SERVE_PORT_IN_USE, ConfigError, FairtuneError
+from fairtune.errors import (
+    API_KEY_EMPTY,
+    SERVE_BAD_LIMIT,
+    SERVE_PORT_IN_USE,
+    SERVE_VARIANT_REGRESSES,
+    ConfigError,
+    FairtuneError,
+)
 
 if TYPE_CHECKING:
     from fairtune.serve import ServeSettings
@@ -20,8 +27,27 @@ if TYPE_CHECKING:
 API_KEY_ENV = "FAIRTUNE_API_KEY"
 
 
+def check_variant_gates(run: RunDir, cfg: Any, variant: str) -> dict[str, Any]:
+    """The variant's gates; a variant that fails a gate the fp32 model passes is refused."""
+    from fairtune.report import describe_failure, variant_gates
+
+    gates = variant_gates(cfg, run.root, variant)
+    failed = [g for g in gates["gates"] if g["metric"] in gates["regressions"]]
+    if failed:
+        raise FairtuneError(
+            SERVE_VARIANT_REGRESSES.format(
+                variant=variant, failures="; ".join(describe_failure(g) for g in failed), run=run.root
+            )
+        )
+    return gates
+
+
 def load_served(
-    run_dir: str | Path, variant: str | None, precision: str | None = None, device: str | None = None
+    run_dir: str | Path,
+    variant: str | None,
+    precision: str | None = None,
+    device: str | None = None,
+    allow_gate_regressions: bool = False,
 ) -> tuple[Any, dict[str, Any], str]:
     """(classifier, model info for responses, default explanation method). `precision` (auto, fp32 or
     bf16) is how a PyTorch float model runs; unset, the run's train.precision. `device` (auto, cpu,
@@ -37,6 +63,8 @@ def load_served(
     precision = precision or cfg.train.precision
     if variant:
         vdir = variant_dir(run.root, variant)
+        if not allow_gate_regressions:
+            check_variant_gates(run, cfg, variant)
         clf = load_variant(vdir, precision=precision, **kw)
     else:
         clf = TorchClassifier.from_dir(
@@ -129,6 +157,7 @@ def serve(
     variant: str | None = None,
     precision: str | None = None,
     device: str | None = None,
+    allow_gate_regressions: bool = False,
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
     host: str = "127.0.0.1",
@@ -150,14 +179,14 @@ def serve(
     check_limits(head_timeout=head_timeout, max_head_bytes=max_head_bytes, max_connections=max_connections)
     tls = tls_options(ssl_certfile, ssl_keyfile)
     check_port_free(host, port)
-    clf, info, method = load_served(run_dir, variant, precision, device)
+    clf, info, method = load_served(run_dir, variant, precision, device, allow_gate_regressions)
     settings = build_settings(
         info=info, explain_method=method, api_key_env=api_key_env, log_texts=log_texts, **limits
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     def reload() -> tuple[Any, dict[str, Any]]:  # the run's model as it is on disk now
-        new, new_info, _ = load_served(run_dir, variant, precision, device)
+        new, new_info, _ = load_served(run_dir, variant, precision, device, allow_gate_regressions)
         return new, new_info
 
     app = create_app(clf, settings, redact=text_redactor() if log_texts else None, reload=reload)
