@@ -711,6 +711,66 @@ def _peers_not_covered(docs: dict[str, Doc]) -> list[str]:
     return out
 
 
+@table("drift")
+def _drift(docs: dict[str, Doc]) -> list[str]:
+    """bench/drift.py: per pool of new texts, the share of windows flagged and the shifts behind it."""
+    doc = _first(docs)
+    target = doc["targets"]
+    out = _head("new texts (windows)", "flagged", "target", "median MMD p", "length shift (tokens)",
+                "words not in training", "identity-term shift", "accuracy (drop)")  # fmt: skip
+    power = f"power ≥ {_pct(target['power'], 0)}"
+    alarms = f"false alarms ≤ {_pct(target['false_alarm_rate'], 0)}"
+    rows = [(f"Amazon {d}", r, power, r["flagged"] >= target["power"]) for d, r in doc["domains"].items()]
+    for label, r in (
+        ("held-out SST-2 sentences", doc["sst2_heldout"]),
+        ("held-out SST-2, reference train + eval", doc["ablation_reference_both"]["sst2_heldout"]),
+    ):
+        rows.append((label, r, alarms, r["flagged"] <= target["false_alarm_rate"]))
+    for label, r, bound, met in rows:
+        acc = r.get("mean_accuracy")
+        out.append(
+            _row(
+                label,
+                _bold(_pct(r["flagged"], 0)),
+                f"{bound} ({'met' if met else '**missed**'})",
+                f"{r['median_mmd_p_value']:.3f}",
+                _signed(r["mean_length_shift"], ".1f"),
+                _pct(r["mean_oov_rate"], 1),
+                f"{r['mean_identity_shift']:.2f}",
+                "–"
+                if acc is None
+                else f"{_pct(acc, 1)} ({_signed(-r['mean_accuracy_drop'] * 100, '.1f')} points)",
+            )
+        )
+    return out
+
+
+@table("drift-cost")
+def _drift_cost(docs: dict[str, Doc]) -> list[str]:
+    """bench/drift.py: wall seconds of `fairtune monitor` on 1,000 new texts, and where they go."""
+    cost = _first(docs)["cost"]
+    out = _head("call", "wall seconds", "load", "reference", "new texts", "tests", "load average before")
+    calls = [("reference built and cached", cost["cold"])]
+    calls += [(f"reference reused ({i})", c) for i, c in enumerate(cost["warm"], 1)]
+    for what, r in calls:
+        st = r["stages"]
+        out.append(
+            _row(
+                what,
+                f"{r['seconds']:.1f}",
+                f"{st['load']:.1f}",
+                f"{st['reference']:.1f}",
+                f"{st['profile']:.1f}",
+                f"{st['tests']:.1f}",
+                f"{r['loadavg_before'][0]:.1f}",
+            )
+        )
+    out.append(
+        _row("**median with the reference reused**", _bold(f"{cost['warm_median_seconds']:.1f}"), *[""] * 5)
+    )
+    return out
+
+
 # -- the generated pages and blocks -------------------------------------------------------------------
 
 
@@ -760,6 +820,7 @@ PAGE_OF = {  # benchmark -> the pages its files feed
     "dapt": ("pretraining.md",),
     "train_speed": ("training-speed.md",),
     "peers": ("peers.md",),
+    "drift": ("drift.md",),
 }
 
 
@@ -1095,6 +1156,27 @@ def _readme() -> list[str]:
             f"≥ 3× ({'met' if meta['best_ratio_vs_fp32'] >= 3 and meta['errors'] == 0 else 'missed'})",
             "avx512-bf16",
             f"[serving]({link}serving.md)",
+        )
+    )
+    drift = _load("avx512-bf16", "drift")
+    met = drift["met"]
+    out.append(
+        _row(
+            "drift detection",
+            f"windows of {drift['window']} Amazon reviews flagged "
+            + ", ".join(f"{_pct(v, 0)} ({d})" for d, v in drift["power"].items())
+            + f"; held-out SST-2 {_pct(drift['false_alarm_rate'], 0)}; "
+            f"{drift['monitor_seconds_per_1000']:.1f} s per 1,000 texts",
+            ", ".join(
+                f"{bound} ({'met' if met[key] else 'missed'})"
+                for key, bound in (
+                    ("power", "≥ 90%"),
+                    ("false_alarm_rate", "≤ 5%"),
+                    ("monitor_seconds_per_1000", "< 30 s"),
+                )
+            ),
+            "avx512-bf16",
+            f"[drift]({link}drift.md)",
         )
     )
     ts = _load("avx2", "train_speed")

@@ -47,6 +47,7 @@ NON_IDENTITY_KEYS = (
     "data_card",
     "audit",
     "mitigate",
+    "monitor",
 )
 
 

@@ -300,6 +300,50 @@ MLM_NO_HEAD = (
 SERVE_BAD_LIMIT = "{field}: {reason} (got {value!r}). {fix}"
 
 
+# --- monitor ------------------------------------------------------------------------------------
+MONITOR_TEXT_COLUMN = (
+    "--text-column: column {column!r} not in {path} (columns: {columns}). Pass --text-column NAME (the "
+    "default is the run's data.text_column)."
+)
+MONITOR_LABEL_COLUMN = (
+    "--label-column: column {column!r} not in {path} (columns: {columns}). --labels reads each text's label "
+    "from it: pass --label-column NAME, or leave out --labels to monitor without accuracy."
+)
+MONITOR_TXT_LABELS = (
+    "{path}: a .txt file holds texts only (one per line), no labels. Leave out --labels, or pass a .csv, "
+    ".tsv, .jsonl or .parquet file with a label column."
+)
+MONITOR_NO_TEXTS = (
+    "{path}: no texts in column {column!r}{blank}. Pass a file with at least monitor.min_window "
+    "({min_window}) texts."
+)
+MONITOR_WINDOW_SMALL = (
+    "{path}: {n} text(s), fewer than monitor.min_window ({min_window}); a drift test on so few says little. "
+    "Collect at least {min_window} new texts, or lower the bar with monitor.min_window=N (10 at least)."
+)
+MONITOR_MISSING_LABELS = (
+    "{path}: {n} text(s) without a label in column {column!r} (first at {where}). With --labels every text "
+    "needs one: fill them in, or leave out --labels."
+)
+MONITOR_UNKNOWN_LABELS = (
+    "{path}: label(s) {bad} in column {column!r} are not the model's labels {labels}. Fix those labels (a "
+    "name, or an id 0..{top}), or leave out --labels to monitor without accuracy."
+)
+MONITOR_OVERRIDE = (
+    "override {text!r}: fairtune monitor changes only monitor.* settings, and only for this call (e.g. "
+    "monitor.alpha=0.01)."
+)
+MONITOR_GATES = (
+    "{where}: must map drift.* metric names to bounds, e.g. {{drift.flagged: {{max: 0}}}}; {problem}. "
+    "fairtune monitor checks only drift.* gates."
+)
+MONITOR_NO_REFERENCE = (
+    "fairtune monitor compares new texts with the run's {which} texts, read once and then cached in {cache}, "
+    "and cannot read them ({detail}). Make the run's data files readable again (paths in {config}), or set "
+    "monitor.reference to a split that is there."
+)
+
+
 class FairtuneError(Exception):
     """An error that is the user's to fix. Carries one or more problems; the CLI exits with `exit_code`."""
 

@@ -47,6 +47,11 @@ COMMANDS = {
         "serve a run (or one of its compressed variants) over HTTP: predict, explain, metrics, a web page",
     ),
     "compare": ("fairtune.cli._compare", "print metrics and gates of several runs side by side"),
+    "monitor": (
+        "fairtune.cli._monitor",
+        "compare new texts with the run's data: input drift (MMD test on the model's embeddings), length, "
+        "vocabulary, identity terms, predictions; accuracy with --labels; exit 3 when a drift gate fails",
+    ),
 }
 
 

@@ -5,11 +5,35 @@ from __future__ import annotations
 import difflib
 
 #: source -> metric names that stage writes. `eval.*` come from metrics.json, `data.*` from the data
-#: card, `train.*` from training. Auditors declare theirs when they register (`fairtune.audits`).
+#: card, `train.*` from training, `drift.*` from `fairtune monitor` (monitor/<time>.json). Auditors
+#: declare theirs when they register (`fairtune.audits`).
 STAGE_METRICS: dict[str, tuple[str, ...]] = {
     "eval": ("accuracy", "macro_f1", "ece", "loss"),
     "train": ("samples_per_second", "train_seconds", "dp_epsilon"),
     "data": ("train_eval_overlap", "train_exact_duplicates", "train_near_duplicates", "long_texts"),
+    "drift": (
+        "n",
+        "mmd",
+        "mmd_p_value",
+        "flagged",
+        "length_mean",
+        "length_shift",
+        "length_p_value",
+        "oov_rate",
+        "oov_shift",
+        "unk_rate",
+        "identity_shift",
+        "label_shift_tv",
+        "label_p_value",
+        "confidence",
+        "confidence_shift",
+        "confidence_p_value",
+        "accuracy",
+        "macro_f1",
+        "ece",
+        "accuracy_drop",
+        "macro_f1_drop",
+    ),
 }
 
 

@@ -672,6 +672,32 @@ class MitigateConfig(Section):
     )
 
 
+class MonitorConfig(Section):
+    """How `fairtune monitor` compares new texts with the run's data (drift.* metrics)."""
+
+    alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Significance level: drift.flagged is 1 when the MMD test's p-value is below it.",
+    )
+    reference: Literal["eval", "train", "both"] = Field(
+        "eval",
+        description="Which of the run's texts the new ones are compared with: eval (the texts its eval "
+        "metrics describe), train, or both.",
+    )
+    reference_size: int = Field(
+        1000, ge=50, le=5000, description="Reference texts: a seeded sample of monitor.reference."
+    )
+    permutations: int = Field(
+        500, ge=100, le=10000, description="Permutations for the MMD test's p-value (and its resolution)."
+    )
+    min_window: int = Field(
+        50, ge=10, description="Fewest new texts monitor accepts: a smaller window says little."
+    )
+    seed: int = Field(0, ge=0, description="Seed for the reference sample and the permutations.")
+
+
 class AuditConfig(Section):
     """Auditors that `fairtune run` and `fairtune audit` run on the trained model."""
 
@@ -755,6 +781,7 @@ class FairtuneConfig(Section):
     card: CardConfig = Field(default_factory=CardConfig)  # type: ignore[arg-type]
     audit: AuditConfig = Field(default_factory=AuditConfig)  # type: ignore[arg-type]
     mitigate: MitigateConfig = Field(default_factory=MitigateConfig)  # type: ignore[arg-type]
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)  # type: ignore[arg-type]
     pretrain: PretrainConfig | None = Field(None, description="Continued pretraining (fairtune pretrain).")
     gates: dict[str, GateConfig] = Field(
         default_factory=dict, description="Thresholds: {metric: {min: x} | {max: y}}, e.g. eval.accuracy."
