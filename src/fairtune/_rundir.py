@@ -68,6 +68,18 @@ class RunDir:
         return self.root / "model"
 
     @property
+    def current(self) -> Path:
+        """The pointer `fairtune update` writes when it promotes a refreshed model."""
+        return self.root / "current.json"
+
+    @property
+    def current_model(self) -> Path:
+        """The model the run serves: the promoted update's (current.json) or its own model/."""
+        if self.current.is_file():
+            return self.root / read_json(self.current)["model"]
+        return self.model
+
+    @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 

@@ -217,6 +217,11 @@ SERVE_VARIANT_REGRESSES = (
     "model or another variant, rebuild this one (fairtune compress), or pass --allow-gate-regressions to "
     "serve it anyway."
 )
+UPDATE_BAD_SETTING = "{flag}: {value} is outside [{lo}, {hi}]. Pass a value in that range."
+UPDATE_TOO_FEW = (
+    "--data: {path} has {n} labelled rows; an update needs at least 20 (some are held out to measure the "
+    "gain). Add rows."
+)
 PRIVACY_NEEDS_TRAIN = (
     "privacy: the membership-inference audit needs the model's training texts (its members), and none were "
     "given. Pass train= to fairtune.audit (or --train FILE to `fairtune audit --model`), or leave privacy "

@@ -52,6 +52,10 @@ COMMANDS = {
         "compare new texts with the run's data: input drift (MMD test on the model's embeddings), length, "
         "vocabulary, identity terms, predictions; accuracy with --labels; exit 3 when a drift gate fails",
     ),
+    "update": (
+        "fairtune.cli._update",
+        "refresh a run's model with new labelled data under its gates; promote it when nothing got worse",
+    ),
 }
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -227,10 +228,12 @@ def create_app(
     *,
     redact: Callable[[list[str]], list[str]] | None = None,
     reload: Callable[[], tuple[Any, dict[str, Any]]] | None = None,
+    watch: Path | None = None,
 ) -> Any:
     """The FastAPI app serving `clf`. `redact` is applied to texts before they are logged (log_texts).
-    `reload` loads the model again (a newly promoted one) with its model info: `POST /v1/reload` and
-    SIGHUP swap it in without dropping a request (`_reload.py`)."""
+    `reload` loads the model again (a newly promoted one) with its model info: `POST /v1/reload`,
+    SIGHUP and a change of the file `watch` (the run's current.json) swap it in without dropping a
+    request (`_reload.py`)."""
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -279,6 +282,8 @@ def create_app(
         batcher.start()
         state["batcher"] = batcher
         swapper.on_sighup()
+        if watch is not None:
+            swapper.watch(watch)
         await asyncio.get_running_loop().run_in_executor(executor, predict, ["warm up"])
         state["ready"] = True
         LOG.info("ready: %s", s.model_info.get("name", "model"))
@@ -287,7 +292,7 @@ def create_app(
         await batcher.stop()
         executor.shutdown(wait=True)
         explainer.shutdown(wait=True)
-        swapper.shutdown()
+        await swapper.stop()
 
     from fastapi_offline import FastAPIOffline
 

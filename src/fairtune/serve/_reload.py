@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from fairtune.errors import FairtuneError
@@ -38,6 +39,7 @@ class ModelSwapper:
         self.loader, self.on_swap = loader, on_swap
         self.load_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairtune-reload")
         self.lock = asyncio.Lock()
+        self.watcher: asyncio.Task[None] | None = None
 
     async def reload(self) -> dict[str, Any]:
         """Load, check and warm the model again, then swap it in; the new model info."""
@@ -77,5 +79,31 @@ class ModelSwapper:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError, AttributeError):
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload_logged()))
 
-    def shutdown(self) -> None:
+    def watch(self, path: Path, every: float = 2.0) -> None:
+        """Reload whenever `path` (the run's current.json, from `fairtune update`) appears or changes."""
+        self.watcher = asyncio.get_running_loop().create_task(self._watch(path, every))
+
+    async def _watch(self, path: Path, every: float) -> None:
+        seen = _stamp(path)
+        while True:
+            await asyncio.sleep(every)
+            now = _stamp(path)
+            if now != seen:
+                seen = now
+                LOG.info("%s changed: reloading", path)
+                await self._reload_logged()
+
+    async def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
         self.load_thread.shutdown(wait=True)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size

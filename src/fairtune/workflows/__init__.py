@@ -22,6 +22,7 @@ from fairtune.workflows import (
     run,
     serve,
     train,
+    update,
     validate,
 )
 
@@ -41,5 +42,6 @@ __all__ = [
     "run",
     "serve",
     "train",
+    "update",
     "validate",
 ]

@@ -70,7 +70,8 @@ def monitor(
     `path` set to where it was written."""
     start = time.perf_counter()
     run = RunDir(Path(run_dir))
-    model_dir = run.require_model()
+    run.require_model()
+    model_dir = run.current_model  # the model served now: a promoted update's (current.json), else model/
     cfg = monitor_config(run, overrides, gates, gates_from)
     settings = cfg.monitor
 

@@ -78,6 +78,8 @@ def load_served(
         "quantized" in type(m).__module__ for m in clf.model.modules()
     )
     info = {"name": cfg.name, "run": str(run.root), "variant": variant or "fp32", "labels": clf.labels}
+    if not variant and run.current.is_file():
+        info["promoted"] = str(run.current_model.relative_to(run.root))
     if isinstance(clf, TorchClassifier):
         info["precision"] = clf.precision  # what autocast runs: fp32 weights may run in bf16
         info["device"] = clf.device
@@ -189,7 +191,10 @@ def serve(
         new, new_info, _ = load_served(run_dir, variant, precision, device, allow_gate_regressions)
         return new, new_info
 
-    app = create_app(clf, settings, redact=text_redactor() if log_texts else None, reload=reload)
+    pointer = None if variant else RunDir(Path(run_dir)).current  # follow `fairtune update`'s promotions
+    app = create_app(
+        clf, settings, redact=text_redactor() if log_texts else None, reload=reload, watch=pointer
+    )
     logging.getLogger("fairtune.serve").info(
         "serving %s (%s%s) on %s://%s:%d; API key %s",
         info["name"],

@@ -1,0 +1,224 @@
+"""`fairtune update RUN_DIR --data NEW_FILE [--replay 0.5]`: refresh a deployed model with new labelled
+data under the same gates, and promote it only when nothing got worse.
+
+The child trains from the parent's weights on the new data plus a replayed share of the old training
+data, in RUN_DIR/updates/<name>/, with the parent's settings. Both models are scored on the old eval
+split (forgetting) and on a held-out part of the new data (gain); the child is audited as the parent
+was. It is promoted (RUN_DIR/current.json, which `fairtune serve` follows and reloads on) only when
+every gate passes and no audit or evaluation metric is worse than the parent's beyond the tolerance;
+otherwise update.json and the log say which one blocked it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fairtune._io import atomic_write_json, atomic_write_text, read_json
+from fairtune._rundir import RunDir
+from fairtune._stages import register_stage, stage
+from fairtune.errors import UPDATE_BAD_SETTING, UPDATE_TOO_FEW, FairtuneError
+
+if TYPE_CHECKING:
+    from fairtune.config import FairtuneConfig
+    from fairtune.data import LabelledData
+
+UPDATES = "updates"
+NEW_EVAL = "new"
+
+
+def check_settings(replay: float, eval_fraction: float, tolerance: float, relative: float) -> None:
+    for flag, value, lo, hi in (
+        ("--replay", replay, 0.0, 10.0),
+        ("--eval-fraction", eval_fraction, 0.05, 0.5),
+        ("--tolerance", tolerance, 0.0, float("inf")),
+        ("--relative-tolerance", relative, 0.0, float("inf")),
+    ):
+        if not lo <= value <= hi:
+            raise FairtuneError(UPDATE_BAD_SETTING.format(flag=flag, value=value, lo=lo, hi=hi))
+
+
+def write_jsonl(path: Path, data: LabelledData, labels: list[str], cfg: FairtuneConfig) -> Path:
+    """`data` as JSONL with the parent's text and label columns (label names, not ids)."""
+    t, y = cfg.data.text_column, cfg.data.label_column
+    rows = (
+        json.dumps({t: text, y: labels[int(k)]}, ensure_ascii=False)
+        for text, k in zip(data.texts, data.labels, strict=True)
+    )
+    atomic_write_text(path, "".join(r + "\n" for r in rows))
+    return path
+
+
+def prepare_data(
+    parent: RunDir,
+    pcfg: FairtuneConfig,
+    new: LabelledData,
+    labels: list[str],
+    folder: Path,
+    replay: float,
+    eval_fraction: float,
+) -> dict[str, Any]:
+    """Write the child's training file (new rows + replayed old ones), the old eval split and the new
+    held-out split into `folder`; return their paths and counts."""
+    import numpy as np
+
+    from fairtune.data import load_task_data
+    from fairtune.data._load import LabelledData as Data
+    from fairtune.data._load import _stratified_split
+
+    new_train, new_eval = _stratified_split(new, eval_fraction, pcfg.seed)
+    task = load_task_data(pcfg.data.model_copy(update={"label_names": labels}), pcfg.seed)
+    n_old = min(len(task.train), round(replay * len(new_train)))
+    idx = np.sort(np.random.default_rng(pcfg.seed).permutation(len(task.train))[:n_old])
+    old = task.train.subset(idx)
+    train = Data(new_train.texts + old.texts, np.concatenate([new_train.labels, old.labels]), None, "update")
+    return {
+        "train": str(write_jsonl(folder / "train.jsonl", train, labels, pcfg)),
+        "old_eval": str(write_jsonl(folder / "old_eval.jsonl", task.eval, labels, pcfg)),
+        "new_eval": str(write_jsonl(folder / "new_eval.jsonl", new_eval, labels, pcfg)),
+        "rows": {
+            "new_train": len(new_train),
+            "replayed": n_old,
+            "new_eval": len(new_eval),
+            "old_eval": len(task.eval),
+        },
+    }
+
+
+def child_config(
+    pcfg: FairtuneConfig, parent: RunDir, name: str, files: dict[str, Any], epochs: int | None
+) -> FairtuneConfig:
+    """The parent's recipe, warm-started from its model, on the prepared files, in RUN_DIR/updates/."""
+    from fairtune.config import build_config, config_to_dict
+
+    raw = config_to_dict(pcfg)
+    raw.update(name=name, output_dir=str(parent.root / UPDATES))
+    raw["model"]["name"] = str(parent.current_model)
+    data = {"train": files["train"], "eval": files["old_eval"], "hf_dataset": None, "format": "jsonl"}
+    raw["data"].update(data, group_column=None, max_train_rows=None, max_eval_rows=None, extra_train=None)
+    raw["train"].update(canaries=None, epochs=epochs or pcfg.train.epochs, max_steps=None)
+    return build_config(raw)
+
+
+def served_run(parent: RunDir) -> RunDir:
+    """The run whose model is deployed now: the last promoted update's, else the parent itself. The
+    child is compared with it."""
+    return RunDir(parent.root / read_json(parent.current)["run"]) if parent.current.is_file() else parent
+
+
+def scored(run_root: Path, new_eval: str) -> dict[str, float]:
+    """Every gateable number of a run, plus `new.accuracy`, `new.macro_f1`, `new.ece` on the new held-out
+    data."""
+    from fairtune.report import collect_metrics
+
+    values = collect_metrics(run_root)
+    new = read_json(run_root / "metrics.json").get("evals", {}).get(new_eval, {})
+    values.update({f"{NEW_EVAL}.{k}": float(new[k]) for k in ("accuracy", "macro_f1", "ece") if k in new})
+    return values
+
+
+def decide(gates: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """Why the child may not be promoted (empty: it may)."""
+    failed = [f"gate {g['metric']} failed" for g in gates["gates"] if not g["passed"]]
+    worse = [
+        f"{r['metric']} worse by {r['worse_by']:.4g} (allowed {r['allowed']:.4g})"
+        for r in rows
+        if r["blocks"]
+    ]
+    return failed + worse
+
+
+def promote(parent: RunDir, child: Path, doc: dict[str, Any]) -> None:
+    previous = read_json(parent.current) if parent.current.is_file() else None
+    lineage = [
+        *(previous or {}).get("lineage", [str(parent.model.relative_to(parent.root))]),
+        str(child.relative_to(parent.root) / "model"),
+    ]
+    atomic_write_json(
+        parent.current,
+        {
+            "model": str((child / "model").relative_to(parent.root)),
+            "run": str(child.relative_to(parent.root)),
+            "promoted": doc["finished"],
+            "lineage": lineage,
+        },
+    )
+
+
+def update(
+    run_dir: str | Path,
+    data: Any,
+    *,
+    replay: float = 0.5,
+    eval_fraction: float = 0.2,
+    tolerance: float = 0.01,
+    relative: float = 0.05,
+    name: str | None = None,
+    epochs: int | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    promote_child: bool = True,
+    show_progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train, score, audit and compare the refreshed child; promote it when nothing blocks. Returns the
+    content of update.json."""
+    from fairtune.data import labelled_data
+    from fairtune.evaluation._promotion import compare_metrics
+
+    check_settings(replay, eval_fraction, tolerance, relative)
+    parent = RunDir(Path(run_dir))
+    parent.require_model()
+    pcfg = parent.load_config()
+    labels = list(parent.read_metrics()["labels"])
+    columns = {
+        "text_column": text_column or pcfg.data.text_column,
+        "label_column": label_column or pcfg.data.label_column,
+    }
+    new = labelled_data(data, labels, **columns, field="--data")
+    if len(new) < 20:
+        raise FairtuneError(UPDATE_TOO_FEW.format(n=len(new), path=data))
+    name = name or datetime.now(UTC).strftime("update-%Y%m%d-%H%M%S")
+    folder = parent.root / UPDATES / f"{name}-data"
+    files = prepare_data(parent, pcfg, new, labels, folder, replay, eval_fraction)
+    counts = files["rows"]
+    log(f"update: {counts['new_train']} new rows + {counts['replayed']} replayed; training {name}")
+    ccfg = child_config(pcfg, parent, name, files, epochs)
+    child = RunDir.for_config(ccfg)
+    stage("train")(ccfg, overwrite=True, show_progress=show_progress)
+    base = served_run(parent)
+    for run in (child.root, base.root):
+        stage("evaluate")(run, files["new_eval"])
+    stage("audit")(child.root, log=log)
+    gates = stage("report")(child.root)
+    rows = compare_metrics(
+        scored(base.root, files["new_eval"]),
+        scored(child.root, files["new_eval"]),
+        tolerance=tolerance,
+        relative=relative,
+    )
+    blocked = decide(gates, rows)
+    doc = {
+        "schema": "fairtune/update/v1",
+        "parent": str(parent.root),
+        "compared_with": str(base.root),
+        "child": str(child.root),
+        "data": files,
+        "replay": replay,
+        "tolerance": {"absolute": tolerance, "relative": relative},
+        "comparison": rows,
+        "gates_passed": gates["passed"],
+        "blocked_by": blocked,
+        "promoted": bool(promote_child and not blocked),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(child.root / "update.json", doc)
+    if doc["promoted"]:
+        promote(parent, child.root, doc)
+    return doc
+
+
+register_stage("update", update)
