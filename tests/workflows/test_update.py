@@ -100,3 +100,29 @@ def test_bad_input_is_exit_2_naming_the_flag(
     argv = ["update", str(parent), *(args if "--data" in args else ["--data", str(good), *args])]
     assert main(argv) == 2
     assert says in capsys.readouterr().err
+
+
+def test_a_parent_trained_on_integer_labels_takes_new_rows_with_label_names(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """SST-2's files hold 0/1 with data.label_names [negative, positive]; new data says the names."""
+    from fairtune.testing import tiny_sentiment_rows
+
+    ids = {"negative": 0, "positive": 1}
+    cfg = tiny_run_config(tmp_path, tiny_model_dir)
+    for split, n, seed in (("train", 96, 1), ("eval", 32, 2)):
+        rows = [(t, ids[y]) for t, y in tiny_sentiment_rows(n, seed=seed)]
+        cfg["data"][split] = str(write_csv(tmp_path / f"{split}-ids.csv", rows))
+    cfg["data"]["label_names"] = ["negative", "positive"]
+    cfg["audit"] = {name: {"enabled": False} for name in ("fairness", "robustness", "explain", "privacy")}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 0
+    new = write_csv(tmp_path / "new.csv", tiny_sentiment_rows(40, seed=5))  # "positive"/"negative"
+    run = tmp_path / "runs" / "tiny"
+    assert (
+        main(["update", str(run), "--data", str(new), "--name", "u", "--tolerance", "100", "--no-progress"])
+        == 0
+    )
+    doc = json.loads((run / "updates" / "u" / "update.json").read_text())
+    rows = {r["metric"]: r for r in doc["comparison"]}
+    assert 0 <= rows["new.accuracy"]["parent"] <= 1 and 0 <= rows["new.accuracy"]["child"] <= 1
