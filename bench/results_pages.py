@@ -771,6 +771,35 @@ def _drift_cost(docs: dict[str, Doc]) -> list[str]:
     return out
 
 
+@table("drift-update")
+def _drift_update(docs: dict[str, Doc]) -> list[str]:
+    """bench/refresh.py: `fairtune update` with Amazon reviews: gain, forgetting, every compared metric."""
+    up = _first(docs).get("update")
+    if up is None:
+        return ["Not measured yet on this host class: `.venv/bin/python bench/refresh.py`."]
+    out = _head("metric", "served model", "refreshed", "change", "allowed worse", "verdict")
+    for r in up["comparison"]:
+        verdict = "**blocks**" if r["blocks"] else ("worse, within tolerance" if r["worse_by"] > 0 else "ok")
+        out.append(
+            _row(
+                f"`{r['metric']}`",
+                f"{r['parent']:.4f}",
+                f"{r['child']:.4f}",
+                _signed(r["delta"], ".4f"),
+                f"{r['allowed']:.4f}",
+                verdict,
+            )
+        )
+    rows = up["rows"]
+    out.append("")
+    out.append(
+        f"{rows['new_train']} Amazon rows trained on with {rows['replayed']} replayed SST-2 rows, "
+        f"{rows['new_eval']} held out; {up['seconds'] / 60:.1f} min for the whole update. "
+        + ("**Promoted.**" if up["promoted"] else "**Not promoted**: " + "; ".join(up["blocked_by"]) + ".")
+    )
+    return out
+
+
 # -- the generated pages and blocks -------------------------------------------------------------------
 
 
