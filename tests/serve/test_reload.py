@@ -113,3 +113,18 @@ def test_a_model_with_other_labels_is_refused_and_the_old_one_keeps_serving(
         assert r.status_code == 409 and "differ from the served" in r.json()["error"]["message"]
         ok = httpx.post(srv.url + "/v1/predict", json={"texts": TEXTS}, timeout=30)
     assert ok.status_code == 200 and set(ok.json()["predictions"][0]["probabilities"]) == set(clf.labels)
+
+
+def test_reload_is_behind_the_api_key(two_runs: tuple[Path, Path]) -> None:
+    import dataclasses
+
+    from fairtune.serve import create_app
+    from fairtune.workflows.serve import build_settings
+
+    old, new = two_runs
+    clf, info = _loader(old)()
+    settings = dataclasses.replace(build_settings(info=info, explain_method="occlusion"), api_key="k3y")
+    with Server(create_app(clf, settings, reload=_loader(new))) as srv:
+        refused = httpx.post(srv.url + "/v1/reload", timeout=60)
+        done = httpx.post(srv.url + "/v1/reload", headers={"X-API-Key": "k3y"}, timeout=120)
+    assert refused.status_code == 401 and done.status_code == 200
