@@ -19,8 +19,7 @@ def audit_input_problems(cfg: FairtuneConfig) -> list[str]:
     attempt = collector(problems)
 
     for name in enabled_auditors(cfg):
-        check = auditors()[name].preflight
-        problems.extend(check(cfg) if check else [])
+        problems.extend(auditors()[name].problems(cfg))
     from fairtune.mitigations._preflight import mitigation_input_problems
 
     problems.extend(mitigation_input_problems(cfg))

@@ -40,7 +40,7 @@ class Metric:
     key: bool = False
 
 
-def _log(message: str) -> None:
+def log_to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
@@ -58,7 +58,7 @@ class AuditContext:
     run: RunDir | None = None
     #: documents of auditors that ran before this one (the explain audit explains their worst examples)
     prior: dict[str, dict[str, Any]] = field(default_factory=dict)
-    log: Callable[[str], None] = _log
+    log: Callable[[str], None] = log_to_stderr
 
 
 Runner = Callable[[AuditContext], "AuditResult"]
@@ -93,6 +93,10 @@ class AuditorSpec:
                 f"{self.name}: this auditor does not run over a classifier; {self.description}."
             )
         return self.run(ctx)
+
+    def problems(self, cfg: FairtuneConfig) -> list[str]:
+        """What the auditor will lack under `cfg` (its preflight; nothing to check: [])."""
+        return self.preflight(cfg) if self.preflight else []
 
     def metric_names(self) -> list[str]:
         return [m.name for m in self.metrics]

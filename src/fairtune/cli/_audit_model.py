@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from fairtune.cli._common import require_file
 from fairtune.errors import FairtuneError
 
 GATE_FAILED_EXIT = 3
@@ -47,11 +48,6 @@ def wants(args: argparse.Namespace) -> bool:
     return bool(args.model or args.endpoint)
 
 
-def _require_file(flag: str, value: str | None) -> None:
-    if value and not Path(value).is_file():
-        raise FairtuneError(f"{flag}: file not found: {value}. Check the path (relative to {Path.cwd()}).")
-
-
 def check(args: argparse.Namespace) -> None:
     """Every argument problem, before anything heavy is imported."""
     if args.run_dir:
@@ -70,7 +66,7 @@ def check(args: argparse.Namespace) -> None:
     if args.endpoint_spec and not args.endpoint:
         raise FairtuneError("--endpoint-spec describes --endpoint's API: pass --endpoint URL too.")
     for flag in ("data", "train", "config", "gates", "endpoint_spec"):
-        _require_file("--" + flag.replace("_", "-"), getattr(args, flag))
+        require_file("--" + flag.replace("_", "-"), getattr(args, flag))
     if args.model and not Path(args.model).exists():
         from fairtune.models._resolve import HUB_ID
 

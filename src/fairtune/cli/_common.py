@@ -35,6 +35,16 @@ def require_run(run_dir: str, *, model: bool = True) -> None:
         run.require()
 
 
+def require_file(flag: str, path: str | None) -> None:
+    """Refuse a file argument that names no file, at once (no heavy import)."""
+    from pathlib import Path
+
+    from fairtune.errors import FairtuneError
+
+    if path and not Path(path).is_file():
+        raise FairtuneError(f"{flag}: file not found: {path}. Check the path (relative to {Path.cwd()}).")
+
+
 def loading(what: str) -> Any:
     """A spinner on stderr while `what` loads (torch, transformers and the weights take seconds)."""
     return console(stderr=True).status(f"loading {what} ...", spinner="dots")

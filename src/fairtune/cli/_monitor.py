@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from fairtune.cli._common import console
+from fairtune.cli._common import console, require_file
 
 GATE_FAILED_EXIT = 3
 
@@ -53,10 +52,8 @@ def _gates(path: str | None) -> Any:
     if path is None:
         return None
     from fairtune.config import read_yaml
-    from fairtune.errors import FairtuneError
 
-    if not Path(path).is_file():
-        raise FairtuneError(f"--gates: file not found: {path}. Check the path (relative to {Path.cwd()}).")
+    require_file("--gates", path)
     return read_yaml(path)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from fairtune.cli._common import console
@@ -66,14 +65,10 @@ def print_update(doc: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fairtune.cli._common import require_run
-    from fairtune.errors import FairtuneError
+    from fairtune.cli._common import require_file, require_run
 
     require_run(args.run_dir)
-    if not Path(args.data).is_file():
-        raise FairtuneError(
-            f"--data: file not found: {args.data}. Check the path (relative to {Path.cwd()})."
-        )
+    require_file("--data", args.data)
     from fairtune.workflows.update import check_settings
 
     check_settings(args.replay, args.eval_fraction, args.tolerance, args.relative_tolerance)

@@ -5,7 +5,7 @@ from fairtune.data._card import build_data_card, normalize
 from fairtune.data._coerce import labelled_data
 from fairtune.data._counterfactual import Counterfactuals, augment, make_counterfactuals
 from fairtune.data._lexicon import DIMENSIONS, Lexicon, load_lexicons, parse_lexicon
-from fairtune.data._load import LabelledData, TaskData, load_task_data, read_texts
+from fairtune.data._load import LabelledData, TaskData, load_task_data, read_texts, stratified_split
 from fairtune.data._read import Table, read_table
 from fairtune.data._swap import PRONOUN_WORDS, Swapper, make_swappers
 from fairtune.data._wordnet import load_wordnet, prepare_wordnet
@@ -35,4 +35,5 @@ __all__ = [
     "prepare_wordnet",
     "read_table",
     "read_texts",
+    "stratified_split",
 ]

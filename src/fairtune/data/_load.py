@@ -278,7 +278,7 @@ def _tables(cfg: DataConfig, problems: list[str]) -> tuple[Table | None, Table |
     return None, None
 
 
-def _stratified_split(data: LabelledData, fraction: float, seed: int) -> tuple[LabelledData, LabelledData]:
+def stratified_split(data: LabelledData, fraction: float, seed: int) -> tuple[LabelledData, LabelledData]:
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(data))
@@ -328,7 +328,7 @@ def load_task_data(cfg: DataConfig, seed: int = 42) -> TaskData:
         ev = LabelledData(eval_raw.texts, eval_ids, eval_raw.groups, str(eval_raw.table.path))
         task = TaskData(train, ev, names)
     else:
-        train, ev = _stratified_split(train, cfg.eval_fraction, seed)
+        train, ev = stratified_split(train, cfg.eval_fraction, seed)
         ev.source = f"{train.source} (seeded stratified {cfg.eval_fraction:.0%} split)"
         task = TaskData(train, ev, names, eval_is_split=True)
     if cfg.extra_train:

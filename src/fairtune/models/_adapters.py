@@ -52,6 +52,18 @@ def checked_probabilities(raw: Any, n_texts: int, labels: list[str], source: str
     return probs
 
 
+def in_batches(
+    texts: Sequence[str], batch_size: int, labels: list[str], source: str, call: Callable[[list[str]], Any]
+) -> np.ndarray:
+    """`call` over `texts` in batches of `batch_size`, each answer checked (`checked_probabilities`)."""
+    texts = [str(t) for t in texts]
+    out = [np.zeros((0, len(labels)))]
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start : start + batch_size]
+        out.append(checked_probabilities(call(chunk), len(chunk), labels, source))
+    return np.concatenate(out)
+
+
 class ProbaClassifier:
     """An estimator with `predict_proba(texts)`, e.g. a scikit-learn TF-IDF + logistic regression pipeline.
     Labels: `labels`, else the estimator's `classes_`. Black-box: predictions only."""
@@ -85,16 +97,7 @@ class CallableClassifier:
         self.batch_size = batch_size
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        texts = [str(t) for t in texts]
-        out = [np.zeros((0, len(self.labels)))]
-        for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start : start + self.batch_size]
-            out.append(
-                checked_probabilities(
-                    self.fn(chunk), len(chunk), self.labels, getattr(self.fn, "__name__", "fn")
-                )
-            )
-        return np.concatenate(out)
+        return in_batches(texts, self.batch_size, self.labels, getattr(self.fn, "__name__", "fn"), self.fn)
 
 
 def from_skops(path: Path, labels: Sequence[str] | None = None) -> ProbaClassifier:

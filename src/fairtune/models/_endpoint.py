@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from fairtune.errors import ENDPOINT_BAD_RESPONSE, ENDPOINT_FAILED, ENDPOINT_NO_TEXTS_SLOT, FairtuneError
-from fairtune.models._adapters import checked_probabilities
+from fairtune.models._adapters import in_batches
 
 TEXTS = "{texts}"
 FAIRTUNE_REQUEST: dict[str, Any] = {"texts": TEXTS}
@@ -126,13 +126,10 @@ class EndpointClassifier:
         return rows
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        texts = [str(t) for t in texts]
-        out = [np.zeros((0, len(self.labels)))]
-        for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start : start + self.batch_size]
-            rows = self._matrix(self._rows(chunk))
-            out.append(checked_probabilities(rows, len(chunk), self.labels, f"endpoint {self.url}"))
-        return np.concatenate(out)
+        def call(chunk: list[str]) -> Any:
+            return self._matrix(self._rows(chunk))
+
+        return in_batches(texts, self.batch_size, self.labels, f"endpoint {self.url}", call)
 
 
 def endpoint(url: str, **kwargs: Any) -> EndpointClassifier:

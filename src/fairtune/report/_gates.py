@@ -29,7 +29,14 @@ def collect_metrics(run_root: Path) -> dict[str, float]:
     if card.is_file():
         for key, value in read_json(card).get("metrics", {}).items():
             out[f"data.{key}"] = float(value)
-    for audit in sorted((run_root / "audit").glob("*.json")):
+    out.update(audit_metrics(run_root / "audit"))
+    return out
+
+
+def audit_metrics(folder: Path) -> dict[str, float]:
+    """`<auditor>.<metric>` for every number in the audit documents of `folder` (audit/<auditor>.json)."""
+    out: dict[str, float] = {}
+    for audit in sorted(folder.glob("*.json")):
         for key, value in read_json(audit).get("metrics", {}).items():
             if isinstance(value, int | float):
                 out[f"{audit.stem}.{key}"] = float(value)
@@ -90,9 +97,7 @@ def variant_metrics(run_root: Path, variant: str, measured: dict[str, Any] | Non
     values.update(
         {f"eval.{k}": float(doc[k]) for k in ("accuracy", "macro_f1", "ece") if _number(doc.get(k))}
     )
-    for audit in sorted((vdir / "audit").glob("*.json")):
-        metrics = read_json(audit).get("metrics", {})
-        values.update({f"{audit.stem}.{k}": float(v) for k, v in metrics.items() if _number(v)})
+    values.update(audit_metrics(vdir / "audit"))
     return values
 
 

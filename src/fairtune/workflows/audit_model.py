@@ -18,16 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fairtune._io import atomic_write_json, atomic_write_text
+from fairtune.audits._spec import log_to_stderr
 from fairtune.errors import AUDIT_UNKNOWN, PRIVACY_NEEDS_TRAIN, FairtuneError
 
 if TYPE_CHECKING:
     from fairtune.config import FairtuneConfig
-
-
-def _stderr(message: str) -> None:
-    import sys
-
-    print(message, file=sys.stderr, flush=True)
 
 
 def audit_config(config: Mapping[str, Any] | str | os.PathLike[str] | None, name: str) -> FairtuneConfig:
@@ -63,7 +58,7 @@ def chosen_auditors(only: Sequence[str] | None, cfg: FairtuneConfig, has_train: 
         raise FairtuneError(PRIVACY_NEEDS_TRAIN)
     names = list(only) if only else [n for n in enabled_auditors(cfg) if n != "privacy" or has_train]
     names = [n for n in auditors() if n in names]  # in registry order: explain reads the earlier ones
-    problems = [p for n in names for p in (auditors()[n].preflight or (lambda c: []))(cfg)]
+    problems = [p for n in names for p in auditors()[n].problems(cfg)]
     if problems:  # a missing lexicon or WordNet, found before the model is loaded
         raise FairtuneError(problems, header=f"{len(problems)} problem(s); nothing was audited:")
     return names
@@ -164,7 +159,7 @@ def audit_model(
     label_column: str = "label",
     group_column: str | None = None,
     name: str | None = None,
-    log: Callable[[str], None] = _stderr,
+    log: Callable[[str], None] = log_to_stderr,
 ) -> AuditReport:
     """Run the auditors on `model` (anything `fairtune.models.classifier` takes) over the labelled `data`
     (a path, a DataFrame, a `datasets.Dataset`, or (texts, labels)). `train`: the model's training texts,

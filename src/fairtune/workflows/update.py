@@ -65,11 +65,10 @@ def prepare_data(
     held-out split into `folder`; return their paths and counts, and the held-out new rows."""
     import numpy as np
 
-    from fairtune.data import load_task_data
-    from fairtune.data._load import LabelledData as Data
-    from fairtune.data._load import _stratified_split
+    from fairtune.data import LabelledData as Data
+    from fairtune.data import load_task_data, stratified_split
 
-    new_train, new_eval = _stratified_split(new, eval_fraction, pcfg.seed)
+    new_train, new_eval = stratified_split(new, eval_fraction, pcfg.seed)
     task = load_task_data(pcfg.data.model_copy(update={"label_names": labels}), pcfg.seed)
     n_old = min(len(task.train), round(replay * len(new_train)))
     idx = np.sort(np.random.default_rng(pcfg.seed).permutation(len(task.train))[:n_old])
