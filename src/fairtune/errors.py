@@ -348,6 +348,23 @@ MONITOR_NO_REFERENCE = (
     "monitor.reference to a split that is there."
 )
 
+SERVE_MONITOR_NO_DATA = (
+    "--monitor: {run} has no texts to compare served ones with: {missing} not found, and {cache} holds no "
+    "reference for the model served ({model}). Put the run's data back where {config} says, or run "
+    "`fairtune monitor {run} --data FILE` where the data is (that caches the reference), or serve without "
+    "--monitor."
+)
+SERVE_MONITOR_VARIANT = (
+    "--monitor: the drift window takes its embeddings from the served model's forward pass and compares "
+    "them with a reference profiled by that model; it watches the run's own model (fp32 or bf16, following "
+    "promotions), not a compressed variant ({variant}). Serve without --variant, or run `fairtune monitor "
+    "RUN_DIR --data FILE` on collected texts."
+)
+SERVE_MONITOR_WINDOW = (
+    "--monitor-window: {value} texts is fewer than the drift test needs: monitor.min_window is {min_window} "
+    "in {config}. Pass --monitor-window {min_window} or more."
+)
+
 
 class FairtuneError(Exception):
     """An error that is the user's to fix. Carries one or more problems; the CLI exits with `exit_code`."""

@@ -1,4 +1,4 @@
-"""fairtune serve RUN_DIR [--variant int8] [--host 127.0.0.1] [--port 8000]"""
+"""fairtune serve RUN_DIR [--variant int8] [--host 127.0.0.1] [--port 8000] [--monitor]"""
 
 from __future__ import annotations
 
@@ -87,6 +87,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="log request texts, PII-redacted with Presidio (off by default: logs never hold texts)",
     )
+    p.add_argument(
+        "--monitor",
+        action="store_true",
+        help="watch the served texts for drift: a rolling window of their embeddings and predictions (never "
+        "the texts) tested against the run's reference as `fairtune monitor` does; GET /v1/drift and "
+        "fairtune_drift gauges on /metrics",
+    )
+    p.add_argument(
+        "--monitor-window",
+        type=int,
+        default=500,
+        metavar="N",
+        help="with --monitor: the newest N served texts make the window (default 500; at least the run's "
+        "monitor.min_window)",
+    )
+    p.add_argument(
+        "--monitor-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with --monitor: at most one drift test per interval, when new texts came (default 30)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,5 +145,7 @@ def run(args: argparse.Namespace) -> int:
         head_timeout=args.head_timeout,
         max_head_bytes=args.max_head_bytes,
         max_connections=args.max_connections,
+        monitor_window=args.monitor_window if args.monitor else None,
+        monitor_interval=args.monitor_interval,
     )
     return 0

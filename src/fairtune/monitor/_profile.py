@@ -108,21 +108,33 @@ def encode(clf: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return both[:, :hidden], softmax(both[:, hidden:]).astype(np.float32)
 
 
+def describe(
+    tokenizer: Any, texts: Sequence[str], *, vocab: np.ndarray, swappers: Sequence[Any]
+) -> dict[str, np.ndarray]:
+    """A `Profile`'s text measurements, without the model: token lengths and [UNK] counts (`tokenizer`),
+    words and out-of-vocabulary words (`vocab`), identity-term flags (`swappers`)."""
+    ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+    unk_id = tokenizer.unk_token_id
+    words, oov = _word_counts(texts, vocab)
+    return {
+        "lengths": np.array([len(x) for x in ids], dtype=np.int64),
+        "unk": np.array(
+            [sum(t == unk_id for t in x) if unk_id is not None else 0 for x in ids], dtype=np.int64
+        ),
+        "words": words,
+        "oov": oov,
+        "identity": identity_flags(texts, swappers),
+    }
+
+
 def profile(clf: Any, texts: Sequence[str], *, vocab: np.ndarray, swappers: Sequence[Any]) -> Profile:
     """Everything monitoring compares, for `texts`, measured with the classifier `clf`."""
     texts = [str(t) for t in texts]
     embeddings, probabilities = encode(clf, texts)
-    ids = clf.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-    unk_id = clf.tokenizer.unk_token_id
-    words, oov = _word_counts(texts, vocab)
     return Profile(
         embeddings=embeddings,
         probabilities=probabilities,
-        lengths=np.array([len(x) for x in ids], dtype=np.int64),
-        unk=np.array([sum(t == unk_id for t in x) if unk_id is not None else 0 for x in ids], dtype=np.int64),
-        words=words,
-        oov=oov,
-        identity=identity_flags(texts, swappers),
+        **describe(clf.tokenizer, texts, vocab=vocab, swappers=swappers),
     )
 
 

@@ -122,6 +122,39 @@ def _load(path: Path, key: dict[str, Any]) -> Reference | None:
         return None
 
 
+def cached_weights(cache: Path) -> str | None:
+    """The weights' sha256 a cached reference was profiled with (None: no readable cache)."""
+    try:
+        with np.load(cache, allow_pickle=False) as z:
+            return str(json.loads(str(z["key"])).get("weights_sha256"))
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def _present(path: str) -> bool:
+    if any(c in path for c in "*?["):
+        import glob
+
+        return bool(glob.glob(path))
+    return Path(path).is_file()
+
+
+def missing_reference_data(cfg: FairtuneConfig, model_dir: str | Path, cache: Path) -> list[str]:
+    """Without torch: what stops a reference for the model in `model_dir` from being loaded, as
+    "data.eval (path)" items; empty when `cache` holds one for these weights or the data files are there
+    (a Hugging Face dataset is not looked up here)."""
+    data = cfg.data
+    if data.train is None and data.hf_dataset is not None:
+        return []
+    files = {"data.train": data.train, "data.eval": data.eval}
+    missing = [f"{field} ({path})" for field, path in files.items() if path and not _present(path)]
+    if data.train is None:
+        missing.insert(0, "data.train (not set)")
+    if missing and cache.is_file() and cached_weights(cache) == weights_hash(model_dir):
+        return []
+    return missing
+
+
 def load_reference(
     cfg: FairtuneConfig, model_dir: str | Path, clf: Any, swappers: Any, cache: Path
 ) -> Reference:

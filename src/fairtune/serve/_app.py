@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request  # module level: FastAPI resolves the handlers' annotations here
 
+from fairtune.serve._drift import DriftCollector, drift_answer
 from fairtune.serve._reload import ModelSwapper
 from fairtune.serve._turns import ModelTurns, explanation_copy
 
@@ -73,6 +74,7 @@ ROUTES = frozenset(
         "/v1/predict",
         "/v1/explain",
         "/v1/reload",
+        "/v1/drift",
         "/metrics",
         "/healthz",
         "/readyz",
@@ -229,11 +231,13 @@ def create_app(
     redact: Callable[[list[str]], list[str]] | None = None,
     reload: Callable[[], tuple[Any, dict[str, Any]]] | None = None,
     watch: Path | None = None,
+    monitor: Any = None,
 ) -> Any:
     """The FastAPI app serving `clf`. `redact` is applied to texts before they are logged (log_texts).
     `reload` loads the model again (a newly promoted one) with its model info: `POST /v1/reload`,
     SIGHUP and a change of the file `watch` (the run's current.json) swap it in without dropping a
-    request (`_reload.py`)."""
+    request (`_reload.py`). `monitor` (a `fairtune.monitor.ServingMonitor`) taps every prediction batch
+    for its drift window: `GET /v1/drift` and the `fairtune_drift` gauges (`_drift.py`)."""
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -266,9 +270,19 @@ def create_app(
         return e
 
     def predict(texts: list[str]) -> np.ndarray:
+        if monitor is not None:
+            return monitor.tap(state["clf"], texts)  # type: ignore[no-any-return]
         return state["clf"].predict_proba(texts)  # type: ignore[no-any-return]
 
-    swapper = ModelSwapper(state, executor, s.model_info, reload, on_swap=metrics.reloads.inc)
+    def warm_up() -> None:  # not a served text: the drift window never sees it
+        state["clf"].predict_proba(["warm up"])
+
+    prepare = monitor.prepare if monitor is not None else None
+    swapper = ModelSwapper(
+        state, executor, s.model_info, reload, on_swap=metrics.reloads.inc, prepare=prepare
+    )
+    if monitor is not None:
+        metrics.registry.register(DriftCollector(monitor))
 
     async def lifespan(app: Any) -> Any:
         batcher = MicroBatcher(
@@ -284,12 +298,16 @@ def create_app(
         swapper.on_sighup()
         if watch is not None:
             swapper.watch(watch)
-        await asyncio.get_running_loop().run_in_executor(executor, predict, ["warm up"])
+        await asyncio.get_running_loop().run_in_executor(executor, warm_up)
+        if monitor is not None:
+            monitor.start()
         state["ready"] = True
         LOG.info("ready: %s", s.model_info.get("name", "model"))
         yield
         state["ready"] = False
         await batcher.stop()
+        if monitor is not None:
+            monitor.stop()
         executor.shutdown(wait=True)
         explainer.shutdown(wait=True)
         await swapper.stop()
@@ -579,6 +597,11 @@ def create_app(
         except FairtuneError as exc:
             return error(409, "reload_refused", exc.render())
         return {"status": "reloaded", "model": info}
+
+    @app.get("/v1/drift", summary="The latest drift test of the served texts' window (with --monitor)")
+    async def v1_drift() -> Any:
+        status, body = drift_answer(monitor, s.model_info)
+        return JSONResponse(body, status_code=status)
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> Any:

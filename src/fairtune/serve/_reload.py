@@ -4,7 +4,8 @@ The new model is loaded and warmed up in a thread of its own while the old one k
 itself runs in the model thread, so it falls between two prediction batches and no batch sees half of
 it. Explanations started before the swap finish on their own copy of the old model; the next one copies
 the new. A model with another label set is refused (clients read labels from the answers), and the old
-one keeps serving.
+one keeps serving. With `prepare`, whatever depends on the model (the drift monitor's reference) is
+made ready in the load thread too and switched over by the swap itself.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from fairtune.errors import FairtuneError
 
 LOG = logging.getLogger("fairtune.serve")
 Loader = Callable[[], tuple[Any, dict[str, Any]]]
+#: (new model, its info) -> what the swap calls in the model thread; run in the load thread, never raises
+Prepare = Callable[[Any, dict[str, Any]], Callable[[], None]]
 
 
 class ModelSwapper:
@@ -34,9 +37,10 @@ class ModelSwapper:
         model_info: dict[str, Any],
         loader: Loader | None,
         on_swap: Callable[[], None] = lambda: None,
+        prepare: Prepare | None = None,
     ) -> None:
         self.state, self.model_thread, self.model_info = state, model_thread, model_info
-        self.loader, self.on_swap = loader, on_swap
+        self.loader, self.on_swap, self.prepare = loader, on_swap, prepare
         self.load_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairtune-reload")
         self.lock = asyncio.Lock()
         self.watcher: asyncio.Task[None] | None = None
@@ -56,12 +60,17 @@ class ModelSwapper:
                     "clients read labels from the answers, so it is not swapped in. Serve it on its own."
                 )
             await loop.run_in_executor(self.load_thread, new.predict_proba, ["warm up"])
-            await loop.run_in_executor(self.model_thread, self._swap, new, info)
+            commit = None
+            if self.prepare is not None:
+                commit = await loop.run_in_executor(self.load_thread, self.prepare, new, info)
+            await loop.run_in_executor(self.model_thread, self._swap, new, info, commit)
             LOG.info("reloaded: %s (%s)", info.get("name", "model"), info.get("variant", ""))
             return info
 
-    def _swap(self, new: Any, info: dict[str, Any]) -> None:
+    def _swap(self, new: Any, info: dict[str, Any], commit: Callable[[], None] | None = None) -> None:
         self.state["clf"] = new
+        if commit is not None:
+            commit()
         self.state.pop("explain_clf", None)  # the next explanation copies the new model
         self.model_info.clear()
         self.model_info.update(info)

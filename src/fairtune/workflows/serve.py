@@ -1,5 +1,6 @@
-"""`fairtune serve RUN_DIR [--variant NAME] [--host 127.0.0.1] [--port 8000]`: the run's model (or one of its
-compressed variants) behind the HTTP API of `fairtune.serve`, under uvicorn."""
+"""`fairtune serve RUN_DIR [--variant NAME] [--host 127.0.0.1] [--port 8000] [--monitor]`: the run's model (or
+one of its compressed variants) behind the HTTP API of `fairtune.serve`, under uvicorn; with --monitor, a
+drift window over the served texts (`fairtune.monitor.ServingMonitor`) against the run's reference."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from fairtune._stages import register_stage
 from fairtune.errors import (
     API_KEY_EMPTY,
     SERVE_BAD_LIMIT,
+    SERVE_MONITOR_NO_DATA,
+    SERVE_MONITOR_VARIANT,
+    SERVE_MONITOR_WINDOW,
     SERVE_PORT_IN_USE,
     SERVE_VARIANT_REGRESSES,
     ConfigError,
+    DataError,
     FairtuneError,
 )
 
@@ -57,7 +62,8 @@ def load_served(
     from fairtune.models import TorchClassifier
 
     run = RunDir(Path(run_dir))
-    model_dir = run.require_model()
+    run.require_model()
+    model_dir = run.current_model  # a model promoted by `fairtune update` (current.json), else model/
     cfg = run.load_config()
     kw = {"batch_size": cfg.train.eval_batch_size, "max_length": cfg.data.max_length}
     precision = precision or cfg.train.precision
@@ -145,6 +151,62 @@ def build_settings(
     )
 
 
+def check_monitor(run_dir: str | Path, variant: str | None, window: int, interval: float) -> None:
+    """Refuse `--monitor` where it cannot work, before anything heavy loads: a compressed variant, a window
+    smaller than the drift test needs, a run with neither its data nor a cached reference."""
+    from fairtune.monitor._reference import REFERENCE_FILE, missing_reference_data
+
+    if variant:
+        raise ConfigError(SERVE_MONITOR_VARIANT.format(variant=variant))
+    check_limits(monitor_window=window, monitor_interval=interval)
+    run = RunDir(Path(run_dir))
+    cfg = run.load_config()
+    if window < cfg.monitor.min_window:
+        raise ConfigError(
+            SERVE_MONITOR_WINDOW.format(value=window, min_window=cfg.monitor.min_window, config=run.config)
+        )
+    cache = run.root / "monitor" / REFERENCE_FILE
+    missing = missing_reference_data(cfg, run.current_model, cache)
+    if missing:
+        raise DataError(
+            SERVE_MONITOR_NO_DATA.format(
+                run=run.root,
+                missing=", ".join(missing),
+                cache=cache,
+                model=run.current_model,
+                config=run.config,
+            )
+        )
+
+
+def build_monitor(
+    run_dir: str | Path, clf: Any, info: dict[str, Any], *, window: int, interval: float
+) -> Any:
+    """The drift monitor of `fairtune serve --monitor`, with the run's `monitor:` settings. Its reference
+    is `fairtune monitor`'s, profiled by the served model (or read from RUN_DIR/monitor/reference.npz,
+    which both share); after a hot reload, the reloaded model's."""
+    from fairtune.monitor import REFERENCE_FILE, Basis, ServingMonitor, WatchSettings
+
+    run = RunDir(Path(run_dir))
+    cfg = run.load_config()
+    m = cfg.monitor
+    settings = WatchSettings(
+        window=window,
+        interval=interval,
+        min_window=m.min_window,
+        alpha=m.alpha,
+        permutations=m.permutations,
+        seed=m.seed,
+    )
+    cache = run.root / "monitor" / REFERENCE_FILE
+
+    def basis(model: Any, model_info: dict[str, Any]) -> Basis:
+        model_dir = run.root / model_info.get("promoted", "model")  # the folder load_served loaded
+        return Basis.load(cfg, model_dir, model, cache)
+
+    return ServingMonitor(basis(clf, info), settings, rebase=basis)
+
+
 def text_redactor() -> Any:
     """Presidio redaction for opted-in text logs (loaded only then)."""
     from fairtune.data._pii import PiiRedactor
@@ -170,8 +232,14 @@ def serve(
     head_timeout: float = 10.0,
     max_head_bytes: int = 65_536,
     max_connections: int = 1000,
+    monitor_window: int | None = None,
+    monitor_interval: float = 30.0,
     **limits: Any,
 ) -> None:
+    """Serve the run's model; with `monitor_window`, watch a rolling window of that many served texts for
+    drift (`GET /v1/drift`, `fairtune_drift` gauges), tested at most every `monitor_interval` seconds."""
+    if monitor_window is not None:
+        check_monitor(run_dir, variant, monitor_window, monitor_interval)
     import uvicorn
 
     from fairtune.serve import create_app
@@ -186,6 +254,17 @@ def serve(
         info=info, explain_method=method, api_key_env=api_key_env, log_texts=log_texts, **limits
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    monitor = None
+    if monitor_window is not None:
+        monitor = build_monitor(run_dir, clf, info, window=monitor_window, interval=monitor_interval)
+        ref = monitor.status()["reference"]
+        logging.getLogger("fairtune.serve").info(
+            "monitor: window of %d texts against %d reference texts (%s, %s)",
+            monitor_window,
+            ref["n"],
+            ref["source"],
+            "cached" if ref["cached"] else "profiled now and cached",
+        )
 
     def reload() -> tuple[Any, dict[str, Any]]:  # the run's model as it is on disk now
         new, new_info, _ = load_served(run_dir, variant, precision, device, allow_gate_regressions)
@@ -193,7 +272,12 @@ def serve(
 
     pointer = None if variant else RunDir(Path(run_dir)).current  # follow `fairtune update`'s promotions
     app = create_app(
-        clf, settings, redact=text_redactor() if log_texts else None, reload=reload, watch=pointer
+        clf,
+        settings,
+        redact=text_redactor() if log_texts else None,
+        reload=reload,
+        watch=pointer,
+        monitor=monitor,
     )
     logging.getLogger("fairtune.serve").info(
         "serving %s (%s%s) on %s://%s:%d; API key %s",
