@@ -18,6 +18,12 @@ and the server's mean batch size from /metrics. Results: bench/results/<host-cla
 ({VARIANT: {...}} for each variant, and the run's summary and settings under "meta").
 
 Client and server share the machine's cores, so the figures are lower than a server alone would reach.
+
+With --monitor-compare, the same load is sent to the model served without and with `--monitor` (the drift
+window of `fairtune serve`), the two arms interleaved (off, on, on, off, ...) over --repeats rounds so that
+a drift of the machine's speed falls on both; reported: each arm's throughput, the median ratio
+monitored/unmonitored, and what the monitor did with the texts (/v1/drift: seen, dropped, tests, errors).
+Results: bench/results/<host-class>/serve_load_monitor.json.
 """
 
 from __future__ import annotations
@@ -190,17 +196,23 @@ async def load_with_explain(
 
 
 def run_variant(
-    run: Path, variant: str, texts: list[str], args: argparse.Namespace, source: Path | None = None
+    run: Path,
+    variant: str,
+    texts: list[str],
+    args: argparse.Namespace,
+    source: Path | None = None,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Serve `variant` (from the package in `source`/src when given, else this tree) and load it; with
-    args.explain_in_flight, load it a second time with an explanation always running."""
+    """Serve `variant` (from the package in `source`/src when given, else this tree, with the `fairtune
+    serve` arguments `extra`) and load it; with args.explain_in_flight, load it a second time with an
+    explanation always running; with --monitor in `extra`, read /v1/drift after the load."""
     import httpx
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "fairtune", "serve", str(run), "--port", str(port)]
     cmd += ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
-    cmd += serve_args(variant)
+    cmd += [*serve_args(variant), *extra]
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
     env.pop("FAIRTUNE_API_KEY", None)
     if source is not None:
@@ -228,10 +240,72 @@ def run_variant(
             out["with_explain"] = {
                 k: busy[k] for k in ("throughput", "p50_ms", "p99_ms", "errors", "explanations_answered")
             }
+        if "--monitor" in extra:
+            out["drift"] = drift_snapshot(httpx.get(url + "/v1/drift", timeout=30))
         return out
     finally:
         proc.terminate()
         proc.wait(timeout=120)
+
+
+def drift_snapshot(r: Any) -> dict[str, Any]:
+    """What the monitor did during a load, from its /v1/drift answer (200, or 409 before a first test)."""
+    doc = r.json()
+    about = doc.get("monitor", doc)
+    out = {"status": r.status_code, **about["texts"], "errors": about["errors"], "tests": about["tests"]}
+    out["window"] = about["window"]["n"]
+    if r.status_code == 200:
+        out.update({k: doc["metrics"][k] for k in ("flagged", "mmd_p_value", "label_shift_tv")})
+        out["test_seconds"] = doc["seconds"]
+    return out
+
+
+def monitor_compare(run: Path, variant: str, texts: list[str], args: argparse.Namespace) -> None:
+    """`variant` served without and with --monitor, interleaved off/on, on/off over args.repeats rounds."""
+    from statistics import median
+
+    window, interval = str(args.monitor_window), str(args.monitor_interval)
+    monitored = ("--monitor", "--monitor-window", window, "--monitor-interval", interval)
+    arms: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    for i in range(args.repeats):
+        for arm in ("off", "on") if i % 2 == 0 else ("on", "off"):
+            m = run_variant(run, variant, texts, args, extra=monitored if arm == "on" else ())
+            arms[arm].append(m)
+            seen = ""
+            if "drift" in m:
+                d = m["drift"]
+                seen = f"; monitor saw {d['seen']} of {d['received']} texts, dropped {d['dropped']}"
+            print(
+                f"round {i + 1} {arm}: {m['throughput']:.1f} req/s, p99 {m['p99_ms']:.0f} ms{seen}",
+                flush=True,
+            )
+    ratios = [on["throughput"] / off["throughput"] for on, off in zip(arms["on"], arms["off"], strict=True)]
+    summary = {
+        arm: {
+            "throughput_median": median(m["throughput"] for m in ms),
+            "p99_ms_median": median(m["p99_ms"] for m in ms),
+            "errors": sum(m["errors"] for m in ms),
+            "runs": ms,
+        }
+        for arm, ms in arms.items()
+    }
+    ratio = summary["on"]["throughput_median"] / summary["off"]["throughput_median"]
+    meta = {
+        "variant": variant,
+        "throughput_ratio_on_vs_off": ratio,
+        "ratio_per_round": ratios,
+        "target": "throughput with --monitor within 5% of without (ratio >= 0.95)",
+        "repeats": args.repeats,
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "client": args.client,
+        "max_batch": args.max_batch,
+        "monitor_window": args.monitor_window,
+        "monitor_interval": args.monitor_interval,
+        "load_average_1m_at_end": os.getloadavg()[0],
+    }
+    path = write_results("serve_load_monitor", {**summary, "meta": meta}, path=args.results)
+    print(f"--monitor / without: {ratio:.3f} (per round {', '.join(f'{r:.3f}' for r in ratios)}) -> {path}")
 
 
 def main() -> None:
@@ -271,6 +345,17 @@ def main() -> None:
         help=f"comma-separated, fp32 first (default: {','.join(VARIANTS)}, and where the CPU has native "
         f"bf16 also {','.join(BF16_VARIANTS)})",
     )
+    ap.add_argument(
+        "--monitor-compare",
+        action="store_true",
+        help="serve the first of --variants without and with --monitor, interleaved, and report the "
+        "throughput ratio (<host-class>/serve_load_monitor.json)",
+    )
+    ap.add_argument("--repeats", type=int, default=3, help="rounds of --monitor-compare (default 3)")
+    ap.add_argument("--monitor-window", type=int, default=500, help="--monitor-window of the monitored arm")
+    ap.add_argument(
+        "--monitor-interval", type=float, default=30.0, help="--monitor-interval of the monitored arm"
+    )
     args = ap.parse_args()
 
     from fairtune.config import load_config
@@ -280,6 +365,8 @@ def main() -> None:
     variants = VARIANTS + (BF16_VARIANTS if cpu_has_native_bf16() else ())
     if args.variants:
         variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    elif args.monitor_compare:
+        variants = ("fp32",)
     if variants[0] != "fp32":
         raise SystemExit(f"--variants: the first must be fp32, the baseline (got {variants[0]!r})")
     cfg = load_config(CONFIG)
@@ -290,6 +377,9 @@ def main() -> None:
             for step in BUILD[name]:
                 fairtune("compress", str(run.relative_to(ROOT)), *step, "--no-audit")
     texts = load_task_data(cfg.data, cfg.seed).eval.texts
+    if args.monitor_compare:
+        monitor_compare(run, variants[0], texts, args)
+        return
     if args.before:
         before_after(run, variants, texts, args)
         return

@@ -54,10 +54,19 @@ def vocabulary(texts: Sequence[str]) -> np.ndarray:
     return np.unique(word_hashes(sorted(seen)))
 
 
+def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """`np.isin(values, sorted_set)` for a sorted `sorted_set` (a vocabulary), by binary search: np.isin
+    sorts the set again on every call, 1 ms for a 15,000-word vocabulary, per served batch."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[at] == values  # type: ignore[no-any-return]
+
+
 def _word_counts(texts: Sequence[str], vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     per_text = [_WORD.findall(t.lower()) for t in texts]
     distinct = sorted({w for ws in per_text for w in ws})
-    known = dict(zip(distinct, np.isin(word_hashes(distinct), vocab), strict=True))
+    known = dict(zip(distinct, in_sorted(word_hashes(distinct), vocab), strict=True))
     words = np.array([len(ws) for ws in per_text], dtype=np.int64)
     oov = np.array([sum(not known[w] for w in ws) for ws in per_text], dtype=np.int64)
     return words, oov

@@ -194,6 +194,11 @@ class ServingMonitor:
 
     # --- the monitor thread -------------------------------------------------------------------------
     def start(self) -> None:
+        """Start the monitor thread. The drift test's libraries load here, before the server says it is
+        ready, not in the first test under traffic (a second of CPU)."""
+        import scipy.stats  # noqa: F401
+        import sklearn.metrics.pairwise  # noqa: F401
+
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="fairtune-monitor", daemon=True)
         self._thread.start()
