@@ -1,4 +1,7 @@
-"""Atomic file writes and guarded reads. Every JSON and model file goes through here."""
+"""Atomic file writes and guarded reads. Every JSON and model file goes through here.
+
+The writers take `encryption`: a run's `EncryptionConfig` encrypts what they write (`fairtune._crypto`),
+None writes plaintext. `read_json` decrypts an encrypted file by itself."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fairtune._crypto import KeySource, read_bytes, seal
 from fairtune.errors import CORRUPT_JSON, RunError
 
 
@@ -55,13 +59,17 @@ def _usual_modes(root: Path) -> None:
         os.chmod(root, 0o666 & ~mask)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str, encryption: KeySource | None = None) -> None:
     """Write `text` to `path` so that a crash leaves the old file or the new one, never half of one."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), encryption)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves the old file or the new one, never half of one."""
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, encryption: KeySource | None = None
+) -> None:
+    """Write `data` to `path` so that a crash leaves the old file or the new one, never half of one;
+    encrypted (in memory, before any byte reaches the disk) when `encryption` is given."""
+    data = seal(data, encryption)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -78,16 +86,18 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
-def atomic_write_json(path: str | os.PathLike[str], data: Any) -> None:
-    """Write `data` as indented JSON, atomically."""
-    atomic_write_text(path, json.dumps(_clean(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+def atomic_write_json(path: str | os.PathLike[str], data: Any, encryption: KeySource | None = None) -> None:
+    """Write `data` as indented JSON, atomically (and encrypted when `encryption` is given)."""
+    text = json.dumps(_clean(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    atomic_write_text(path, text, encryption)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file written by a stage; a damaged file is a clear `RunError`, not a traceback."""
+    """Read a JSON file written by a stage, decrypting it if it is encrypted; a damaged file is a clear
+    `RunError` (an undecryptable one an `EncryptionError`), not a traceback."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_bytes(path).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunError(CORRUPT_JSON.format(path=path, detail=exc)) from None
 

@@ -33,9 +33,9 @@ from fairtune.errors import (
 
 VERSIONED = ("fairtune", "torch", "transformers", "peft", "accelerate", "datasets", "tokenizers", "numpy")
 
-#: Keys whose change does not make a run directory "another config's": where to write, how to log, and
-#: what only later stages read (gates, model-card facts, data-card thresholds). `fairtune run` redoes the
-#: stages that read a changed key instead.
+#: Keys whose change does not make a run directory "another config's": where to write, how to log, how
+#: its files are stored (encryption), and what only later stages read (gates, model-card facts, data-card
+#: thresholds). `fairtune run` redoes the stages that read a changed key instead.
 NON_IDENTITY_KEYS = (
     "output_dir",
     "train.log_every",
@@ -48,6 +48,7 @@ NON_IDENTITY_KEYS = (
     "audit",
     "mitigate",
     "monitor",
+    "encryption",
 )
 
 

@@ -21,8 +21,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 STAGES = ("data", "train", "evaluate", "audit", "report")
 #: The config sections each stage reads. A stage whose inputs changed since it ran is redone.
 STAGE_INPUTS = {
-    "data": ("data", "data_card", "model"),
-    "train": ("seed", "data", "model", "train"),
+    "data": ("data", "data_card", "model", "encryption"),
+    "train": ("seed", "data", "model", "train", "encryption"),
     "evaluate": ("seed", "data", "model", "train"),
     "audit": ("seed", "data", "model", "train", "audit"),
     "report": ("gates", "card"),
@@ -67,5 +67,5 @@ def _drop_unset(value: Any) -> Any:
 def fingerprint(cfg: FairtuneConfig, name: str) -> str:
     """A hash of the config sections stage `name` reads (`STAGE_INPUTS`), recorded in stages.json."""
     doc = _drop_unset(config_to_dict(cfg))
-    blob = json.dumps({k: doc.get(k) for k in STAGE_INPUTS[name]}, sort_keys=True)
+    blob = json.dumps({k: doc[k] for k in STAGE_INPUTS[name] if k in doc}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -131,6 +131,50 @@ PREDICT_NO_TEXTS = "predict: no texts given. Pass texts as arguments or --file P
 PREDICT_COLUMN = "--column: column {column!r} not in {path} (columns: {columns}). Pass --column NAME."
 
 
+# --- encryption at rest -------------------------------------------------------------------------
+KEYGEN_HINT = (
+    "Make a key with `fairtune keygen` and export {env}=<key>; keep it safe: what is written with it cannot "
+    "be read without it."
+)
+KEY_ENV_UNSET = (
+    "encryption.key_env: the environment variable {env} is not set, so the run's artifacts that hold "
+    "training text cannot be encrypted. " + KEYGEN_HINT
+)
+KEY_NOT_FERNET = (
+    "encryption.key_env: {env} does not hold a Fernet key (32 url-safe base64-encoded bytes, 44 characters). "
+    + KEYGEN_HINT
+)
+ENCRYPTED_NO_KEY = (
+    "{path}: this file is encrypted; set {env} (the key it was written with) to read it. "
+    "Without that key its contents cannot be recovered."
+)
+ENCRYPTED_WRONG_KEY = (
+    "{path}: cannot be decrypted with the key in {env}: it was written with another key, or the file was "
+    "altered. Set {env} to the key it was written with."
+)
+ENCRYPTED_BAD_KEY = (
+    "{path}: is encrypted with the key in {env}, but {env} does not hold a Fernet key (32 url-safe "
+    "base64-encoded bytes, 44 characters). Set {env} to the key it was written with."
+)
+ENCRYPTED_UNKNOWN_FORMAT = (
+    "{path}: starts like a fairtune-encrypted file but its header ({header!r}) is not one this version "
+    "reads. It was written by another version of fairtune, or the file is damaged."
+)
+RUN_KEY_MISSING = (
+    "{path}: this run keeps its training text encrypted (encryption.key_env: {env}), and {env} holds no "
+    "usable key. Set {env} to the key the run was written with."
+)
+NOT_ENCRYPTED = (
+    "{path}: not encrypted (an encrypted file's first line is 'fairtune-encrypted v1 <VARIABLE>'); read it "
+    "as it is."
+)
+ENCRYPTED_PRETRAIN_CHECKPOINTS = (
+    "encryption.checkpoints: fairtune pretrain's checkpoints are the Hugging Face Trainer's, which fairtune "
+    "cannot encrypt. Set encryption.checkpoints=false for pretraining (its model and checkpoints hold no "
+    "training text), or pretrain without encryption."
+)
+
+
 # --- audits -------------------------------------------------------------------------------------
 LEXICON_BAD = "{path}: line {line}: {problem}. See the format at the top of lexicons/gender.tsv."
 LEXICON_MISSING = "{field}: folder not found: {path}. Point it at a folder of <dimension>.tsv lexicons."
@@ -406,3 +450,7 @@ class DataError(FairtuneError):
 
 class RunError(FairtuneError):
     """A run directory is missing, incomplete, damaged or belongs to another config."""
+
+
+class EncryptionError(FairtuneError):
+    """An encrypted file cannot be read (no key, another key, a damaged file) or written (no key)."""

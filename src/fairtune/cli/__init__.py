@@ -56,6 +56,8 @@ COMMANDS = {
         "fairtune.cli._update",
         "refresh a run's model with new labelled data under its gates; promote it when nothing got worse",
     ),
+    "keygen": ("fairtune.cli._keygen", "print a new key for encryption at rest (the config's encryption:)"),
+    "decrypt": ("fairtune.cli._decrypt", "print the plaintext of a file that a run wrote encrypted"),
 }
 
 

@@ -245,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
             "(or --endpoint URL) with --data FILE."
         )
     if not (args.only and "mlm_bias" in args.only):  # mlm_bias also takes a model folder or name
-        require_run(args.run_dir)
+        require_run(args.run_dir, data=True)
     from fairtune.workflows.audit import audit, audit_mlm
 
     if args.only and "mlm_bias" in args.only:

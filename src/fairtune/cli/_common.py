@@ -22,8 +22,10 @@ def load(args: argparse.Namespace) -> Any:
     return load_config(args.config, args.overrides)
 
 
-def require_run(run_dir: str, *, model: bool = True) -> None:
-    """Refuse a missing (or untrained) run directory at once, before torch or transformers is imported."""
+def require_run(run_dir: str, *, model: bool = True, data: bool = False) -> None:
+    """Refuse a missing (or untrained) run directory at once, before torch or transformers is imported.
+    `data`: the command reads the run's training data or writes more, so a run that encrypts it
+    (`encryption:`) needs its key set."""
     from pathlib import Path
 
     from fairtune._rundir import RunDir
@@ -33,6 +35,19 @@ def require_run(run_dir: str, *, model: bool = True) -> None:
         run.require_model()
     else:
         run.require()
+    if data and run.config.is_file():
+        _require_key(run.config)
+
+
+def _require_key(config: Any) -> None:
+    from fairtune._crypto import key_problem
+    from fairtune.config import read_yaml
+    from fairtune.errors import RUN_KEY_MISSING, EncryptionError
+
+    enc = read_yaml(config).get("encryption")
+    env = str(enc.get("key_env", "FAIRTUNE_KEY")) if isinstance(enc, dict) else None
+    if env is not None and key_problem(env):
+        raise EncryptionError(RUN_KEY_MISSING.format(path=config.parent, env=env))
 
 
 def require_file(flag: str, path: str | None) -> None:

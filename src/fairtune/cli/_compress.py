@@ -114,7 +114,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     from fairtune.cli._common import require_run
 
-    require_run(args.run_dir)
+    require_run(args.run_dir, data=True)
     from fairtune.compress import PruneSpec
     from fairtune.workflows.compress import compress, requested_variants
 

@@ -44,7 +44,7 @@ def print_metrics(m: dict[str, Any], title: str = "eval") -> None:
 def run(args: argparse.Namespace) -> int:
     from fairtune.cli._common import loading, require_run
 
-    require_run(args.run_dir)
+    require_run(args.run_dir, data=True)
     with loading(f"the model of {args.run_dir}"):
         from fairtune.workflows.evaluate import evaluate
 

@@ -84,7 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from fairtune.cli._common import require_run
 
-    require_run(args.run_dir)
+    require_run(args.run_dir, data=True)
     from fairtune.workflows.mitigate import mitigate
 
     err = console(stderr=True)

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     yet is listed as such and fails nothing."""
     from fairtune.cli._common import require_run
 
-    require_run(args.run_dir, model=False)
+    require_run(args.run_dir, model=False, data=True)
     from fairtune.report import describe_failure, gate_status
     from fairtune.workflows.report import report
 

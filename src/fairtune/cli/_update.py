@@ -67,7 +67,7 @@ def print_update(doc: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     from fairtune.cli._common import require_file, require_run
 
-    require_run(args.run_dir)
+    require_run(args.run_dir, data=True)
     require_file("--data", args.data)
     from fairtune.workflows.update import check_settings
 

@@ -128,14 +128,16 @@ def _describe(err: Any) -> str:
     owner = _section_at(loc)
     info = owner.model_fields.get(str(loc[-1])) if owner else None
     fix = f"Expected: {info.description}" if info and info.description else "Fix the value."
-    reason = err["msg"][0].lower() + err["msg"][1:]
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    reason = msg[0].lower() + msg[1:]
     return WRONG_VALUE.format(field=field, reason=reason, value=err.get("input"), fix=fix)
 
 
 def build_config(raw: dict[str, Any], *, installed: bool = True) -> FairtuneConfig:
     """Validate a raw mapping; every problem is collected into one `ConfigError`. `installed`: also check
-    that the packages the config asks for (train.report_to's trackers) are installed; off for a finished
-    run's stored config, which later stages read on machines that need not have them."""
+    what the config asks of this machine (train.report_to's trackers installed, encryption.key_env holding
+    a key); off for a finished run's stored config, which later stages read on machines that need not have
+    them (a stage that writes encrypted files checks the key itself)."""
     raw = {k: v for k, v in raw.items() if k not in RECORD_KEYS}
     gates = raw.get("gates")
     problems = (

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from fairtune._crypto import ENV_NAME, key_problem
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -768,6 +770,32 @@ class PretrainConfig(Section):
     )
 
 
+class EncryptionConfig(Section):
+    """Encryption at rest (Fernet, from `cryptography`) of the run artifacts that hold training text: the
+    data card, the PII redaction cache, the canaries, augmentation and update data files, and on request
+    the checkpoints. The key is read from an environment variable and never written anywhere."""
+
+    key_env: str = Field(
+        "FAIRTUNE_KEY",
+        pattern=ENV_NAME,
+        validate_default=True,
+        description="Environment variable holding the Fernet key (`fairtune keygen` makes one). Reading an "
+        "encrypted file needs the key that wrote it.",
+    )
+    checkpoints: bool = Field(
+        False,
+        description="Also encrypt training checkpoints (weights, optimizer state, RNG, loop position). The "
+        "final model/ is never encrypted: it is what gets served and shared.",
+    )
+
+    @field_validator("key_env")
+    @classmethod
+    def _key_set(cls, v: str, info: ValidationInfo) -> str:
+        if (info.context or {}).get("installed", True) and (problem := key_problem(v)):
+            raise ValueError(problem.removeprefix("encryption.key_env: "))
+        return v
+
+
 class FairtuneConfig(Section):
     """A whole run: `fairtune train`, `fairtune run` and friends all read this."""
 
@@ -785,6 +813,11 @@ class FairtuneConfig(Section):
     pretrain: PretrainConfig | None = Field(None, description="Continued pretraining (fairtune pretrain).")
     gates: dict[str, GateConfig] = Field(
         default_factory=dict, description="Thresholds: {metric: {min: x} | {max: y}}, e.g. eval.accuracy."
+    )
+    encryption: EncryptionConfig | None = Field(
+        None,
+        description="Encrypt the run artifacts that hold training text, e.g. {key_env: FAIRTUNE_KEY} "
+        "(unset: off).",
     )
 
     def trained_weights(self) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairtune._crypto import KeySource
 from fairtune.config import DataConfig
 from fairtune.data._read import Table, decode_utf8, read_table
 from fairtune.errors import (
@@ -302,8 +303,9 @@ def stratified_split(data: LabelledData, fraction: float, seed: int) -> tuple[La
     return data.subset(np.sort(tr)), data.subset(np.sort(ev))
 
 
-def load_task_data(cfg: DataConfig, seed: int = 42) -> TaskData:
-    """Read, validate and encode the data section. Raises one `DataError` listing every problem."""
+def load_task_data(cfg: DataConfig, seed: int = 42, encryption: KeySource | None = None) -> TaskData:
+    """Read, validate and encode the data section. Raises one `DataError` listing every problem.
+    `encryption` (the run's `encryption:` section) encrypts what data.redact caches."""
     problems: list[str] = []
     train_t, eval_t = _tables(cfg, problems)
     if cfg.max_train_rows and train_t is not None:
@@ -336,7 +338,7 @@ def load_task_data(cfg: DataConfig, seed: int = 42) -> TaskData:
     if cfg.redact:
         from fairtune.data._pii import redact_task
 
-        redact_task(task, cfg)
+        redact_task(task, cfg, encryption)
     return task
 
 

@@ -12,11 +12,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fairtune.config._schema import PII_ENTITIES as DEFAULT_ENTITIES
 from fairtune.config._schema import PII_OPERATORS as OPERATORS
 from fairtune.errors import FairtuneError
+
+if TYPE_CHECKING:
+    from fairtune._crypto import KeySource
 
 #: spaCy's en_core_web_md 3.7.1 as a PyPI package (spaCy's own pipelines are not on PyPI). On
 #: bench/pii.py it finds 82% of the names that en_core_web_sm 3.8.0 finds 64% of, at higher precision.
@@ -702,33 +705,37 @@ def _cache_dir() -> Any:
     return Path(base) / "fairtune" / "redacted"
 
 
-def redact_texts_cached(texts: list[str], settings: PiiSettings) -> RedactionResult:
+def redact_texts_cached(
+    texts: list[str], settings: PiiSettings, encryption: KeySource | None = None
+) -> RedactionResult:
     """Redact, reusing an earlier result for the same texts and settings (every stage of a run loads
     the data; Presidio runs once). The cache holds only redacted texts and counts, never a PII value;
-    the key is a SHA-256 of the texts, the settings and the salt."""
+    the key is a SHA-256 of the texts, the settings and the salt. With `encryption` (the run's
+    `encryption:` section) the entry is encrypted; an encrypted entry needs its key to be read."""
     import hashlib
     import json
 
+    from fairtune._crypto import read_bytes
     from fairtune._io import atomic_write_json
 
     h = hashlib.sha256(json.dumps([list(texts), repr(settings)]).encode())
     path = _cache_dir() / f"{h.hexdigest()}.json"
     if path.is_file():
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(read_bytes(path).decode("utf-8"))
             if len(doc["texts"]) == len(texts):
                 return RedactionResult(doc["texts"], Counter(doc["counts"]), doc["texts_with_pii"])
         except (ValueError, KeyError):
             pass  # a damaged cache entry: redo it
     out = PiiRedactor(settings).redact(texts)
-    atomic_write_json(
-        path, {"texts": out.texts, "counts": dict(out.counts), "texts_with_pii": out.texts_with_pii}
-    )
+    doc = {"texts": out.texts, "counts": dict(out.counts), "texts_with_pii": out.texts_with_pii}
+    atomic_write_json(path, doc, encryption)
     return out
 
 
-def redact_task(task: Any, cfg: Any) -> None:
-    """Replace PII in every split of `task` in place; record counts per type (never values)."""
+def redact_task(task: Any, cfg: Any, encryption: KeySource | None = None) -> None:
+    """Replace PII in every split of `task` in place; record counts per type (never values). `encryption`
+    encrypts the redaction cache's entries."""
     from fairtune.data._load import LabelledData
     from fairtune.errors import DataError
 
@@ -738,7 +745,7 @@ def redact_task(task: Any, cfg: Any) -> None:
     summary: dict[str, Any] = {"operator": settings.operator, "entities": list(settings.entities)}
     for split in ("train", "eval"):
         data: LabelledData = getattr(task, split)
-        out = redact_texts_cached(list(data.texts), settings)
+        out = redact_texts_cached(list(data.texts), settings, encryption)
         setattr(task, split, LabelledData(out.texts, data.labels, data.groups, data.source))
         summary[split] = {"texts_with_pii": out.texts_with_pii, "counts": dict(sorted(out.counts.items()))}
     task.redaction = summary

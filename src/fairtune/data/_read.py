@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from fairtune._crypto import is_sealed_file, read_bytes
 from fairtune.errors import (
     DATA_FILE_MISSING,
     DATA_GLOB_EMPTY,
@@ -74,8 +76,9 @@ def check_utf8(path: Path, chunk: int = 1 << 20) -> None:
             offset += len(block)
 
 
-def decode_utf8(path: Path) -> str:
-    raw = path.read_bytes()
+def decode_utf8(path: Path, raw: bytes | None = None) -> str:
+    """The text of `path` (or of its bytes `raw`, already read); invalid UTF-8 names the line."""
+    raw = path.read_bytes() if raw is None else raw
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -113,16 +116,17 @@ def _read_jsonl(path: Path, text: str) -> Table:
     return Table(pd.DataFrame.from_records(records), path, lambda i: f"line {lines[i]}")
 
 
-def _read_delimited(path: Path, fmt: str) -> Table:
+def _read_delimited(path: Path, fmt: str, text: str | None = None) -> Table:
     """Parse from the file itself (checked as UTF-8 first): no copy of its whole text is held, so one huge
-    line costs about its own size, not several times it."""
+    line costs about its own size, not several times it. `text`: the file's text, already decrypted."""
     # TSV files in the wild (GLUE) are unquoted and contain bare '"'; CSV follows RFC 4180 quoting.
     sep = "\t" if fmt == "tsv" else ","
     quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
-    check_utf8(path)
+    if text is None:
+        check_utf8(path)
     try:
         frame = pd.read_csv(
-            path,
+            path if text is None else io.StringIO(text),
             sep=sep,
             quoting=quoting,
             dtype=str,
@@ -175,12 +179,27 @@ def read_table(path: str | os.PathLike[str], fmt: str = "auto", field: str = "da
     if not path.is_file():
         raise DataError(DATA_FILE_MISSING.format(field=field, path=path, cwd=Path.cwd()))
     fmt = detect_format(path, fmt, field)
+    if is_sealed_file(path):
+        return _read_encrypted(path, fmt)
     if fmt == "parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for a bad file
-            raise DataError(DATA_UNREADABLE.format(path=path, fmt="Parquet", detail=exc)) from None
-        return Table(frame, path, lambda i: f"row {i + 1}")
+        return _read_parquet(path, path)
     if fmt == "jsonl":
         return _read_jsonl(path, decode_utf8(path))
     return _read_delimited(path, fmt)
+
+
+def _read_parquet(path: Path, source: Path | io.BytesIO) -> Table:
+    try:
+        frame = pd.read_parquet(source)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise DataError(DATA_UNREADABLE.format(path=path, fmt="Parquet", detail=exc)) from None
+    return Table(frame, path, lambda i: f"row {i + 1}")
+
+
+def _read_encrypted(path: Path, fmt: str) -> Table:
+    """A file fairtune encrypted (`encryption:`; e.g. augmentation and update data), decrypted in memory."""
+    raw = read_bytes(path)
+    if fmt == "parquet":
+        return _read_parquet(path, io.BytesIO(raw))
+    text = decode_utf8(path, raw)
+    return _read_jsonl(path, text) if fmt == "jsonl" else _read_delimited(path, fmt, text)

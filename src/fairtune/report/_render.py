@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from fairtune._crypto import is_sealed_file
 from fairtune._io import atomic_write_json, atomic_write_text, read_json
 from fairtune._rundir import RunDir
 from fairtune.config import FairtuneConfig, config_to_dict
@@ -33,6 +34,22 @@ FAIRNESS_PLOTTED = (
 )
 
 
+#: What the report shows in place of an encrypted data card's examples, which are training texts.
+EXAMPLES_WITHHELD = "(withheld: training texts are encrypted at rest; `fairtune decrypt {path}` shows them)"
+
+
+def _data_card(path: Path) -> dict[str, Any] | None:
+    """The data card. The examples of an encrypted one are left out: the report itself is not encrypted."""
+    if not path.is_file():
+        return None
+    card: dict[str, Any] = read_json(path)
+    if is_sealed_file(path):
+        for finding in card.get("findings", []):
+            if finding.get("examples"):
+                finding["examples"] = [EXAMPLES_WITHHELD.format(path=path)]
+    return card
+
+
 def _audits(run_root: Path) -> list[dict[str, Any]]:
     out = []
     for path in sorted((run_root / "audit").glob("*.json")):
@@ -54,7 +71,6 @@ def gather(run_root: Path, cfg: FairtuneConfig, gates: dict[str, Any]) -> dict[s
     """Everything the report shows, as one dict (also the source of summary.json)."""
     run = RunDir(run_root)
     metrics = read_json(run.metrics)
-    card_path = run.data_card
     raw_cfg = yaml.safe_load((run_root / "config.yaml").read_text(encoding="utf-8"))
     return {
         "name": cfg.name,
@@ -65,7 +81,7 @@ def gather(run_root: Path, cfg: FairtuneConfig, gates: dict[str, Any]) -> dict[s
         "lora": cfg.model.lora.model_dump() if cfg.model.lora else None,
         "eval": metrics["eval"],
         "train": metrics.get("train", {}),
-        "data_card": read_json(card_path) if card_path.is_file() else None,
+        "data_card": _data_card(run.data_card),
         "audits": _audits(run_root),
         "mitigations": [read_json(p) for p in sorted((run_root / "mitigate").glob("*/mitigation.json"))],
         "compression": (

@@ -1,7 +1,11 @@
-"""Resumable checkpoints: weights (safetensors), optimizer/scheduler/RNG state, loop position."""
+"""Resumable checkpoints: weights (safetensors), optimizer/scheduler/RNG state, loop position.
+
+With `encryption.checkpoints` every file of a checkpoint is written encrypted (`fairtune._crypto`); the
+loaders decrypt any encrypted file by themselves."""
 
 from __future__ import annotations
 
+import io
 import random
 import re
 import shutil
@@ -12,7 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fairtune._io import atomic_write_dir, atomic_write_json, read_json
+from fairtune._crypto import KeySource, read_bytes
+from fairtune._io import atomic_write_bytes, atomic_write_dir, atomic_write_json, read_json
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -70,7 +75,7 @@ def load_tensors(path: Path) -> Any:
     from fairtune.errors import UNSAFE_PICKLE, RunError
 
     try:
-        return torch.load(path, weights_only=True)
+        return torch.load(io.BytesIO(read_bytes(path)), weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
         raise RunError(UNSAFE_PICKLE.format(path=path, detail=str(exc).splitlines()[0][:200])) from exc
 
@@ -79,31 +84,43 @@ def _trainable_state(model: Any) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def save_weights(model: Any, path: Path) -> None:
-    from safetensors.torch import save_file
+def save_weights(model: Any, path: Path, encryption: KeySource | None = None) -> None:
+    from safetensors.torch import save
 
-    save_file(_trainable_state(model), str(path))
+    atomic_write_bytes(path, save(_trainable_state(model)), encryption)
 
 
 def load_weights(model: Any, path: Path) -> None:
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
-    model.load_state_dict(load_file(str(path)))
+    model.load_state_dict(load(read_bytes(path)))
+
+
+def save_tensors(obj: Any, path: Path, encryption: KeySource | None = None) -> None:
+    """`torch.save` of tensors and plain values (what `load_tensors` reads back), atomically."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue(), encryption)
 
 
 def save_checkpoint(
-    ckpt_root: Path, model: Any, optimizer: Any, scheduler: Any, state: TrainState, keep: int = 2
+    ckpt_root: Path,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    state: TrainState,
+    keep: int = 2,
+    encryption: KeySource | None = None,
 ) -> Path:
-    """Write checkpoints/step-N/ atomically and keep only the newest `keep` of them."""
+    """Write checkpoints/step-N/ atomically (each file encrypted with `encryption`, if given) and keep
+    only the newest `keep` of them."""
     target = ckpt_root / f"step-{state.step:07d}"
 
     def write(tmp: Path) -> None:
-        save_weights(model, tmp / "model.safetensors")
-        torch.save(
-            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
-            tmp / "optimizer.pt",
-        )
-        atomic_write_json(tmp / "trainer_state.json", asdict(state))
+        save_weights(model, tmp / "model.safetensors", encryption)
+        blob = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()}
+        save_tensors(blob, tmp / "optimizer.pt", encryption)
+        atomic_write_json(tmp / "trainer_state.json", asdict(state), encryption)
 
     atomic_write_dir(target, write)
     steps = sorted(p for p in ckpt_root.iterdir() if STEP_DIR.match(p.name))

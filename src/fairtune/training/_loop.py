@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fairtune._crypto import KeySource
 from fairtune._io import clean_leftovers
 from fairtune.config import TrainConfig
 from fairtune.data import TaskData
@@ -170,11 +171,13 @@ class Trainer:
         max_length: int,
         show_progress: bool = True,
         trackers: Trackers | None = None,
+        checkpoint_encryption: KeySource | None = None,
         **extras: Any,
     ) -> None:
         """`trackers` get the training curves (`fairtune.tracking`): the train workflow hands in those
         train.report_to names and closes them after logging the final numbers. Unset: TensorBoard events
-        in run_dir/events, closed when `fit` ends.
+        in run_dir/events, closed when `fit` ends. `checkpoint_encryption` (the run's `encryption:`
+        section, when it asks for checkpoints) encrypts every checkpoint file.
 
         `extras` go to the objectives' factories (`fairtune.training.objectives`): `pair_texts` (a
         training index -> its counterfactual partner, for logit pairing under train.counterfactual),
@@ -189,6 +192,7 @@ class Trainer:
         self.cfg, self.data, self.seed, self.max_length = cfg, data, seed, max_length
         self.run_dir = run_dir
         self.ckpt_root = run_dir / "checkpoints"
+        self.ckpt_encryption = checkpoint_encryption
         self.precision = resolve_precision(cfg.precision)
         mixed = "bf16" if self.precision == "bf16" else "no"
         _forget_other_precision(mixed)
@@ -265,7 +269,11 @@ class Trainer:
             st.best_metric, st.best_step, st.bad_evals = value, st.step, 0
             if es is not None and self.acc.is_main_process:
                 (self.ckpt_root / "best").mkdir(parents=True, exist_ok=True)
-                save_weights(self.acc.unwrap_model(self.model), self.ckpt_root / "best" / "model.safetensors")
+                save_weights(
+                    self.acc.unwrap_model(self.model),
+                    self.ckpt_root / "best" / "model.safetensors",
+                    self.ckpt_encryption,
+                )
         else:
             st.bad_evals += 1
             if es is not None and st.bad_evals >= es.patience:
@@ -367,7 +375,12 @@ class Trainer:
         self.acc.wait_for_everyone()
         if self.acc.is_main_process:
             save_checkpoint(
-                self.ckpt_root, self.acc.unwrap_model(self.model), self.optimizer, self.scheduler, self.state
+                self.ckpt_root,
+                self.acc.unwrap_model(self.model),
+                self.optimizer,
+                self.scheduler,
+                self.state,
+                encryption=self.ckpt_encryption,
             )
         self.acc.wait_for_everyone()
 

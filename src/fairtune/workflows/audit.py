@@ -109,7 +109,7 @@ def audit(
     run, cfg, clf = load_run_classifier(run_dir)
     names = only or enabled_auditors(cfg)
     # Loaded once for every auditor: eval for all, train too for the privacy audit's members.
-    task = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed)
+    task = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed, cfg.encryption)
     ctx = AuditContext(clf, task.eval, cfg, train=task.train, run=run, prior=prior_documents(run))
     out = {}
     for name in names:

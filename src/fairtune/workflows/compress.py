@@ -204,7 +204,7 @@ def compress(
         )
     root = run.root / "compress"
     probe = TorchClassifier.from_dir(model_dir)
-    task = load_task_data(cfg.data.model_copy(update={"label_names": probe.labels}), cfg.seed)
+    task = load_task_data(cfg.data.model_copy(update={"label_names": probe.labels}), cfg.seed, cfg.encryption)
     del probe
 
     bases = {name: name.removeprefix(prefix) for name in variants}

@@ -22,7 +22,7 @@ def data_card(cfg: FairtuneConfig) -> dict[str, Any]:
     from fairtune.data import build_data_card, load_task_data
     from fairtune.models import resolve_model
 
-    task = load_task_data(cfg.data, cfg.seed)  # a data problem is reported before transformers is imported
+    task = load_task_data(cfg.data, cfg.seed, cfg.encryption)  # data problems come before transformers
     path, _ = resolve_model(cfg.model.name)
     from transformers import AutoTokenizer
 
@@ -41,7 +41,7 @@ def data_card(cfg: FairtuneConfig) -> dict[str, Any]:
     card = build_data_card(task, count_tokens, cfg.data_card, cfg.data.max_length)
     card["lengths"]["tokens_counted_up_to"] = cap
     run.root.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run.data_card, card)
+    atomic_write_json(run.data_card, card, cfg.encryption)  # its findings quote training texts
     return card
 
 

@@ -26,7 +26,7 @@ def evaluate(run_dir: str | Path, data_file: str | None = None) -> dict[str, Any
     if data_file is not None:
         # Validate the file against the run's label space: train labels are the model's labels.
         data_cfg = data_cfg.model_copy(update={"eval": data_file, "max_eval_rows": None})
-    split = load_task_data(data_cfg, cfg.seed).eval
+    split = load_task_data(data_cfg, cfg.seed, cfg.encryption).eval
     result = evaluate_model(
         model,
         tokenizer,

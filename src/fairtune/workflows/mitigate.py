@@ -202,7 +202,9 @@ def write_robust_augmentation(
     clf = TorchClassifier.from_dir(
         parent.model, batch_size=cfg.train.eval_batch_size, max_length=cfg.data.max_length
     )
-    train = load_task_data(cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed).train
+    train = load_task_data(
+        cfg.data.model_copy(update={"label_names": clf.labels}), cfg.seed, cfg.encryption
+    ).train
     idx = sample_indices(len(train), n_examples, cfg.seed)
     wordnet = load_wordnet(rc.wordnet, "audit.robustness.wordnet")
     encoder = (
@@ -233,6 +235,7 @@ def write_robust_augmentation(
             json.dumps({cfg.data.text_column: t, cfg.data.label_column: lab}, ensure_ascii=False) + "\n"
             for t, lab in rows
         ),
+        cfg.encryption,  # copies of training texts
     )
     return {
         "train_texts_sampled": len(idx),

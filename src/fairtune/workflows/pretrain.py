@@ -16,7 +16,7 @@ from fairtune._io import atomic_write_dir, atomic_write_json
 from fairtune._rundir import prepare_run_dir
 from fairtune._stages import register_stage
 from fairtune.config import FairtuneConfig
-from fairtune.errors import ConfigError, DataError
+from fairtune.errors import ENCRYPTED_PRETRAIN_CHECKPOINTS, ConfigError, DataError
 
 
 def split_texts(texts: list[str], eval_fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -90,6 +90,8 @@ def pretrain(
     cfg: FairtuneConfig, *, resume: bool = False, overwrite: bool = False, show_progress: bool = True
 ) -> dict[str, Any]:
     """Continue pretraining `cfg.model.name` on `cfg.pretrain.data`; returns metrics.json's content."""
+    if cfg.encryption is not None and cfg.encryption.checkpoints:
+        raise ConfigError(ENCRYPTED_PRETRAIN_CHECKPOINTS)
     import torch
     from torch.utils.tensorboard import SummaryWriter
     from transformers import Trainer, TrainingArguments, set_seed

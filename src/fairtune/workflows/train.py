@@ -13,14 +13,15 @@ from fairtune.config import FairtuneConfig
 
 def insert_canaries(cfg: FairtuneConfig, data: Any, run: RunDir) -> dict[str, Any]:
     """Apply train.canaries: append the inserted canaries to data.train and keep all of them (made-up
-    texts, no user data) in the run directory for the privacy audit."""
+    texts, no user data, but training texts: encrypted under `encryption:`) in the run directory for the
+    privacy audit."""
     if cfg.train.canaries is None:
         return {}
     from fairtune.data import make_canaries
 
     canaries = make_canaries(cfg.train.canaries, data.label_names)
     data.train = canaries.insert_into(data.train)
-    atomic_write_json(run.root / "canaries.json", canaries.to_dict())
+    atomic_write_json(run.root / "canaries.json", canaries.to_dict(), cfg.encryption)
     return canaries.summary()
 
 
@@ -28,9 +29,11 @@ def train(
     cfg: FairtuneConfig, *, resume: bool = False, overwrite: bool = False, show_progress: bool = True
 ) -> dict[str, Any]:
     """Fine-tune per `cfg`; returns the metrics written to metrics.json."""
+    from fairtune._crypto import check_key
     from fairtune.data import load_task_data
 
-    data = load_task_data(cfg.data, cfg.seed)  # a data problem is reported before torch is imported
+    check_key(cfg.encryption)  # a missing key is reported before any work, as a data problem is
+    data = load_task_data(cfg.data, cfg.seed, cfg.encryption)  # data problems come before torch is imported
     import torch
     from accelerate.utils import set_seed
 
@@ -61,6 +64,7 @@ def train(
         max_length=cfg.data.max_length,
         show_progress=show_progress,
         trackers=trackers,
+        checkpoint_encryption=cfg.encryption if cfg.encryption and cfg.encryption.checkpoints else None,
         **extras,
     )
     if trainer.acc.is_main_process:

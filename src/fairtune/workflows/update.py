@@ -42,13 +42,14 @@ def check_settings(replay: float, eval_fraction: float, tolerance: float, relati
 
 
 def write_jsonl(path: Path, data: LabelledData, labels: list[str], cfg: FairtuneConfig) -> Path:
-    """`data` as JSONL with the parent's text and label columns (label names, not ids)."""
+    """`data` as JSONL with the parent's text and label columns (label names, not ids), encrypted under
+    the parent's `encryption:` section."""
     t, y = cfg.data.text_column, cfg.data.label_column
     rows = (
         json.dumps({t: text, y: labels[int(k)]}, ensure_ascii=False)
         for text, k in zip(data.texts, data.labels, strict=True)
     )
-    atomic_write_text(path, "".join(r + "\n" for r in rows))
+    atomic_write_text(path, "".join(r + "\n" for r in rows), cfg.encryption)
     return path
 
 
@@ -69,7 +70,7 @@ def prepare_data(
     from fairtune.data import load_task_data, stratified_split
 
     new_train, new_eval = stratified_split(new, eval_fraction, pcfg.seed)
-    task = load_task_data(pcfg.data.model_copy(update={"label_names": labels}), pcfg.seed)
+    task = load_task_data(pcfg.data.model_copy(update={"label_names": labels}), pcfg.seed, pcfg.encryption)
     n_old = min(len(task.train), round(replay * len(new_train)))
     idx = np.sort(np.random.default_rng(pcfg.seed).permutation(len(task.train))[:n_old])
     old = task.train.subset(idx)
@@ -172,6 +173,7 @@ def update(
 ) -> dict[str, Any]:
     """Train, score, audit and compare the refreshed child; promote it when nothing blocks. Returns the
     content of update.json."""
+    from fairtune._crypto import check_key
     from fairtune.data import labelled_data
     from fairtune.evaluation._promotion import compare_metrics
 
@@ -179,6 +181,7 @@ def update(
     parent = RunDir(Path(run_dir))
     parent.require_model()
     pcfg = parent.load_config()
+    check_key(pcfg.encryption)  # the child's data files are written encrypted: no key, no work
     labels = list(parent.read_metrics()["labels"])
     columns = {
         "text_column": text_column or pcfg.data.text_column,

@@ -19,7 +19,7 @@ def validate(cfg: FairtuneConfig) -> dict[str, Any]:
     problems: list[str] = []
     summary: dict[str, Any] = {"name": cfg.name}
     try:
-        data = load_task_data(cfg.data, cfg.seed)
+        data = load_task_data(cfg.data, cfg.seed, cfg.encryption)
         summary.update(
             train_rows=len(data.train),
             eval_rows=len(data.eval),

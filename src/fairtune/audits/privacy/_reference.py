@@ -60,7 +60,7 @@ def privacy_reference(run: RunDir, cfg: FairtuneConfig) -> tuple[Any, set[str]]:
             f"audit privacy: training the reference model on {pa.reference_data}", file=sys.stderr, flush=True
         )
         stage("train")(ref_cfg, overwrite=True, show_progress=sys.stderr.isatty())
-    texts = load_task_data(ref_cfg.data, ref_cfg.seed).train.texts
+    texts = load_task_data(ref_cfg.data, ref_cfg.seed, ref_cfg.encryption).train.texts
     clf = TorchClassifier.from_dir(
         ref_run.model,
         batch_size=cfg.train.eval_batch_size,
