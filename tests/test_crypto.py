@@ -179,10 +179,12 @@ def test_the_redaction_cache_is_encrypted_and_needs_its_key(
     monkeypatch.setattr(_pii, "PiiRedactor", Redactor)
     settings = _pii.PiiSettings()
     texts = [f"Alice said {SECRET}"]
-    assert _pii.redact_texts_cached(texts, settings, enc).texts == [f"<PERSON> said {SECRET}"]
+    assert _pii.redact_texts_cached(texts, settings).texts == [f"<PERSON> said {SECRET}"]
     (entry,) = (tmp_path / "fairtune" / "redacted").glob("*.json")
-    assert _crypto.is_sealed_file(entry) and b"zqsecretx" not in entry.read_bytes()
+    assert b"zqsecretx" in entry.read_bytes()  # a cache entry of a run without encryption
     monkeypatch.setattr(_pii, "PiiRedactor", None)  # from here on, only the cache can answer
+    assert _pii.redact_texts_cached(texts, settings, enc).texts == [f"<PERSON> said {SECRET}"]
+    assert _crypto.is_sealed_file(entry) and b"zqsecretx" not in entry.read_bytes()  # encrypted on reuse
     assert _pii.redact_texts_cached(texts, settings).texts == [f"<PERSON> said {SECRET}"]
     monkeypatch.delenv(ENV)
     with pytest.raises(EncryptionError) as exc:

@@ -194,3 +194,41 @@ def test_a_missing_key_is_exit_2_naming_the_variable_before_torch_and_before_any
         ["update", str(run), "--data", str(tmp_path / "new.csv")],
     ):
         assert _without_key(tmp_path, *argv) == f"error: {RUN_KEY_MISSING.format(path=run, env=ENV)}\n", argv
+
+
+@pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").is_file(), reason="wordnet-base not installed")
+def test_with_no_quoted_examples_the_audits_and_report_hold_no_text_of_the_data_either(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What docs/privacy.md says: the audits quote eval texts (here a split of the training file) unless
+    their example settings are 0; then no text of the user's data is anywhere in the run directory."""
+    from fairtune.testing import tiny_sentiment_rows, write_csv
+
+    monkeypatch.setenv(ENV, _crypto.generate_key())
+    rows = [
+        (f"{text} {_marker(i)}", label) for i, (text, label) in enumerate(tiny_sentiment_rows(80, seed=1))
+    ]
+    write_csv(tmp_path / "train.csv", rows)
+    cfg = {
+        "name": "quiet",
+        "output_dir": str(tmp_path / "runs"),
+        "data": {"train": str(tmp_path / "train.csv"), "eval_fraction": 0.25, "max_length": 16},
+        "model": {"name": str(tiny_model_dir)},
+        "train": {"epochs": 1, "batch_size": 8, "lr": 1e-2, "precision": "fp32"},
+        "audit": {
+            "fairness": {"worst_examples": 0},
+            "robustness": {"worst_examples": 0, "sample": 10},
+            "explain": {"examples": 0, "sample": 10},
+        },
+        "encryption": {"key_env": ENV},
+    }
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(tmp_path / "cfg.yaml"), "--no-progress"]) == 0
+    run = tmp_path / "runs" / "quiet"
+    assert sorted(p.stem for p in (run / "audit").glob("*.json")) == [
+        "explain",
+        "fairness",
+        "privacy",
+        "robustness",
+    ]
+    assert _leaks(run, [_marker(i).encode() for i in range(80)]) == []

@@ -715,7 +715,7 @@ def redact_texts_cached(
     import hashlib
     import json
 
-    from fairtune._crypto import read_bytes
+    from fairtune._crypto import is_sealed_file, read_bytes
     from fairtune._io import atomic_write_json
 
     h = hashlib.sha256(json.dumps([list(texts), repr(settings)]).encode())
@@ -724,6 +724,8 @@ def redact_texts_cached(
         try:
             doc = json.loads(read_bytes(path).decode("utf-8"))
             if len(doc["texts"]) == len(texts):
+                if encryption is not None and not is_sealed_file(path):  # written before encryption was on
+                    atomic_write_json(path, doc, encryption)
                 return RedactionResult(doc["texts"], Counter(doc["counts"]), doc["texts_with_pii"])
         except (ValueError, KeyError):
             pass  # a damaged cache entry: redo it
