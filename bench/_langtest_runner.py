@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import csv
 import io
+import json
 import os
 import random
 import sys
@@ -56,17 +57,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seeds Python's random before each test")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     p.add_argument("--examples", type=int, default=3, help="failing pairs to keep per test")
+    p.add_argument("--params", default="{}", help="JSON {test: its LangTest config beyond min_pass_rate}")
     p.add_argument("--out", required=True, help="output JSON path")
     return p.parse_args(argv)
 
 
-def harness(pipe: Any, data: str, tests: list[str], seed: int) -> tuple[Any, int]:
-    """One Harness running `tests` over the CSV: (generated_results() or None, sentences loaded)."""
+def harness(pipe: Any, data: str, tests: list[str], seed: int, params: dict[str, Any]) -> tuple[Any, int]:
+    """One Harness running `tests` (each with its `params`) over the CSV: (generated_results() or None,
+    sentences loaded)."""
     from langtest import Harness
 
     config: dict[str, Any] = {"defaults": {"min_pass_rate": 0.0}}
     for test in tests:
-        config.setdefault(category_of(test), {})[test] = {"min_pass_rate": 0.0}
+        config.setdefault(category_of(test), {})[test] = {"min_pass_rate": 0.0, **params.get(test, {})}
     random.seed(seed)  # LangTest's perturbations draw from the global `random`
     # Harness prints its configuration and progress bars to stdout; keep that out of our output
     with contextlib.redirect_stdout(io.StringIO()):
@@ -120,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.data, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     tests = [t for t in args.tests.split(",") if t]
+    params = json.loads(args.params)
 
     t0 = time.perf_counter()
     pipe = transformers.pipeline(task="text-classification", model=str(Path(args.model).resolve()))
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. every test in one Harness, as LangTest is used: the rates and the total wall time
     t0 = time.perf_counter()
-    df, loaded = harness(pipe, args.data, tests, args.seed)
+    df, loaded = harness(pipe, args.data, tests, args.seed, params)
     one_pass_seconds = time.perf_counter() - t0
     if loaded != len(rows):
         raise SystemExit(f"LangTest loaded {loaded} of the {len(rows)} sentences of {args.data}")
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     #    than in the shared Harness, so its counts may differ a little; they are kept beside the time)
     for test in tests:
         t0 = time.perf_counter()
-        alone, _ = harness(pipe, args.data, [test], args.seed)
+        alone, _ = harness(pipe, args.data, [test], args.seed, params)
         r = summary(alone, test, 0)
         out[test].update(seconds=time.perf_counter() - t0, alone={k: r[k] for k in ("tested", "failures")})
         print(

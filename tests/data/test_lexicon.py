@@ -1,4 +1,5 @@
-"""Lexicons: the packaged files parse, cite sources, cover 7 dimensions and never use an EEC term."""
+"""Lexicons: the packaged files parse, cite sources, cover 7 identity dimensions and 2 of personal names,
+and never use an EEC term."""
 
 from __future__ import annotations
 
@@ -13,14 +14,31 @@ from tests.conftest import SHARED_DATA
 EEC = SHARED_DATA / "eec" / "Equity-Evaluation-Corpus.csv"
 
 
+NAME_DIMENSIONS = ("surnames", "religion_names")
+
+
 def test_packaged_lexicons_cover_seven_dimensions_with_sources() -> None:
     lexicons = load_lexicons(list(DIMENSIONS))
     assert [lx.dimension for lx in lexicons] == list(DIMENSIONS)
-    assert len(lexicons) >= 7
+    assert len(lexicons) >= 9
     for lx in lexicons:
         assert lx.sources, lx.dimension
         assert len(lx.groups) >= 2 and len(lx.index) >= 20, lx.dimension
-        assert lx.probes, f"{lx.dimension} has no @probe rows for the template probes"
+        if lx.dimension in NAME_DIMENSIONS:  # names are swapped in real text only; no template noun phrases
+            assert not lx.probes and not lx.mitigation, lx.dimension
+        else:
+            assert lx.probes, f"{lx.dimension} has no @probe rows for the template probes"
+
+
+def test_name_lexicons_keep_clear_of_the_identity_lexicons() -> None:
+    """A name is in one lexicon only, so a sentence's name swap counts in one dimension."""
+    lexicons = load_lexicons(list(DIMENSIONS))
+    names = {t for lx in lexicons if lx.dimension in NAME_DIMENSIONS for t in lx.index}
+    others = {t for lx in lexicons if lx.dimension not in NAME_DIMENSIONS for t in lx.index}
+    assert names and not names & others
+    groups = {lx.dimension: lx.groups for lx in lexicons}
+    assert groups["surnames"] == ["white", "black", "hispanic", "asian", "native_american"]
+    assert {"sikh", "jain", "parsi", "muslim", "hindu"} <= set(groups["religion_names"])
 
 
 def test_no_lexicon_word_is_an_eec_term() -> None:

@@ -48,6 +48,9 @@ def test_probe_and_mitigation_phrases_are_apart_and_templates_hold_no_term() -> 
     for lex in lexicons:
         probes = {p for row in lex.probes for p in row}
         mitigation = {p for row in lex.mitigation for p in row}
+        if lex.dimension in ("surnames", "religion_names"):  # names: swapped in real text, no phrases
+            assert not probes and not mitigation
+            continue
         assert probes and mitigation and not probes & mitigation, lex.dimension
     for side in (EVAL_TEMPLATES, MITIGATION_TEMPLATES):
         assert terms_in_templates(read_templates(None, side, "f"), lexicons, "f") == []

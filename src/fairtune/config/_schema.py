@@ -150,7 +150,10 @@ class EarlyStoppingConfig(Section):
     min_delta: float = Field(0.0, ge=0.0, description="Smallest change that counts as an improvement.")
 
 
-FAIRNESS_DIMENSIONS = ["gender", "race", "religion", "nationality", "sexual_orientation", "age", "disability"]
+FAIRNESS_DIMENSIONS = [
+    "gender", "race", "religion", "nationality", "sexual_orientation", "age", "disability", "surnames",
+    "religion_names",
+]  # fmt: skip
 
 
 class CounterfactualConfig(Section):
@@ -543,6 +546,11 @@ class FairnessAuditConfig(Section):
     seed: int = Field(0, ge=0, description="Seed for bootstrap and permutations.")
 
 
+#: Phrases the robustness audit's context test adds before or after a text: neutral about any label.
+CONTEXT_BEFORE = ("Here is what I think:", "Review:", "So,", "I saw it last week.")
+CONTEXT_AFTER = ("That is all.", "Just my two cents.", "I saw it last week.", "More to follow.")
+
+
 class RobustnessAuditConfig(Section):
     """The robustness audit: invariance tests and a constrained word-substitution attack."""
 
@@ -551,6 +559,18 @@ class RobustnessAuditConfig(Section):
         None, description="WordNet 3.0 folder (unset: $FAIRTUNE_WORDNET or Debian's /usr/share/wordnet)."
     )
     invariance: bool = Field(True, description="Run the invariance (CheckList INV) perturbation tests.")
+    perturbations: list[str] | None = Field(
+        None,
+        description="Invariance perturbations to run (unset: all; docs/robustness.md lists them).",
+    )
+    context_before: list[str] = Field(
+        default_factory=lambda: list(CONTEXT_BEFORE),
+        description="Phrases the context_add perturbation puts before a text (neutral about every label).",
+    )
+    context_after: list[str] = Field(
+        default_factory=lambda: list(CONTEXT_AFTER),
+        description="Phrases the context_add perturbation puts after a text (neutral about every label).",
+    )
     attack: bool = Field(True, description="Run the word-substitution attack.")
     sample: int = Field(500, gt=0, description="Eval examples attacked (a fixed, seeded sample).")
     max_change: float = Field(0.2, gt=0, le=1, description="Most words an attack may change, as a share.")

@@ -25,7 +25,10 @@ from pathlib import Path
 from fairtune.errors import LEXICON_BAD, LEXICON_MISSING, LEXICON_UNKNOWN, ConfigError, DataError
 
 #: The dimensions shipped with fairtune, in report order.
-DIMENSIONS = ("gender", "race", "religion", "nationality", "sexual_orientation", "age", "disability")
+DIMENSIONS = (
+    "gender", "race", "religion", "nationality", "sexual_orientation", "age", "disability", "surnames",
+    "religion_names",
+)  # fmt: skip
 _GROUP_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 

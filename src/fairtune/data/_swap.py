@@ -40,7 +40,12 @@ def match_case(template: str, word: str) -> str:
     return word
 
 
-def _next_word(text: str, end: int) -> str | None:
+def not_a_noun(word: str) -> bool:
+    """Whether `word` (lowercase) cannot start the noun phrase after a possessive 'her' or 'his'."""
+    return word in _NOT_A_NOUN_NEXT
+
+
+def next_word(text: str, end: int) -> str | None:
     m = _WORD.search(text, end)
     if m is None:
         return None
@@ -52,8 +57,8 @@ def _next_word(text: str, end: int) -> str | None:
 
 def _pronoun(word: str, text: str, end: int, to_female: bool) -> str:
     w = word.lower()
-    nxt = _next_word(text, end)
-    noun_follows = nxt is not None and nxt not in _NOT_A_NOUN_NEXT
+    nxt = next_word(text, end)
+    noun_follows = nxt is not None and not not_a_noun(nxt)
     if to_female:
         if w == "his":
             return "her" if noun_follows else "hers"

@@ -217,7 +217,7 @@ def write_robust_augmentation(
         [train.texts[i] for i in idx], train.labels[idx]
     )
     rows = [(a["adversarial"], a["label"]) for a in out["adversarial"]]
-    perturb = Perturbations(wordnet, read_names()).all()
+    perturb = Perturbations(wordnet, read_names()).core()
     rng = random.Random(cfg.seed)
     n_perturbed = 0
     for i in idx:

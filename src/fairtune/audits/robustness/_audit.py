@@ -27,6 +27,18 @@ def read_names() -> dict[str, list[str]]:
     return out
 
 
+class ChosenPerturbations(Perturbations):
+    """The perturbations named in the config (all when it names none)."""
+
+    def __init__(self, cfg: RobustnessAuditConfig, wordnet: Any) -> None:
+        super().__init__(wordnet, read_names(), cfg.context_before, cfg.context_after)
+        self.chosen = cfg.perturbations
+
+    def all(self) -> dict[str, Any]:
+        every = super().all()
+        return every if self.chosen is None else {k: every[k] for k in self.chosen if k in every}
+
+
 def attack_settings(cfg: RobustnessAuditConfig) -> AttackSettings:
     return AttackSettings(
         max_change=cfg.max_change,
@@ -92,7 +104,7 @@ def audit_robustness(
     res.details["eval"] = {"source": data.source, "rows": len(data)}
     if cfg.invariance:
         t1 = time.perf_counter()
-        inv = invariance(clf, data.texts, Perturbations(wordnet, read_names()), cfg.seed, cfg.worst_examples)
+        inv = invariance(clf, data.texts, ChosenPerturbations(cfg, wordnet), cfg.seed, cfg.worst_examples)
         rates = {k: v["failure_rate"] for k, v in inv.items() if v["applied"]}
         res.details["invariance"] = {"perturbations": inv, "seconds": time.perf_counter() - t1}
         if rates:

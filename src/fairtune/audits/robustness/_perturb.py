@@ -10,10 +10,11 @@ from __future__ import annotations
 import random
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fairtune.audits.robustness._words import STOP_WORDS, WORD
+from fairtune.audits.robustness._words import WORD, candidate_words
+from fairtune.config._schema import CONTEXT_AFTER, CONTEXT_BEFORE
 from fairtune.data._swap import match_case
 
 #: QWERTY neighbours, for typos that a real keyboard makes.
@@ -42,13 +43,8 @@ CONTRACTIONS = {
 _EXPANSIONS = {v: k for k, v in CONTRACTIONS.items() if k not in ("let's",)}
 
 
-def _candidate_words(text: str, min_len: int = 4) -> list[re.Match[str]]:
-    return [m for m in WORD.finditer(text) if len(m.group(0)) >= min_len and m.group(0).isalpha()
-            and m.group(0).lower() not in STOP_WORDS]  # fmt: skip
-
-
 def _edit_word(text: str, rng: random.Random, edit: Callable[[str, random.Random], str | None]) -> str | None:
-    words = _candidate_words(text)
+    words = candidate_words(text)
     rng.shuffle(words)
     for m in words:
         new = edit(m.group(0), rng)
@@ -171,33 +167,52 @@ def number_change(text: str, rng: random.Random) -> str | None:
 
 
 class Perturbations:
-    """The INV perturbations, two of which need resources: WordNet (synonyms) and a name list."""
+    """The INV perturbations. Some need resources: WordNet (synonyms), a name list, context phrases.
 
-    def __init__(self, wordnet: Any | None, names: dict[str, list[str]] | None) -> None:
+    `core()` are the perturbations the robustness mitigations train on; `all()` adds the wording
+    perturbations of `_wording` (word lists, OCR, layout, numbers, ages, pronouns, context, chains)."""
+
+    def __init__(
+        self,
+        wordnet: Any | None,
+        names: dict[str, list[str]] | None,
+        context_before: Sequence[str] = CONTEXT_BEFORE,
+        context_after: Sequence[str] = CONTEXT_AFTER,
+    ) -> None:
         self.wordnet = wordnet
         self.names = names or {}
         self._name_group = {n: g for g, ns in self.names.items() for n in ns}
+        self.context = (tuple(context_before), tuple(context_after))
 
-    def synonym_noun(self, text: str, rng: random.Random) -> str | None:
-        """Swap one noun (not a stop word) for a single-word WordNet synonym of its most common sense."""
+    def _synonym(self, text: str, rng: random.Random, pos: str) -> str | None:
+        """Swap one base-form word of part of speech `pos` (not a stop word) for a single-word WordNet
+        synonym of its most common sense."""
         from fairtune.audits.robustness._words import main_pos
 
         wn = self.wordnet
         if wn is None:
             return None
-        words = _candidate_words(text, 3)
+        words = candidate_words(text, 3)
         rng.shuffle(words)
         for m in words:
             w = m.group(0).lower()
-            if main_pos(wn, w) != "n" or wn.morphy(w, "n") != w:
-                continue  # only base-form nouns: a synonym lemma would lose the plural
-            first = wn.synsets(w, pos="n")[0]
+            if main_pos(wn, w) != pos or wn.morphy(w, pos) != w:
+                continue  # only base forms: a synonym lemma would lose the plural or the degree
+            first = wn.synsets(w, pos=pos)[0]
             options = [l.name() for l in first.lemmas() if l.name().isalpha() and l.name().lower() != w]  # noqa: E741
             if options:
                 return (
                     text[: m.start()] + match_case(m.group(0), rng.choice(options).lower()) + text[m.end() :]
                 )
         return None
+
+    def synonym_noun(self, text: str, rng: random.Random) -> str | None:
+        """Swap one noun for a single-word WordNet synonym of its most common sense."""
+        return self._synonym(text, rng, "n")
+
+    def synonym_adjective(self, text: str, rng: random.Random) -> str | None:
+        """Swap one adjective for a single-word WordNet synonym of its most common sense."""
+        return self._synonym(text, rng, "a")
 
     def name_swap(self, text: str, rng: random.Random) -> str | None:
         """Swap a first name for another of the same group (a named-entity change)."""
@@ -208,7 +223,7 @@ class Perturbations:
                 return text[: m.start()] + match_case(m.group(0), rng.choice(others)) + text[m.end() :]
         return None
 
-    def all(self) -> dict[str, Callable[[str, random.Random], str | None]]:
+    def core(self) -> dict[str, Callable[[str, random.Random], str | None]]:
         out: dict[str, Callable[[str, random.Random], str | None]] = {
             "typo_adjacent_key": typo_adjacent_key,
             "typo_drop": typo_drop,
@@ -225,3 +240,30 @@ class Perturbations:
         if self.wordnet is not None:
             out["synonym_noun"] = self.synonym_noun
         return out
+
+    def all(self) -> dict[str, Callable[[str, random.Random], str | None]]:
+        from fairtune.audits.robustness import _wording as w
+
+        out = self.core()
+        if self.wordnet is not None:
+            out["synonym_adjective"] = self.synonym_adjective
+        out |= {
+            "case_title": w.case_title,
+            "typo_ocr": w.typo_ocr,
+            **w.list_perturbations(),
+            "number_to_word": w.number_to_word,
+            "age_shift": w.age_shift,
+            "whitespace_newline": w.whitespace_newline,
+            "whitespace_tab": w.whitespace_tab,
+            "pronoun_neutral": w.pronoun_neutral,
+            "context_add": w.context_adder(*self.context),
+        }
+        chained = ("typo_adjacent_key", "case_lower", "punctuation_add", "contraction_contract",
+                   "abbreviation", "slang", "typo_ocr", "whitespace_tab")  # fmt: skip
+        out["multiple"] = w.chain({k: out[k] for k in chained})
+        return out
+
+
+def perturbation_names() -> list[str]:
+    """Every invariance perturbation's name (the WordNet ones included)."""
+    return list(Perturbations(wordnet=True, names=None).all())

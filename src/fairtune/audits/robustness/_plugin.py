@@ -46,12 +46,20 @@ METRICS = (
 
 
 def preflight(cfg: FairtuneConfig) -> list[str]:
-    """WordNet, for the synonym perturbations and the attack's substitutes."""
+    """WordNet, for the synonym perturbations and the attack's substitutes; the perturbations named."""
+    from fairtune.audits.robustness._perturb import perturbation_names
     from fairtune.data import prepare_wordnet
     from fairtune.errors import collector
 
     problems: list[str] = []
     collector(problems)(prepare_wordnet, cfg.audit.robustness.wordnet, "audit.robustness.wordnet")
+    known = perturbation_names()
+    for name in cfg.audit.robustness.perturbations or []:
+        if name not in known:
+            problems.append(
+                f"audit.robustness.perturbations: unknown perturbation {name!r}; "
+                f"use any of {', '.join(known)}"
+            )
     return problems
 
 

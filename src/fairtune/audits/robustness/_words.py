@@ -44,3 +44,9 @@ def main_pos(wn: Any, word: str) -> str | None:
     in a synset of this part of speech."""
     counts = _pos_counts(wn, word.lower())
     return counts[0][0] if counts else None
+
+
+def candidate_words(text: str, min_len: int = 4) -> list[re.Match[str]]:
+    """Content words of at least `min_len` letters: what word-level edits may change."""
+    return [m for m in WORD.finditer(text) if len(m.group(0)) >= min_len and m.group(0).isalpha()
+            and m.group(0).lower() not in STOP_WORDS]  # fmt: skip

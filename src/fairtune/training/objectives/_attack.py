@@ -37,7 +37,7 @@ class AttackTraining(Objective):
             max_candidates=cfg.max_candidates,
         )
         self.attack: Any = None  # made at the first attack: it needs the live model
-        self.perturbations = Perturbations(wordnet, read_names()).all()
+        self.perturbations = Perturbations(wordnet, read_names()).core()
         self.first_step = int(cfg.start * total_steps)
         self.counts = {"attacked": 0, "attack_succeeded": 0, "adversarial_copies": 0, "perturbed_copies": 0}
 
