@@ -233,7 +233,9 @@ def run_variant(
             time.sleep(0.5)
         # warm-up, not counted
         asyncio.run(load(url, texts, min(200, args.requests), args.concurrency, args.client))
+        cpu = cpu_seconds(proc.pid)
         out = asyncio.run(load(url, texts, args.requests, args.concurrency, args.client))
+        out["server_cpu_ms_per_request"] = (cpu_seconds(proc.pid) - cpu) * 1000 / args.requests
         if getattr(args, "explain_in_flight", False):
             n_busy = args.explain_requests
             busy = asyncio.run(load_with_explain(url, texts, n_busy, args.concurrency, args.client))
@@ -246,6 +248,17 @@ def run_variant(
     finally:
         proc.terminate()
         proc.wait(timeout=120)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) of process `pid` so far (Linux /proc; 0 elsewhere): the
+    server's cost per request, which another program's load on the machine changes far less than its
+    throughput."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drift_snapshot(r: Any) -> dict[str, Any]:
@@ -276,7 +289,8 @@ def monitor_compare(run: Path, variant: str, texts: list[str], args: argparse.Na
                 d = m["drift"]
                 seen = f"; monitor saw {d['seen']} of {d['received']} texts, dropped {d['dropped']}"
             print(
-                f"round {i + 1} {arm}: {m['throughput']:.1f} req/s, p99 {m['p99_ms']:.0f} ms{seen}",
+                f"round {i + 1} {arm}: {m['throughput']:.1f} req/s, p99 {m['p99_ms']:.0f} ms, "
+                f"{m['server_cpu_ms_per_request']:.1f} server CPU-ms/request{seen}",
                 flush=True,
             )
     ratios = [on["throughput"] / off["throughput"] for on, off in zip(arms["on"], arms["off"], strict=True)]
@@ -284,16 +298,20 @@ def monitor_compare(run: Path, variant: str, texts: list[str], args: argparse.Na
         arm: {
             "throughput_median": median(m["throughput"] for m in ms),
             "p99_ms_median": median(m["p99_ms"] for m in ms),
+            "server_cpu_ms_per_request_median": median(m["server_cpu_ms_per_request"] for m in ms),
             "errors": sum(m["errors"] for m in ms),
             "runs": ms,
         }
         for arm, ms in arms.items()
     }
     ratio = summary["on"]["throughput_median"] / summary["off"]["throughput_median"]
+    cpu = [m["server_cpu_ms_per_request_median"] for m in (summary["on"], summary["off"])]
     meta = {
         "variant": variant,
         "throughput_ratio_on_vs_off": ratio,
         "ratio_per_round": ratios,
+        "ratio_per_round_median": median(ratios),
+        "server_cpu_per_request_ratio_on_vs_off": cpu[0] / cpu[1],
         "target": "throughput with --monitor within 5% of without (ratio >= 0.95)",
         "repeats": args.repeats,
         "requests": args.requests,
@@ -306,6 +324,9 @@ def monitor_compare(run: Path, variant: str, texts: list[str], args: argparse.Na
     }
     path = write_results("serve_load_monitor", {**summary, "meta": meta}, path=args.results)
     print(f"--monitor / without: {ratio:.3f} (per round {', '.join(f'{r:.3f}' for r in ratios)}) -> {path}")
+    print(
+        f"server CPU per request, --monitor / without: {meta['server_cpu_per_request_ratio_on_vs_off']:.3f}"
+    )
 
 
 def main() -> None:
