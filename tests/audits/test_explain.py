@@ -240,6 +240,35 @@ def test_ig_points_at_the_sentiment_word_and_reports_when_it_has_not_converged(t
     assert moved >= 2
 
 
+def test_adaptive_ig_adds_steps_only_where_the_delta_is_large(trained) -> None:
+    """ig_max_delta: texts over it are redone with doubled steps up to ig_max_steps; the others keep the
+    first pass exactly."""
+    from fairtune.audits.explain import ExplainSettings
+
+    texts = ["the movie was great", "a dull plot and the acting", "it is a very fun film", "bad story"]
+    first = explain(trained, texts, "ig", settings=ExplainSettings(ig_steps=8))
+    limit = float(np.median([e.convergence_delta or 0.0 for e in first]))
+    adaptive = explain(
+        trained, texts, "ig", settings=ExplainSettings(ig_steps=8, ig_max_delta=limit, ig_max_steps=64)
+    )
+    assert {e.steps for e in first} == {8}
+    redone = 0
+    for a, b in zip(first, adaptive, strict=True):
+        assert a.convergence_delta is not None and b.convergence_delta is not None
+        if a.convergence_delta <= limit:
+            assert b.steps == 8 and b.scores == a.scores
+        else:
+            redone += 1
+            assert b.steps in (16, 32, 64)
+            assert b.convergence_delta <= limit or b.steps == 64  # stopped when small enough, or at the cap
+    assert redone >= 1
+    # a limit nobody meets: every text ends at the cap
+    capped = explain(
+        trained, texts, "ig", settings=ExplainSettings(ig_steps=8, ig_max_delta=1e-12, ig_max_steps=32)
+    )
+    assert {e.steps for e in capped} == {32}
+
+
 def test_ig_batching_does_not_change_the_attributions(trained) -> None:
     from fairtune.audits.explain import ExplainSettings
 

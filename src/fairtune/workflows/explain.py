@@ -28,6 +28,8 @@ def explain_texts(
     ec = cfg.audit.explain
     settings = ExplainSettings(
         ig_steps=steps or ec.ig_steps,
+        ig_max_delta=None if steps else ec.ig_max_delta,  # --steps: exactly that many for every text
+        ig_max_steps=ec.ig_max_steps,
         ig_internal_batch_size=ec.ig_internal_batch_size,
         shap_max_evals=ec.shap_max_evals,
         seed=ec.seed,

@@ -152,6 +152,8 @@ def audit_explain(
     data = data.subset(usable)
     settings = ExplainSettings(
         ig_steps=cfg.ig_steps,
+        ig_max_delta=cfg.ig_max_delta,
+        ig_max_steps=cfg.ig_max_steps,
         ig_internal_batch_size=cfg.ig_internal_batch_size,
         shap_max_evals=cfg.shap_max_evals,
         seed=cfg.seed,
@@ -180,6 +182,8 @@ def audit_explain(
             entry["convergence_delta_mean"] = float(np.mean([e.convergence_delta or 0.0 for e in ex]))
             entry["convergence_delta_max"] = float(np.max([e.convergence_delta or 0.0 for e in ex]))
             entry["steps"] = cfg.ig_steps
+            entry["steps_mean"] = float(np.mean([e.steps or cfg.ig_steps for e in ex]))
+            entry["max_delta"] = cfg.ig_max_delta
         methods[m] = entry
         if not first:
             first = ex
@@ -190,7 +194,12 @@ def audit_explain(
     stab_n = min(len(texts), 50)
     for m, entry in methods.items():
         if m == "ig":
-            alt = explain(clf, texts[:stab_n], m, settings=replace(settings, ig_steps=cfg.stability_steps))
+            alt = explain(
+                clf,
+                texts[:stab_n],
+                m,
+                settings=replace(settings, ig_steps=cfg.stability_steps, ig_max_delta=None),
+            )
             entry["stability"] = rank_agreement(by_method[m][:stab_n], alt)
             entry["stability_basis"] = STABILITY_BASIS["ig"].format(
                 steps=cfg.ig_steps, alt=cfg.stability_steps

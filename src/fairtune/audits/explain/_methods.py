@@ -48,6 +48,8 @@ class Explanation:
     truncated_at: int | None = None
     #: IG: |sum of attributions - (f(x) - f(baseline))|; small means the path integral converged.
     convergence_delta: float | None = None
+    #: IG: integration steps used for this text (adaptive IG chooses them per text).
+    steps: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -60,7 +62,10 @@ class Explanation:
 
 @dataclass(frozen=True)
 class ExplainSettings:
-    ig_steps: int = 50
+    ig_steps: int = 16
+    #: adaptive IG: texts whose convergence delta is above this are redone with doubled steps
+    ig_max_delta: float | None = None
+    ig_max_steps: int = 64
     #: rows per model call: IG's chunks of texts x steps; with a `turn` callback, occlusion and SHAP slices
     ig_internal_batch_size: int = 256
     shap_max_evals: int = 300
@@ -155,11 +160,19 @@ def explain(
     probs = calls.predict_proba([w.text for w in words])
     tgt = [int(t) for t in targets] if targets is not None else [int(p.argmax()) for p in probs]
     deltas: list[float | None] = [None] * len(words)
+    used: list[int | None] = [None] * len(words)
     if method == "ig":
-        scores, ig_deltas = integrated_gradients(
-            clf, words, tgt, settings.ig_steps, settings.ig_internal_batch_size, turn
+        scores, ig_deltas, ig_steps = integrated_gradients(
+            clf,
+            words,
+            tgt,
+            settings.ig_steps,
+            settings.ig_internal_batch_size,
+            turn,
+            settings.ig_max_delta,
+            settings.ig_max_steps,
         )
-        deltas = list(ig_deltas)
+        deltas, used = list(ig_deltas), list(ig_steps)
     elif method == "occlusion":
         scores = occlusion(calls, words, tgt, probs)
     else:
@@ -177,6 +190,7 @@ def explain(
             truncated=cut,
             truncated_at=len(w.text) if cut else None,
             convergence_delta=deltas[k],
+            steps=used[k],
         )
         for k, (w, cut) in enumerate(prepared)
     ]
@@ -241,8 +255,41 @@ def integrated_gradients(
     n_steps: int,
     internal_batch_size: int,
     turn: Callable[[], None] | None = None,
+    max_delta: float | None = None,
+    max_steps: int = 64,
+) -> tuple[list[list[float]], list[float], list[int]]:
+    """Captum `LayerIntegratedGradients` on the input embeddings, toward p(target): (word scores,
+    convergence deltas, steps used) per text.
+
+    With `max_delta`, steps are chosen per text: every text starts at `n_steps`, and the texts whose
+    convergence delta |sum of attributions - (f(x) - f(baseline))| is above `max_delta` are explained
+    again with twice the steps, until their delta is small enough or `max_steps` is reached (Captum's
+    Gauss-Legendre rule converges in few steps on most texts; the long or saturated ones need more).
+    """
+    steps = [n_steps] * len(words)
+    scores, deltas = _ig_pass(clf, words, targets, n_steps, internal_batch_size, turn)
+    pending = [i for i, d in enumerate(deltas) if max_delta is not None and d > max_delta]
+    n = n_steps * 2
+    while pending and n <= max_steps:
+        again, d_again = _ig_pass(
+            clf, [words[i] for i in pending], [targets[i] for i in pending], n, internal_batch_size, turn
+        )
+        for k, i in enumerate(pending):
+            scores[i], deltas[i], steps[i] = again[k], d_again[k], n
+        pending = [i for i in pending if max_delta is not None and deltas[i] > max_delta]
+        n *= 2
+    return scores, deltas, steps
+
+
+def _ig_pass(
+    clf: Any,
+    words: Sequence[Words],
+    targets: Sequence[int],
+    n_steps: int,
+    internal_batch_size: int,
+    turn: Callable[[], None] | None = None,
 ) -> tuple[list[list[float]], list[float]]:
-    """Captum `LayerIntegratedGradients` on the input embeddings, toward p(target).
+    """One IG pass at `n_steps` over all `words`.
 
     Baseline: every word piece replaced by the pad token, special tokens kept. Texts of similar length
     are explained together, and the texts x steps batch is cut into chunks of `internal_batch_size`
