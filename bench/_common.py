@@ -37,6 +37,22 @@ def trained_run(config: Path, *verb: str) -> Path:
     return run
 
 
+def scratch_copy(run: Path, suffix: str) -> Path:
+    """A fresh run directory RUN-SUFFIX holding the run's config, metrics, audits and a link to its model:
+    a benchmark that audits or updates works there and leaves the run itself (and any benchmark reading
+    it meanwhile) as it is."""
+    import shutil
+
+    out = run.parent / f"{run.name}-{suffix}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    for name in ("config.yaml", "metrics.json"):
+        shutil.copy(run / name, out / name)
+    shutil.copytree(run / "audit", out / "audit", ignore=shutil.ignore_patterns("privacy-reference"))
+    (out / "model").symlink_to((run / "model").resolve())
+    return out
+
+
 def cpu_flags() -> set[str]:
     """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
     try:

@@ -5,7 +5,7 @@ Run from the project root, with nothing else running (about 15 minutes on 2 core
 
     .venv/bin/python bench/explain.py [--n 200] [--naive-n 40]
 
-1. `fairtune run configs/sst2-minilm.yaml` (stages already done are skipped).
+1. `fairtune run configs/sst2-minilm.yaml` if the run has no trained model yet.
 2. In this process, on the audit's own sample (N dev sentences, seeded), side by side: fairtune's
    integrated gradients as fairtune ships it (`ig`: the default ig_steps; with ig_max_delta the steps
    would be chosen per text), IG at a fixed 50 steps (`ig_50_steps`, the reference), fixed 4/8/16 steps
@@ -15,8 +15,9 @@ Run from the project root, with nothing else running (about 15 minutes on 2 core
    embedding layer, same baseline, target and output, one unbatched `attribute` call per text with
    Captum's defaults (50 steps, no internal batching, model weights requiring gradients). Its word
    scores are compared with fairtune's (Spearman), to show both compute the same attributions.
-4. `fairtune audit RUN --only explain` twice, with IG at 50 steps (stability at 20) and at the shipped
-   defaults: the explanation audit's own seconds, the main job's explain stage before and after.
+4. `fairtune audit --only explain` twice, on a scratch copy of the run (runs/sst2-minilm-explain), with
+   IG at 50 steps (stability at 20) and at the shipped defaults: the explanation audit's own seconds,
+   the main job's explain stage before and after.
 
 Results: bench/results/<host-class>/explain.json.
 """
@@ -34,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 
-from _common import ROOT, fairtune, write_results
+from _common import ROOT, fairtune, scratch_copy, trained_run, write_results
 
 CONFIG = "configs/sst2-minilm.yaml"
 SWEEP_STEPS = (4, 8, 16)
@@ -72,9 +73,9 @@ def naive_captum(clf: Any, texts: list[str]) -> tuple[list[list[float]], float]:
     return scores, time.perf_counter() - t0
 
 
-def timed_audit(steps: int, stability_steps: int) -> float:
-    """`fairtune audit RUN --only explain` with these IG settings; the audit's own seconds."""
-    where = str(RUN.relative_to(ROOT))
+def timed_audit(scratch: Path, steps: int, stability_steps: int) -> float:
+    """`fairtune audit SCRATCH --only explain` with these IG settings; the audit's own seconds."""
+    where = str(scratch.relative_to(ROOT))
     fairtune(
         "audit",
         where,
@@ -83,7 +84,7 @@ def timed_audit(steps: int, stability_steps: int) -> float:
         f"audit.explain.ig_steps={steps}",
         f"audit.explain.stability_steps={stability_steps}",
     )
-    return float(json.loads((RUN / "audit" / "explain.json").read_text())["seconds"])
+    return float(json.loads((scratch / "audit" / "explain.json").read_text())["seconds"])
 
 
 def main() -> None:
@@ -97,7 +98,7 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    fairtune("run", CONFIG)
+    trained_run(ROOT / CONFIG)
     import torch
     from scipy.stats import spearmanr
 
@@ -176,8 +177,9 @@ def main() -> None:
         last = json.loads((RUN / "audit" / "explain.json").read_text())["seconds"]
         audit_seconds = {"default": last, "50_steps": None}
     else:
+        scratch = scratch_copy(RUN, "explain")  # the audit saves its settings: not into the run itself
         audit_seconds = {
-            label: timed_audit(steps, stability)
+            label: timed_audit(scratch, steps, stability)
             for label, steps, stability in (
                 ("50_steps", 50, 20),
                 ("default", default.ig_steps, default.stability_steps),

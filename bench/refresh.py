@@ -2,7 +2,10 @@
 much the refreshed model gains on Amazon, how much it forgets of SST-2, every audit metric before and
 after, and whether it was promoted. Writes the "update" block of this host class's drift.json.
 
-    .venv/bin/python bench/refresh.py [--rows-per-domain 500] [--replay 0.5]
+    .venv/bin/python bench/refresh.py [--rows-per-domain 500] [--replay 0.5] [--lr LR] [--epochs N]
+
+Each setting's result is also kept under "update_settings" (keyed by replay, lr and epochs), so settings
+run one after another sit side by side; "update" is the one run last.
 
 The update runs on a scratch copy of the run (runs/sst2-minilm-refresh: its config, metrics and audits,
 and a link to its model), so the run itself and its current.json stay as they are. The parent is
@@ -15,30 +18,17 @@ import argparse
 import csv
 import json
 import random
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, fairtune, read_results, trained_run, write_results
+from _common import ROOT, fairtune, read_results, scratch_copy, trained_run, write_results
 
 AMAZON = ROOT.parent / "shared" / "data" / "amazon_multidomain"
 DOMAINS = ("books", "dvd", "electronics", "kitchen")
 NAMES = ("negative", "positive")
-
-
-def scratch_copy(run: Path) -> Path:
-    """A fresh run directory holding the parent's config, metrics, audits and a link to its model."""
-    out = run.parent / f"{run.name}-refresh"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    for name in ("config.yaml", "metrics.json"):
-        shutil.copy(run / name, out / name)
-    shutil.copytree(run / "audit", out / "audit", ignore=shutil.ignore_patterns("privacy-reference"))
-    (out / "model").symlink_to((run / "model").resolve())
-    return out
 
 
 def amazon_rows(per_domain: int, seed: int) -> list[tuple[str, str]]:
@@ -62,6 +52,7 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
         "sst2_dev_after": rows["eval.accuracy"]["child"],
         "rows": doc["data"]["rows"],
         "replay": doc["replay"],
+        "train": doc["train"],
         "promoted": doc["promoted"],
         "blocked_by": doc["blocked_by"],
         "comparison": doc["comparison"],
@@ -73,9 +64,11 @@ def main() -> None:
     ap.add_argument("--rows-per-domain", type=int, default=500)
     ap.add_argument("--replay", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, help="the refresh's peak learning rate (default: the run's)")
+    ap.add_argument("--epochs", type=int, help="the refresh's epochs (default: the run's)")
     args = ap.parse_args()
     run = trained_run(ROOT / "configs" / "sst2-minilm.yaml")
-    scratch = scratch_copy(run)
+    scratch = scratch_copy(run, "refresh")
     data = scratch / "amazon.csv"
     with data.open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([("sentence", "label"), *amazon_rows(args.rows_per_domain, args.seed)])
@@ -88,11 +81,17 @@ def main() -> None:
         "amazon",
         "--replay",
         str(args.replay),
+        *(["--lr", str(args.lr)] if args.lr else []),
+        *(["--epochs", str(args.epochs)] if args.epochs else []),
         "--no-progress",
     )
     doc = json.loads((scratch / "updates" / "amazon" / "update.json").read_text())
     out = read_results("drift") or {}
     out["update"] = {**summarise(doc), "seconds": seconds}
+    key = f"replay={doc['replay']},lr={doc['train']['lr']},epochs={doc['train']['epochs']}"
+    out.setdefault("update_settings", {})[key] = {
+        k: v for k, v in out["update"].items() if k not in ("comparison", "blocked_by")
+    }
     print(json.dumps({k: v for k, v in out["update"].items() if k != "comparison"}, indent=2))
     print(f"-> {write_results('drift', out)}")
 

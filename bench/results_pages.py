@@ -232,12 +232,13 @@ def _explain(docs: dict[str, Doc]) -> list[str]:
     d = doc["detail"]
     rnd = doc["random"]["comprehensiveness"]
     out = _head("method", "comprehensiveness ↑", "× random", "sufficiency ↓", "seconds per explanation")
-    for name, label in (
-        ("ig", f"`ig` ({d['ig_steps']} steps, batched)"),
-        ("occlusion", "`occlusion`"),
-        ("random", "random"),
-    ):
-        m = doc[name]
+    rows = [("ig", f"`ig` ({d['ig_steps']} steps, batched)")]
+    if "ig_50_steps" in doc:  # the reference and the sweep, measured in the same run
+        rows.append(("ig_50_steps", "`ig` at 50 steps (the reference)"))
+        rows += [(k, f"`ig` at {k.split('_')[1]} steps") for k in doc.get("ig_sweep", {})]
+    rows += [("occlusion", "`occlusion`"), ("random", "random")]
+    for name, label in rows:
+        m = doc[name] if name in doc else doc["ig_sweep"][name]
         secs = f"{m['seconds_per_explanation']:.2f}" if name != "random" else "–"
         out.append(
             _row(
