@@ -58,9 +58,11 @@ def test_a_child_is_trained_compared_and_promoted_and_serve_follows_it(parent: P
     assert info["promoted"] == "updates/u1/model"
 
     # strict: any metric worse at all blocks; the verdict follows the comparison rows exactly
-    strict_argv = ["update", str(parent), "--data", str(new), "--name", "u2", "--no-progress"]
+    strict_argv = ["update", str(parent), "--data", str(new), "--name", "u2", "--no-progress", "--lr", "3e-4"]
     assert main([*strict_argv, "--tolerance", "0", "--relative-tolerance", "0"]) in (0, 3)
     strict = json.loads((parent / "updates" / "u2" / "update.json").read_text())
+    assert strict["train"]["lr"] == 3e-4  # --lr sets the refresh's peak learning rate, and is recorded
+    assert yaml.safe_load((parent / "updates" / "u2" / "config.yaml").read_text())["train"]["lr"] == 3e-4
     assert strict["compared_with"] == str(parent / "updates" / "u1")  # the model served now, not the first
     worse = [r["metric"] for r in strict["comparison"] if r["worse_by"] > 0]
     assert [b.split(" ")[0] for b in strict["blocked_by"]] == worse and strict["promoted"] == (not worse)
@@ -85,6 +87,7 @@ def test_a_metric_worse_than_the_tolerance_blocks_the_promotion() -> None:
     [
         (["--replay", "-1"], "--replay: -1.0 is outside [0.0, 10.0]"),
         (["--eval-fraction", "0.9"], "--eval-fraction: 0.9 is outside"),
+        (["--lr", "0"], "--lr: 0.0 is outside"),
         (["--data", "{tmp}/nope.csv"], "--data: file not found"),
         (["--data", "{other}"], "not in"),
         (["--data", "{few}"], "an update needs at least 20"),

@@ -33,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--name", help="the child's name under RUN_DIR/updates/ (default: update-<UTC time>)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the run's train.epochs)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="peak learning rate of the refresh (default: the run's train.lr; a lower one forgets less)",
+    )
     p.add_argument("--text-column", help="the new file's text column (default: the run's data.text_column)")
     p.add_argument(
         "--label-column", help="the new file's label column (default: the run's data.label_column)"
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     require_file("--data", args.data)
     from fairtune.workflows.update import check_settings
 
-    check_settings(args.replay, args.eval_fraction, args.tolerance, args.relative_tolerance)
+    check_settings(args.replay, args.eval_fraction, args.tolerance, args.relative_tolerance, args.lr)
     from fairtune.workflows.update import update
 
     out = console(stderr=True)
@@ -84,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         relative=args.relative_tolerance,
         name=args.name,
         epochs=args.epochs,
+        lr=args.lr,
         text_column=args.text_column,
         label_column=args.label_column,
         promote_child=not args.no_promote,

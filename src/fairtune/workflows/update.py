@@ -30,9 +30,12 @@ UPDATES = "updates"
 NEW_EVAL = "new"
 
 
-def check_settings(replay: float, eval_fraction: float, tolerance: float, relative: float) -> None:
+def check_settings(
+    replay: float, eval_fraction: float, tolerance: float, relative: float, lr: float | None = None
+) -> None:
     for flag, value, lo, hi in (
         ("--replay", replay, 0.0, 10.0),
+        ("--lr", 1e-4 if lr is None else lr, 1e-8, 1.0),
         ("--eval-fraction", eval_fraction, 0.05, 0.5),
         ("--tolerance", tolerance, 0.0, float("inf")),
         ("--relative-tolerance", relative, 0.0, float("inf")),
@@ -91,7 +94,12 @@ def prepare_data(
 
 
 def child_config(
-    pcfg: FairtuneConfig, parent: RunDir, name: str, files: dict[str, Any], epochs: int | None
+    pcfg: FairtuneConfig,
+    parent: RunDir,
+    name: str,
+    files: dict[str, Any],
+    epochs: int | None,
+    lr: float | None = None,
 ) -> FairtuneConfig:
     """The parent's recipe, warm-started from its model, on the prepared files, in RUN_DIR/updates/."""
     from fairtune.config import build_config, config_to_dict
@@ -103,6 +111,7 @@ def child_config(
     raw["data"].update(data, group_column=None, max_train_rows=None, max_eval_rows=None, extra_train=None)
     raw["data"]["label_names"] = files["labels"]  # the files hold label names, in the parent's order
     raw["train"].update(canaries=None, epochs=epochs or pcfg.train.epochs, max_steps=None)
+    raw["train"]["lr"] = lr or pcfg.train.lr
     return build_config(raw)
 
 
@@ -165,6 +174,7 @@ def update(
     relative: float = 0.05,
     name: str | None = None,
     epochs: int | None = None,
+    lr: float | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
     promote_child: bool = True,
@@ -177,7 +187,7 @@ def update(
     from fairtune.data import labelled_data
     from fairtune.evaluation._promotion import compare_metrics
 
-    check_settings(replay, eval_fraction, tolerance, relative)
+    check_settings(replay, eval_fraction, tolerance, relative, lr)
     parent = RunDir(Path(run_dir))
     parent.require_model()
     pcfg = parent.load_config()
@@ -195,7 +205,7 @@ def update(
     files, new_eval = prepare_data(parent, pcfg, new, labels, folder, replay, eval_fraction)
     counts = files["rows"]
     log(f"update: {counts['new_train']} new rows + {counts['replayed']} replayed; training {name}")
-    ccfg = child_config(pcfg, parent, name, files, epochs)
+    ccfg = child_config(pcfg, parent, name, files, epochs, lr)
     child = RunDir.for_config(ccfg)
     stage("train")(ccfg, overwrite=True, show_progress=show_progress)
     base = served_run(parent)
@@ -215,6 +225,7 @@ def update(
         "child": str(child.root),
         "data": files,
         "replay": replay,
+        "train": {"epochs": ccfg.train.epochs, "lr": ccfg.train.lr},
         "tolerance": {"absolute": tolerance, "relative": relative},
         "comparison": rows,
         "gates_passed": gates["passed"],
