@@ -226,6 +226,24 @@ def _robustness_single_seed(docs: dict[str, Doc]) -> list[str]:
     return out
 
 
+@table("main_job")
+def _main_job(docs: dict[str, Doc]) -> list[str]:
+    """bench/main_job.py: each stage's and each auditor's seconds and share of the whole run."""
+    doc = _first(docs)
+    total = doc["seconds"]
+    out = _head("stage", "seconds", "share of the run")
+    for stage, secs in doc["stages"].items():
+        out.append(_row(f"`{stage}`", f"{secs:.1f}", f"{secs / total:.0%}"))
+        if stage == "audit":
+            for name, a in sorted(doc["audits"].items(), key=lambda kv: -kv[1]):
+                out.append(_row(f"&nbsp;&nbsp;audit `{name}`", f"{a:.1f}", f"{a / total:.0%}"))
+    rest = total - sum(doc["stages"].values())
+    out.append(_row("start-up, imports and the stage checks", f"{rest:.1f}", f"{rest / total:.0%}"))
+    out.append(_row(_bold("fairtune run, wall clock"), _bold(f"{total:.1f}"), _bold(f"{total / 60:.1f} min")))
+    out.append(_row("dev accuracy", f"{doc['dev_accuracy']:.4f}", ""))
+    return out
+
+
 @table("explain")
 def _explain(docs: dict[str, Doc]) -> list[str]:
     doc = _first(docs)
@@ -841,6 +859,7 @@ PAGE_OF = {  # benchmark -> the pages its files feed
     "robustness": ("mitigations.md", "robustness-history.md"),
     "mitigation_cost": ("mitigations.md",),
     "explain": ("explanations.md",),
+    "main_job": ("main-job.md",),
     "pii": ("pii.md",),
     "dp": ("privacy.md",),
     "dp_ceiling": ("privacy.md",),
