@@ -76,7 +76,7 @@ def _sample(cfg: FairtuneConfig, cache: Path) -> tuple[list[str], np.ndarray, li
 
     m = cfg.monitor
     try:
-        task = load_task_data(cfg.data, cfg.seed)
+        task = load_task_data(cfg.data, cfg.seed, cfg.encryption)  # a redaction it caches is encrypted too
     except FairtuneError as exc:
         raise DataError(
             MONITOR_NO_REFERENCE.format(
