@@ -51,6 +51,9 @@ def test_a_child_is_trained_compared_and_promoted_and_serve_follows_it(parent: P
     } <= metrics  # old eval, new eval, audits
     ccfg = yaml.safe_load((parent / "updates" / "u1" / "config.yaml").read_text())
     assert ccfg["model"]["name"] == str(parent / "model")  # warm-started from the parent's weights
+    pcfg = yaml.safe_load((parent / "config.yaml").read_text())
+    # ...while the attack's similarity encoder stays the parent's foundation model: same constraint
+    assert ccfg["audit"]["robustness"]["similarity_model"] == pcfg["model"]["name"] != ccfg["model"]["name"]
     current = json.loads((parent / "current.json").read_text())
     assert current["model"] == "updates/u1/model" and current["lineage"] == ["model", "updates/u1/model"]
     assert RunDir(parent).current_model == parent / "updates" / "u1" / "model"

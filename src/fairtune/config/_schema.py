@@ -581,6 +581,11 @@ class RobustnessAuditConfig(Section):
         description="Least cosine similarity of the foundation model's mean-pooled embeddings "
         "(original vs attacked); unset: no similarity constraint.",
     )
+    similarity_model: str | None = Field(
+        None,
+        description="Sentence encoder behind min_similarity (unset: model.name, the foundation model). "
+        "fairtune update sets its parent's, so parent and child are attacked under the same constraint.",
+    )
     query_budget: int | None = Field(2000, gt=0, description="Most model queries per attacked example.")
     pos_agreement: bool = Field(True, description="Substitutes share the word's main part of speech.")
     max_candidates: int = Field(30, gt=0, description="Most WordNet substitutes tried per word.")

@@ -208,7 +208,7 @@ def write_robust_augmentation(
     idx = sample_indices(len(train), n_examples, cfg.seed)
     wordnet = load_wordnet(rc.wordnet, "audit.robustness.wordnet")
     encoder = (
-        SentenceEncoder.from_name(cfg.model.name, max_length=cfg.data.max_length)
+        SentenceEncoder.from_name(rc.similarity_model or cfg.model.name, max_length=cfg.data.max_length)
         if rc.min_similarity
         else None
     )

@@ -112,6 +112,9 @@ def child_config(
     raw["data"]["label_names"] = files["labels"]  # the files hold label names, in the parent's order
     raw["train"].update(canaries=None, epochs=epochs or pcfg.train.epochs, max_steps=None)
     raw["train"]["lr"] = lr or pcfg.train.lr
+    # the attack's similarity encoder stays the parent's foundation model, not the parent's weights
+    rc = pcfg.audit.robustness
+    raw["audit"]["robustness"]["similarity_model"] = rc.similarity_model or pcfg.model.name
     return build_config(raw)
 
 

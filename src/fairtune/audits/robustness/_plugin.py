@@ -75,7 +75,7 @@ def run_robustness(ctx: AuditContext) -> AuditResult:
     # The similarity constraint's sentence encoder: the run's foundation model (by default the packaged
     # MiniLM, also for a model that is not a fairtune run), never the audited model itself.
     encoder = (
-        SentenceEncoder.from_name(cfg.model.name, max_length=cfg.data.max_length)
+        SentenceEncoder.from_name(rc.similarity_model or cfg.model.name, max_length=cfg.data.max_length)
         if rc.attack and rc.min_similarity
         else None
     )
