@@ -819,6 +819,27 @@ def _drift_update(docs: dict[str, Doc]) -> list[str]:
     return out
 
 
+@table("drift-update-settings")
+def _drift_update_settings(docs: dict[str, Doc]) -> list[str]:
+    """bench/refresh.py, each setting tried: gain on Amazon, forgetting on SST-2 dev."""
+    settings = _first(docs).get("update_settings") or {}
+    out = _head("replay", "lr", "epochs", "Amazon accuracy", "SST-2 dev accuracy", "SST-2 change", "promoted")
+    for s in settings.values():
+        drop = (s["sst2_dev_after"] - s["sst2_dev_before"]) * 100
+        out.append(
+            _row(
+                s["replay"],
+                f"{s['train']['lr']:g}",
+                f"{s['train']['epochs']:g}",
+                f"{s['amazon_accuracy_before']:.1%} → {s['amazon_accuracy_after']:.1%}",
+                f"{s['sst2_dev_before']:.1%} → {s['sst2_dev_after']:.1%}",
+                _signed(drop, ".1f") + " points",
+                "yes" if s["promoted"] else "no",
+            )
+        )
+    return out
+
+
 # -- the generated pages and blocks -------------------------------------------------------------------
 
 
