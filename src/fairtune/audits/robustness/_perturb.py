@@ -13,7 +13,7 @@ import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fairtune.audits.robustness._words import WORD, candidate_words
+from fairtune.audits.robustness._words import WORD, candidate_words, replace_one
 from fairtune.config._schema import CONTEXT_AFTER, CONTEXT_BEFORE
 from fairtune.data._swap import match_case
 
@@ -154,16 +154,15 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?![\w])")
 
 
 def number_change(text: str, rng: random.Random) -> str | None:
-    found = list(_NUMBER.finditer(text))
-    if not found:
-        return None
-    m = rng.choice(found)
-    digits = m.group(0)
-    lo = 10 ** (len(digits) - 1) if len(digits) > 1 else 0
-    new = str(rng.randrange(lo, 10 ** len(digits)))
-    if new == digits:
-        new = str((int(digits) + 1) % 10 ** len(digits)).zfill(len(digits))
-    return text[: m.start()] + new + text[m.end() :]
+    def other(m: re.Match[str]) -> str:
+        digits = m.group(0)
+        lo = 10 ** (len(digits) - 1) if len(digits) > 1 else 0
+        new = str(rng.randrange(lo, 10 ** len(digits)))
+        if new == digits:
+            new = str((int(digits) + 1) % 10 ** len(digits)).zfill(len(digits))
+        return new
+
+    return replace_one(_NUMBER, text, rng, other)
 
 
 class Perturbations:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from fairtune.audits.robustness._words import candidate_words
+from fairtune.audits.robustness._words import candidate_words, replace_one
 from fairtune.data._swap import match_case, next_word, not_a_noun
 
 Perturb = Callable[[str, random.Random], "str | None"]
@@ -68,12 +68,10 @@ class Substitution:
         object.__setattr__(self, "_pattern", re.compile(rf"(?<![\w'/])(?:{body})(?![\w'/])", re.IGNORECASE))
 
     def __call__(self, text: str, rng: random.Random) -> str | None:
-        found = list(self._pattern.finditer(text))  # type: ignore[attr-defined]
-        if not found:
-            return None
-        m = rng.choice(found)
-        new = match_case(m.group(0), rng.choice(self.table[m.group(0).lower()]))
-        return text[: m.start()] + new + text[m.end() :]
+        def form(m: re.Match[str]) -> str:
+            return match_case(m.group(0), rng.choice(self.table[m.group(0).lower()]))
+
+        return replace_one(self._pattern, text, rng, form)  # type: ignore[attr-defined]
 
 
 # -- character and layout edits -----------------------------------------------------------------------
@@ -138,13 +136,11 @@ def number_to_word(text: str, rng: random.Random) -> str | None:
     """One number spelled out ('12' -> 'twelve', '1999' -> 'nineteen ninety-nine'), by num2words."""
     from num2words import num2words
 
-    found = list(_INTEGER.finditer(text))
-    if not found:
-        return None
-    m = rng.choice(found)
-    n = int(m.group(0))
-    words = num2words(n, to="year") if len(m.group(0)) == 4 and 1100 <= n <= 2099 else num2words(n)
-    return text[: m.start()] + words + text[m.end() :]
+    def spelled(m: re.Match[str]) -> str:
+        n = int(m.group(0))
+        return str(num2words(n, to="year") if len(m.group(0)) == 4 and 1100 <= n <= 2099 else num2words(n))
+
+    return replace_one(_INTEGER, text, rng, spelled)
 
 
 _AGE = re.compile(r"\b(\d{1,3})(?=[- ](?:years?|months?|weeks?|days?)[- ]old\b)|(?<=\baged )(\d{1,3})\b")
@@ -152,14 +148,13 @@ _AGE = re.compile(r"\b(\d{1,3})(?=[- ](?:years?|months?|weeks?|days?)[- ]old\b)|
 
 def age_shift(text: str, rng: random.Random) -> str | None:
     """An age ('25 years old', 'aged 40') moved by one to five units, never below 1."""
-    found = list(_AGE.finditer(text))
-    if not found:
-        return None
-    m = rng.choice(found)
-    old = int(m.group(0))
-    new = max(1, old + rng.choice([-5, -4, -3, -2, -1, 1, 2, 3, 4, 5]))
-    new = new if new != old else old + 1
-    return text[: m.start()] + str(new) + text[m.end() :]
+
+    def shifted(m: re.Match[str]) -> str:
+        old = int(m.group(0))
+        new = max(1, old + rng.choice([-5, -4, -3, -2, -1, 1, 2, 3, 4, 5]))
+        return str(new if new != old else old + 1)
+
+    return replace_one(_AGE, text, rng, shifted)
 
 
 # -- pronouns -----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -50,3 +51,14 @@ def candidate_words(text: str, min_len: int = 4) -> list[re.Match[str]]:
     """Content words of at least `min_len` letters: what word-level edits may change."""
     return [m for m in WORD.finditer(text) if len(m.group(0)) >= min_len and m.group(0).isalpha()
             and m.group(0).lower() not in STOP_WORDS]  # fmt: skip
+
+
+def replace_one(
+    pattern: re.Pattern[str], text: str, rng: Any, new: Callable[[re.Match[str]], str]
+) -> str | None:
+    """Replace one match of `pattern`, chosen by `rng`, by `new(match)`; None when nothing matches."""
+    found = list(pattern.finditer(text))
+    if not found:
+        return None
+    m = rng.choice(found)
+    return text[: m.start()] + new(m) + text[m.end() :]
