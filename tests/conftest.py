@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,22 @@ def tiny_config(tmp_path: Path, tiny_model_dir: Path, tiny_data: tuple[Path, Pat
             "precision": "fp32",
         },
     }
+
+
+def train_monitored_run(root: str | Path, model_dir: str | Path, monitor: dict[str, Any]) -> Path:
+    """Train the tiny run (6 epochs) with a 160-row eval split, the monitor's reference, and these
+    `monitor` settings; returns its run directory."""
+    import yaml
+
+    from fairtune.cli import main
+    from fairtune.testing import tiny_run_config, tiny_sentiment_rows, write_csv
+
+    root = Path(root)
+    cfg = tiny_run_config(root, model_dir)
+    cfg["train"]["epochs"] = 6
+    write_csv(root / "eval.csv", tiny_sentiment_rows(160, seed=2))
+    cfg["monitor"] = monitor
+    (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    if main(["train", str(root / "cfg.yaml"), "--no-progress"]) != 0:
+        raise RuntimeError(f"the tiny monitored run in {root} did not train")
+    return root / "runs" / "tiny"

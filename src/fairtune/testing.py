@@ -105,3 +105,19 @@ def tiny_run_config(root: str | Path, model_dir: str | Path, *, name: str = "tin
         "model": {"name": str(model_dir)},
         "train": {"batch_size": 8, "lr": 1e-2, "precision": "fp32"},
     }
+
+
+#: Words the tiny model's tokenizer and the lexicons do not hold: text made of them has drifted.
+UNSEEN = ["zebra", "quantum", "invoice", "turbine", "glacier", "harbour", "protocol", "saffron"]
+
+
+def shifted_texts(n: int, *, seed: int = 3) -> list[str]:
+    """Long texts of identity terms, filler and words the model has never seen ([UNK]): a window that
+    differs from `tiny_sentiment_rows` in length, vocabulary and identity-term mix."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words = rng.choices(IDENTITY, k=6) + rng.choices(FILLER, k=8) + rng.choices(UNSEEN, k=10)
+        rng.shuffle(words)
+        out.append(" ".join(words))
+    return out

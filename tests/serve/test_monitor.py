@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import random
 import shutil
 import subprocess
 import sys
@@ -19,8 +18,8 @@ import numpy as np
 import pytest
 import yaml
 
-from fairtune.cli import main
-from fairtune.testing import FILLER, IDENTITY, tiny_run_config, tiny_sentiment_rows, write_csv
+from fairtune.testing import shifted_texts, tiny_sentiment_rows
+from tests.conftest import train_monitored_run
 from tests.serve.test_serve import Server
 
 TEXTS = ["a good film", "the plot was awful", "men and women"]
@@ -31,25 +30,7 @@ MARKER = "xqzplorf"  # a made-up word: no tokenizer vocabulary, lexicon or numbe
 def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     """A tiny trained run whose eval split (the reference) has 160 rows; drift tests from 20 texts on."""
     root = tmp_path_factory.mktemp("serve-monitor")
-    cfg = tiny_run_config(root, tiny_model_dir)
-    cfg["train"]["epochs"] = 6
-    write_csv(root / "eval.csv", tiny_sentiment_rows(160, seed=2))
-    cfg["monitor"] = {"permutations": 200, "min_window": 20}
-    (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["train", str(root / "cfg.yaml"), "--no-progress"]) == 0
-    return root / "runs" / "tiny"
-
-
-def shifted_texts(n: int, seed: int = 3) -> list[str]:
-    """Long texts of identity terms, filler and words the model has never seen ([UNK])."""
-    rng = random.Random(seed)
-    unseen = ["zebra", "quantum", "invoice", "turbine", "glacier", "harbour", "protocol", "saffron"]
-    out = []
-    for _ in range(n):
-        words = rng.choices(IDENTITY, k=6) + rng.choices(FILLER, k=8) + rng.choices(unseen, k=10)
-        rng.shuffle(words)
-        out.append(" ".join(words))
-    return out
+    return train_monitored_run(root, tiny_model_dir, {"permutations": 200, "min_window": 20})
 
 
 def same_texts(n: int, seed: int) -> list[str]:

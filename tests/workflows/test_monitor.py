@@ -5,7 +5,6 @@ loads, drift gates validate and set the exit code; the MMD test agrees with a ma
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import subprocess
 import sys
@@ -17,32 +16,18 @@ import pytest
 import yaml
 
 from fairtune.cli import main
-from fairtune.testing import FILLER, IDENTITY, tiny_run_config, tiny_sentiment_rows, write_csv
+from fairtune.testing import shifted_texts, tiny_sentiment_rows, write_csv
+from tests.conftest import train_monitored_run
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     """A tiny trained run whose eval split (the monitor's reference) has 160 rows."""
-    root = tmp_path_factory.mktemp("monitor")
-    cfg = tiny_run_config(root, tiny_model_dir)
-    cfg["train"]["epochs"] = 6
-    write_csv(root / "eval.csv", tiny_sentiment_rows(160, seed=2))
-    cfg["monitor"] = {"permutations": 200}
-    (root / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["train", str(root / "cfg.yaml"), "--no-progress"]) == 0
-    return root / "runs" / "tiny"
+    return train_monitored_run(tmp_path_factory.mktemp("monitor"), tiny_model_dir, {"permutations": 200})
 
 
 def _shifted_rows(n: int) -> list[tuple[str, str]]:
-    """Long texts of identity terms, filler and words the model has never seen ([UNK])."""
-    rng = random.Random(3)
-    unseen = ["zebra", "quantum", "invoice", "turbine", "glacier", "harbour", "protocol", "saffron"]
-    rows = []
-    for i in range(n):
-        words = rng.choices(IDENTITY, k=6) + rng.choices(FILLER, k=8) + rng.choices(unseen, k=10)
-        rng.shuffle(words)
-        rows.append((" ".join(words), "positive" if i % 2 else "negative"))
-    return rows
+    return [(t, "positive" if i % 2 else "negative") for i, t in enumerate(shifted_texts(n))]
 
 
 def _monitor(run: Path, data: Path, *extra: str) -> tuple[int, dict[str, Any]]:
