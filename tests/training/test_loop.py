@@ -26,6 +26,8 @@ def test_tiny_model_learns_and_writes_the_run_layout(tiny_config: dict) -> None:
     run = Path(tiny_config["output_dir"]) / "tiny"
     assert metrics["eval"]["accuracy"] >= 0.9
     assert metrics["train"]["history"][0]["loss"] > metrics["train"]["history"][-1]["loss"]
+    tr = metrics["train"]  # the timed spans nest: optimizer steps < fit (with evaluation) < saved model
+    assert 0 < tr["train_seconds"] < tr["wall_seconds_this_session"] < tr["wall_seconds_to_saved_model"]
     for rel in (
         "model/config.json",
         "model/model.safetensors",

@@ -75,6 +75,7 @@ def train(
     metrics: dict[str, Any] = {}
     if trainer.acc.is_main_process:
         save_model(trainer.unwrapped(), tokenizer, run.model)
+        saved = time.perf_counter() - t0
         st = result.state
         metrics = {
             "schema": "fairtune/metrics/v1",
@@ -85,6 +86,8 @@ def train(
                 "samples": st.samples,
                 "train_seconds": st.train_seconds,
                 "wall_seconds_this_session": wall,
+                # from the first batch to the saved model, the final evaluation included
+                "wall_seconds_to_saved_model": saved,
                 "samples_per_second": st.samples / st.train_seconds if st.train_seconds else None,
                 "precision": result.precision,
                 "world_size": result.world_size,
