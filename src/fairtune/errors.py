@@ -261,6 +261,21 @@ SERVE_VARIANT_REGRESSES = (
     "model or another variant, rebuild this one (fairtune compress), or pass --allow-gate-regressions to "
     "serve it anyway."
 )
+SWEEP_FORMAT = (
+    "--sweep: {value!r} is not KEY=V1,V2,... with at least two different numbers. Pass e.g. "
+    "--sweep clp_lambda=0.3,1,3."
+)
+SWEEP_KEY = "--sweep: {key!r} cannot be swept with --{kind}. Sweepable with --{kind}: {choices}."
+SWEEP_NO_EFFECT = (
+    "--sweep: {key} does not change --{kind} {method} (every value gives the same config). Sweep an "
+    "option of this method, e.g. clp_lambda for clp, both or all; epsilon or steps for adv or both; "
+    "a2t_share or perturb_share for a2t or both."
+)
+SWEEP_INTEGER = "--sweep: {key} takes whole numbers, got {value!r}. Pass e.g. --sweep {key}=4,16."
+SWEEP_SHARE = (
+    "--validation-share: {value} is not a share between 0 and 0.5. Pass e.g. --validation-share 0.1 to hold "
+    "out a tenth of the training rows for the sweep."
+)
 UPDATE_BAD_SETTING = "{flag}: {value} is outside [{lo}, {hi}]. Pass a value in that range."
 UPDATE_TOO_FEW = (
     "--data: {path} has {n} labelled rows; an update needs at least 20 (some are held out to measure the "

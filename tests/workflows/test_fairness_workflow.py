@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -125,9 +126,42 @@ def test_identity_balance_adds_template_sentences(parent: Path) -> None:
     assert "fairness.identity_fped" in {r["metric"] for r in doc["comparison"]}
 
 
+def test_a_sweep_chooses_the_setting_on_a_validation_split_of_the_training_rows(
+    parent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--fairness", "both", "--dimensions", "gender", "--sweep", "clp_lambda=0.5,3"]
+    assert main(["mitigate", str(parent), *args, "--validation-share", "0.25", "--no-progress"]) == 0
+    child = parent / "mitigate" / "fairness-both"
+    sweep = json.loads((child / "mitigation.json").read_text())["sweep"]
+    assert sweep["key"] == "clp_lambda" and sweep["rows"] == {"train": 120, "validation": 40}
+    assert [p["value"] for p in sweep["points"]] == [0.5, 3.0] and sweep["chosen"] in (0.5, 3.0)
+    assert "fairness.identity_fped" in sweep["harms"] and "eval.accuracy" in sweep["baseline"]["metrics"]
+    within = [p for p in sweep["points"] if p["within_budget"]]
+    chosen = next(p for p in sweep["points"] if p["value"] == sweep["chosen"])
+    if within:  # the rule: the least harmful value among those within the accuracy budget
+        assert chosen["relative_harm"] == min(p["relative_harm"] for p in within)
+    # every sweep run trained on part of the training rows and was evaluated on the rest, never on eval
+    parent_cfg = yaml.safe_load((parent / "config.yaml").read_text())
+    train_texts = set(pd.read_csv(parent_cfg["data"]["train"])["text"])
+    folder = Path(sweep["baseline"]["run"]).parent
+    held_out = [json.loads(line)["text"] for line in (folder / "data" / "validation.jsonl").open()]
+    assert len(held_out) == 40 and set(held_out) <= train_texts
+    for run in [sweep["baseline"]["run"], *(p["run"] for p in sweep["points"])]:
+        data = yaml.safe_load((Path(run) / "config.yaml").read_text())["data"]
+        assert data["eval"] == str(folder / "data" / "validation.jsonl") and (Path(run) / "audit").is_dir()
+    # the mitigation itself then trains with the chosen value on all the rows, evaluated on eval
+    child_cfg = yaml.safe_load((child / "config.yaml").read_text())
+    assert child_cfg["train"]["counterfactual"]["clp_lambda"] == sweep["chosen"]
+    assert child_cfg["data"]["eval"] == parent_cfg["data"]["eval"]
+    assert f"sweep chose clp_lambda={sweep['chosen']:g}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["--fairness", "clp", "--sweep", "clp_lambda=-1,1"], "train.counterfactual.clp_lambda"),
+        (["--fairness", "clp", "--sweep", "steps=1,2"], "'steps' cannot be swept with --fairness"),
+        (["--fairness", "cda", "--sweep", "clp_lambda=1,2"], "clp_lambda does not change --fairness cda"),
         (["--fairness", "cda", "--seeds", "0"], "mitigate.seeds (--seeds): 0 is not a number of seeds"),
         (["--fairness", "clp", "--clp-lambda", "-1"], "train.counterfactual.clp_lambda"),
         (["--fairness", "clp", "--template-pairs", "5000"], "train.counterfactual.template_pairs"),

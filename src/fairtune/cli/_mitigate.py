@@ -73,6 +73,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(default: the config's mitigate.seeds, 1)",
     )
     p.add_argument(
+        "--sweep",
+        metavar="KEY=V1,V2,...",
+        help="first choose this option's value on a validation split of the training rows (never the eval "
+        "split): the parent's recipe and each value are trained once and audited there; the value with the "
+        "lowest harm within the accuracy budget is used. Keys: clp_lambda, template_pairs, "
+        "balance_per_phrase (fairness); epsilon, steps, a2t_share, perturb_share (robustness)",
+    )
+    p.add_argument(
+        "--validation-share",
+        type=float,
+        default=0.1,
+        help="share of the training rows held out for --sweep (default 0.1)",
+    )
+    p.add_argument(
         "--reaudit", action="store_true", help="audit the parent's runs again even where an audit exists"
     )
     p.add_argument(
@@ -109,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
             "perturb_share": args.perturb_share,
         },
         seeds=args.seeds,
+        sweep=args.sweep,
+        validation_share=args.validation_share,
         reaudit=args.reaudit,
         overwrite=args.overwrite,
         show_progress=not args.no_progress,

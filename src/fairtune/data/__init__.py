@@ -9,6 +9,7 @@ from fairtune.data._load import LabelledData, TaskData, load_task_data, read_tex
 from fairtune.data._read import Table, read_table
 from fairtune.data._swap import PRONOUN_WORDS, Swapper, make_swappers
 from fairtune.data._wordnet import load_wordnet, prepare_wordnet
+from fairtune.data._write import write_jsonl
 
 __all__ = [
     "DIMENSIONS",
@@ -36,4 +37,5 @@ __all__ = [
     "read_table",
     "read_texts",
     "stratified_split",
+    "write_jsonl",
 ]

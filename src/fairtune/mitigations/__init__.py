@@ -5,6 +5,9 @@ returns what metrics.json records about it plus extras for the training objectiv
 counterfactual partners that logit pairing uses). `fairtune train` applies every registered transform
 in order; one whose section is off returns nothing. A new data-side mitigation adds a file here and one
 `register_data_transform` call.
+
+`_sweep` chooses a mitigation's setting on a validation split of the training rows (`fairtune mitigate
+--sweep`); the workflow hands it the training and auditing it needs.
 """
 
 # Each registers itself with its place in the order of application.

@@ -96,10 +96,8 @@ def child_config(
     if kind == "fairness":
         cf_method, balance = FAIRNESS_METHODS[method]
         if cf_method is not None:
-            train_update["counterfactual"] = {
-                "method": cf_method,
-                **_given(options, "clp_lambda", "template_pairs", "dimensions"),
-            }
+            pairing = ("clp_lambda", "template_pairs") if cf_method != "cda" else ()  # logit pairing's
+            train_update["counterfactual"] = {"method": cf_method, **_given(options, *pairing, "dimensions")}
         if balance:
             renamed = {"balance_per_phrase": "per_phrase", "dimensions": "dimensions"}
             train_update["identity_balance"] = {renamed[k]: v for k, v in _given(options, *renamed).items()}
@@ -287,6 +285,44 @@ def _seeded_runs(
     return out
 
 
+def _sweep(
+    parent: RunDir,
+    pcfg: FairtuneConfig,
+    choice: tuple[str, str, dict[str, Any]],
+    key: str,
+    values: list[float],
+    share: float,
+    *,
+    show_progress: bool,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The --sweep of `key` over `values` on a validation split of the training rows (mitigations/_sweep)."""
+    from fairtune.mitigations._sweep import run_sweep
+
+    kind, method, options = choice
+    audit = stage("audit")
+
+    def make(value: float | None) -> FairtuneConfig:
+        return (
+            pcfg if value is None else child_config(pcfg, parent.root, kind, method, {**options, key: value})
+        )
+
+    def train_and_audit(cfg: FairtuneConfig) -> Path:
+        run = RunDir.for_config(cfg)
+        run.check_same_config(cfg)
+        log(f"mitigate: sweep: training {run.root}")
+        _train(cfg, show_progress, log)
+        audit(run.root, only=[kind], log=log)
+        return run.root
+
+    folder = parent.root / "mitigate" / f"sweep-{child_name(kind, method, options)}-{key}-v{share:g}"
+    harms = [m for m, lower in compared_metrics(kind) if lower and m.startswith(f"{kind}.")]
+    return run_sweep(
+        parent, pcfg, kind, method, key, values, make,
+        folder=folder, share=share, harms=harms, train_and_audit=train_and_audit, log=log,
+    )  # fmt: skip
+
+
 def train_seconds(roots: list[Path]) -> dict[str, Any]:
     """Training time per run (metrics.json train.train_seconds) over seeds."""
     from fairtune.evaluation import mean_ci
@@ -304,12 +340,15 @@ def mitigate(
     seeds: int | None = None,
     reaudit: bool = False,
     overwrite: bool = False,
+    sweep: str | None = None,
+    validation_share: float = 0.1,
     show_progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Train, audit and compare the child for the requested mitigation over `seeds` seeds (unset: the
     parent's mitigate.seeds); re-render the parent's report. `reaudit` audits the parent's runs again
-    even where an audit exists (the children are always re-audited)."""
+    even where an audit exists (the children are always re-audited). `sweep` (KEY=V1,V2,...) first
+    chooses that option's value on a `validation_share` split of the training rows (mitigations/_sweep.py)."""
     import shutil
 
     audit = stage("audit")
@@ -320,7 +359,12 @@ def mitigate(
         raise FairtuneError(MITIGATE_NOTHING)
     kind, method = chosen[0]
     assert method is not None
-    options = options or {}
+    options = dict(options or {})
+    swept: tuple[str, list[float]] | None = None
+    if sweep is not None:
+        from fairtune.mitigations._sweep import parse_sweep
+
+        swept = parse_sweep(sweep, kind, validation_share)
     parent = RunDir(Path(run_dir))
     parent.require_model()
     pcfg = parent.load_config()
@@ -339,6 +383,17 @@ def mitigate(
     if overwrite:
         shutil.rmtree(child.root, ignore_errors=True)
     child.check_same_config(cfg)
+    sweep_doc = None
+    if swept is not None:
+        key, values = swept
+        choice = (kind, method, options)
+        sweep_doc = _sweep(
+            parent, pcfg, choice, key, values, validation_share, show_progress=show_progress, log=log
+        )
+        options[key] = sweep_doc["chosen"]
+        cfg = child_config(pcfg, parent.root, kind, method, options)
+        child = RunDir.for_config(cfg)
+        child.check_same_config(cfg)
     if reaudit or not (parent.root / "audit" / f"{kind}.json").is_file():
         log(f"mitigate: auditing the parent ({kind})")
         audit(parent.root, only=[kind], log=log)
@@ -376,6 +431,7 @@ def mitigate(
         "augmentation": augmentation or (read_json(aug_path) if aug_path.is_file() else None),
         "train_seconds": {"parent": p_time, "child": c_time, "ratio": c_time["mean"] / p_time["mean"]},
         "comparison": compare(parents, children, kind),
+        **({"sweep": sweep_doc} if sweep_doc else {}),
     }
     atomic_write_json(child.root / "mitigation.json", doc)
     if (parent.root / "report.html").is_file():

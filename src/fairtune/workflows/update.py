@@ -11,13 +11,12 @@ otherwise update.json and the log say which one blocked it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fairtune._io import atomic_write_json, atomic_write_text, read_json
+from fairtune._io import atomic_write_json, read_json
 from fairtune._rundir import RunDir
 from fairtune._stages import register_stage, stage
 from fairtune.errors import UPDATE_BAD_SETTING, UPDATE_TOO_FEW, FairtuneError
@@ -47,13 +46,9 @@ def check_settings(
 def write_jsonl(path: Path, data: LabelledData, labels: list[str], cfg: FairtuneConfig) -> Path:
     """`data` as JSONL with the parent's text and label columns (label names, not ids), encrypted under
     the parent's `encryption:` section."""
-    t, y = cfg.data.text_column, cfg.data.label_column
-    rows = (
-        json.dumps({t: text, y: labels[int(k)]}, ensure_ascii=False)
-        for text, k in zip(data.texts, data.labels, strict=True)
-    )
-    atomic_write_text(path, "".join(r + "\n" for r in rows), cfg.encryption)
-    return path
+    from fairtune.data import write_jsonl as write
+
+    return write(path, data, labels, cfg.data.text_column, cfg.data.label_column, cfg.encryption)
 
 
 def prepare_data(

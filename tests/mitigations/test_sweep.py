@@ -1,0 +1,65 @@
+"""The sweep's choice and its argument, without training (the end-to-end sweep is in
+test_fairness_workflow.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fairtune.errors import FairtuneError
+from fairtune.mitigations._sweep import choose, parse_sweep
+
+HARMS = ["fairness.identity_fped", "fairness.flip_rate"]
+BASELINE = {"eval.accuracy": 0.90, "fairness.identity_fped": 1.0, "fairness.flip_rate": 0.2}
+
+
+def point(value: float, accuracy: float, fped: float, flips: float) -> dict:
+    metrics = {"eval.accuracy": accuracy, "fairness.identity_fped": fped, "fairness.flip_rate": flips}
+    return {"value": value, "metrics": metrics}
+
+
+def test_the_least_harmful_value_within_the_accuracy_budget_is_chosen() -> None:
+    points = [
+        point(0.3, 0.899, 0.8, 0.2),  # harm (0.8 + 1.0) / 2 = 0.9
+        point(1.0, 0.897, 0.5, 0.1),  # 0.5: the least harmful within 0.5 points
+        point(3.0, 0.880, 0.1, 0.0),  # least harmful of all, but 2 points less accurate
+    ]
+    got = choose(points, BASELINE, HARMS, budget=0.5)
+    assert got["value"] == 1.0 and "within 0.5 points" in got["rule"]
+    assert [p["within_budget"] for p in points] == [True, True, False]
+    assert points[1]["relative_harm"] == pytest.approx(0.5)
+    assert points[2]["accuracy_drop_points"] == pytest.approx(2.0)
+
+
+def test_with_no_value_within_the_budget_the_most_accurate_is_chosen_and_the_rule_says_so() -> None:
+    points = [point(1.0, 0.85, 0.1, 0.0), point(3.0, 0.87, 0.5, 0.1)]
+    got = choose(points, BASELINE, HARMS, budget=1.0)
+    assert got["value"] == 3.0 and "no candidate within 1 points" in got["rule"]
+
+
+def test_a_harm_the_baseline_does_not_show_does_not_count() -> None:
+    base = {**BASELINE, "fairness.flip_rate": 0.0}
+    points = [point(1.0, 0.9, 0.6, 0.5), point(2.0, 0.9, 0.4, 0.9)]
+    assert choose(points, base, HARMS, budget=0.5)["value"] == 2.0  # flips: 0 in the baseline, ignored
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "share", "message"),
+    [
+        ("clp_lambda=1", "fairness", 0.1, "is not KEY=V1,V2,... with at least two different numbers"),
+        ("clp_lambda=1,1", "fairness", 0.1, "at least two different numbers"),
+        ("clp_lambda=a,b", "fairness", 0.1, "Pass e.g. --sweep clp_lambda=0.3,1,3"),
+        ("epsilon=0.1,0.2", "fairness", 0.1, "'epsilon' cannot be swept with --fairness"),
+        ("template_pairs=1.5,4", "fairness", 0.1, "template_pairs takes whole numbers"),
+        ("clp_lambda=1,2", "fairness", 0.9, "--validation-share: 0.9 is not a share"),
+    ],
+)
+def test_bad_sweeps_are_refused_naming_the_flag(text: str, kind: str, share: float, message: str) -> None:
+    with pytest.raises(FairtuneError, match="") as err:
+        parse_sweep(text, kind, share)
+    assert message in str(err.value) and err.value.exit_code == 2
+
+
+def test_a_sweep_parses_to_its_key_and_typed_values() -> None:
+    assert parse_sweep("clp_lambda=0.3, 1,3", "fairness", 0.1) == ("clp_lambda", [0.3, 1.0, 3.0])
+    assert parse_sweep("template_pairs=4,16,4", "fairness", 0.1) == ("template_pairs", [4, 16])
+    assert parse_sweep("a2t_share=0.1,0.25", "robustness", 0.2) == ("a2t_share", [0.1, 0.25])
