@@ -1,17 +1,21 @@
 """What each mitigation costs in training time, measured side by side in one process on a quiet machine.
 
-Run from the project root, with nothing else running (about 30 minutes on 2 cores):
+Run from the project root, with nothing else running (about 25 minutes on 2 cores):
 
-    .venv/bin/python bench/mitigation_cost.py [--steps 200] [--repeats 2] [--arms ...]
+    .venv/bin/python bench/mitigation_cost.py [--steps 60] [--repeats 2] [--arms ...]
 
-Each arm trains MiniLM on SST-2 from the same start for `--steps` optimizer steps with the parent's
-config plus the arm's mitigation keys (what `fairtune mitigate` sets), and the wall time of those steps
-is measured (the first 10 steps are warm-up and not counted). Arms run in turn, `--repeats` times, in
-an interleaved order, so that drift of a shared machine falls on every arm alike. The projected cost
-of a whole run is seconds per step x the arm's steps per epoch (identity balance adds rows, so it takes
-more steps); A2T attacks only after its first 10% of steps, which the projection accounts for. The
-ratio to the parent's projection is what the mitigation targets bound (at most 3x).
-Results: bench/results/<host-class>/mitigation_cost.json.
+Each arm trains MiniLM on SST-2 for `--steps` optimizer steps with the parent's config plus the arm's
+mitigation keys (what `fairtune mitigate` sets), and the wall time of those steps is measured (the first
+10 steps are warm-up and not counted). A step's cost can depend on the model: the A2T attack skips texts
+the model gets wrong and stops when a word flips the prediction, so on a fresh model (about half wrong,
+every prediction near 0.5) it is far cheaper than on a trained one. So every arm is timed twice: from
+the fresh model (the start of training) and from the parent's trained model (runs/sst2-minilm, trained
+first if missing: the end of training). Arms run in turn, `--repeats` times, in an interleaved order,
+so that drift of a shared machine falls on every arm alike. The projected cost of a whole run is the
+arm's steps per epoch (identity balance adds rows, so it takes more steps) x the mean of the two costs
+per step (the cost moving linearly from one to the other); A2T attacks only after its first 10% of
+steps, which cost what the parent's do. The ratio to the parent's projection is what the mitigation
+targets bound (at most 3x). Results: bench/results/<host-class>/mitigation_cost.json.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, write_results
+from _common import ROOT, trained_run, write_results
 
 CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
 WARMUP = 10
@@ -53,14 +57,16 @@ def arm_config(name: str, out: Path) -> Any:
     return parent if not kind else child_config(parent, out / "sst2-minilm", kind, method, options)
 
 
-def seconds_per_step(cfg: Any, steps: int) -> dict[str, Any]:
-    """Train `steps` + warm-up steps of `cfg` in a scratch folder; time the steps after warm-up."""
+def seconds_per_step(cfg: Any, steps: int, start: Path | None) -> dict[str, Any]:
+    """Train `steps` + warm-up steps of `cfg` in a scratch folder, from a fresh head or (`start`) from
+    that model's weights; time the steps after warm-up."""
     import torch
 
     from fairtune.data import load_task_data
     from fairtune.mitigations import apply_data_transforms
     from fairtune.models import build_classifier
     from fairtune.training import Trainer
+    from fairtune.training._checkpoint import load_weights
     from fairtune.training._loop import schedule
 
     torch.manual_seed(cfg.seed)
@@ -68,6 +74,8 @@ def seconds_per_step(cfg: Any, steps: int) -> dict[str, Any]:
     _, extras = apply_data_transforms(cfg, data)
     full_steps = schedule(cfg.train, len(data.train))[1]
     model, tok = build_classifier(cfg.model, data.label_names)
+    if start is not None:
+        load_weights(model, start / "model.safetensors")
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp:
         trainer = Trainer(
             model, tok, data, cfg.train, run_dir=Path(tmp), seed=cfg.seed, max_length=cfg.data.max_length,
@@ -86,46 +94,70 @@ def seconds_per_step(cfg: Any, steps: int) -> dict[str, Any]:
             trainer.state.step += 1
             if k >= WARMUP:
                 times.append(time.perf_counter() - t0)
-    start = cfg.train.attack.start if cfg.train.attack is not None else 0.0
-    return {"seconds_per_step": statistics.mean(times), "full_run_steps": full_steps, "plain_share": start}
+    plain = cfg.train.attack.start if cfg.train.attack is not None else 0.0
+    return {"seconds_per_step": statistics.mean(times), "full_run_steps": full_steps, "plain_share": plain}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    args = ap.parse_args()
-    arms = ["parent", *[a for a in args.arms if a != "parent"]]
-    measured: dict[str, list[float]] = {a: [] for a in arms}
+def measure(
+    arms: list[str], steps: int, repeats: int, trained: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """{arm: {state: [s/step per round]}} for the states "fresh" and "trained", and each arm's run info."""
+    states = {"fresh": None, "trained": trained}
+    measured: dict[str, dict[str, list[float]]] = {a: {s: [] for s in states} for a in arms}
     info: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-cost-runs-") as out:
-        for r in range(args.repeats):
+        for r in range(repeats):
             for a in arms if r % 2 == 0 else arms[::-1]:
-                res = seconds_per_step(arm_config(a, Path(out)), args.steps)
-                measured[a].append(res["seconds_per_step"])
-                info[a] = res
-                print(f"{a}: {res['seconds_per_step']:.3f} s/step", flush=True)
-    parent_step = statistics.mean(measured["parent"])
+                for state, start in states.items():
+                    res = seconds_per_step(arm_config(a, Path(out)), steps, start)
+                    measured[a][state].append(res["seconds_per_step"])
+                    info[a] = res
+                    print(f"{a} ({state}): {res['seconds_per_step']:.3f} s/step", flush=True)
+    return measured, info
+
+
+def summary(measured: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """Each arm's cost per step in both states, its projected run and its ratio to the parent's."""
+    parent = {s: statistics.mean(v) for s, v in measured["parent"].items()}
+    parent_step = statistics.mean(parent.values())
     parent_run = parent_step * info["parent"]["full_run_steps"]
-    doc: dict[str, Any] = {
-        "steps_timed": args.steps,
-        "repeats": args.repeats,
-        "config": str(CONFIG.relative_to(ROOT)),
-    }
-    doc["arms"] = {}
-    for a in arms:
-        step = statistics.mean(measured[a])
+    out = {}
+    for a, per_state in measured.items():
+        by_state = {s: statistics.mean(v) for s, v in per_state.items()}
+        step = statistics.mean(by_state.values())
         plain = info[a]["plain_share"]  # A2T's first steps cost what the parent's do
         run = info[a]["full_run_steps"] * (plain * parent_step + (1 - plain) * step)
-        doc["arms"][a] = {
+        out[a] = {
             "seconds_per_step": step,
-            "seconds_per_step_runs": measured[a],
+            "seconds_per_step_by_state": by_state,
+            "seconds_per_step_runs": per_state,
             "full_run_steps": info[a]["full_run_steps"],
             "projected_train_seconds": run,
             "ratio_vs_parent": run / parent_run,
             "within_3x": run / parent_run <= 3.0,
         }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    args = ap.parse_args()
+    arms = ["parent", *[a for a in args.arms if a != "parent"]]
+    trained = trained_run(CONFIG, "train") / "model"
+    measured, info = measure(arms, args.steps, args.repeats, trained)
+    doc: dict[str, Any] = {
+        "steps_timed": args.steps,
+        "repeats": args.repeats,
+        "states": {
+            "fresh": "a fresh head on the foundation model",
+            "trained": str(trained.relative_to(ROOT)),
+        },
+        "config": str(CONFIG.relative_to(ROOT)),
+        "arms": summary(measured, info),
+    }
     path = write_results("mitigation_cost", doc)
     print(f"written to {path.relative_to(ROOT)}")
     for a, d in doc["arms"].items():

@@ -1111,18 +1111,22 @@ def _cost_section(host: Path) -> list[str]:
         f"## Training cost, host class `{host.name}`",
         "",
         f"`bench/mitigation_cost.py`: {doc['steps_timed']} timed steps per arm, {doc['repeats']} rounds in",
-        "alternating order in one process; the projection is seconds per step × the arm's steps for the",
-        f"whole run. Machine: {_machine(doc)}.",
+        "alternating order in one process, from a fresh head (the start of training) and from the parent's",
+        "trained model (the end of training); the projection is the mean of the two costs per step × the",
+        f"arm's steps for the whole run. Machine: {_machine(doc)}.",
         "",
-        *_head("arm", "s/step (each round)", "projected training s", "× parent", "≤ 3×"),
+        *_head(
+            "arm", "s/step, fresh model", "s/step, trained model", "projected training s", "× parent", "≤ 3×"
+        ),
     ]
     for arm, m in doc["arms"].items():
-        runs = " / ".join(f"{x:.3f}" for x in m["seconds_per_step_runs"])
+        rounds = m["seconds_per_step_runs"]
+        cells = [" / ".join(f"{x:.3f}" for x in rounds[state]) for state in ("fresh", "trained")]
         ratio = m["ratio_vs_parent"]
         out.append(
             _row(
                 arm,
-                runs,
+                *cells,
                 f"{m['projected_train_seconds']:,.0f}",
                 f"{ratio:.2f}×",
                 "yes" if ratio <= 3 else "**no**",

@@ -154,6 +154,10 @@ def test_a_sweep_chooses_the_setting_on_a_validation_split_of_the_training_rows(
     assert child_cfg["train"]["counterfactual"]["clp_lambda"] == sweep["chosen"]
     assert child_cfg["data"]["eval"] == parent_cfg["data"]["eval"]
     assert f"sweep chose clp_lambda={sweep['chosen']:g}" in capsys.readouterr().err
+    # the same command again reuses every run of the sweep and the child, and chooses the same value
+    assert main(["mitigate", str(parent), *args, "--validation-share", "0.25", "--no-progress"]) == 0
+    assert json.loads((child / "mitigation.json").read_text())["sweep"]["chosen"] == sweep["chosen"]
+    assert capsys.readouterr().err.count("already trained with this config") == 4  # 3 sweep runs + child
 
 
 @pytest.mark.parametrize(

@@ -382,7 +382,8 @@ def mitigate(
     child = RunDir.for_config(cfg)
     if overwrite:
         shutil.rmtree(child.root, ignore_errors=True)
-    child.check_same_config(cfg)
+    if swept is None:  # with a sweep, the child's config is known (and checked) once the value is chosen
+        child.check_same_config(cfg)
     sweep_doc = None
     if swept is not None:
         key, values = swept
