@@ -332,11 +332,12 @@ def run_arms(
 ) -> None:
     """`fairtune mitigate` for each chosen arm over `seeds` seeds (with `reaudit`, the first arm re-audits
     the parent's runs), writing the results after each arm, so a stopped benchmark keeps what it
-    measured. Arms measured earlier with as many seeds and not chosen now are kept."""
+    measured. Without `reaudit`, arms measured earlier with as many seeds and not chosen now are kept."""
     import json
 
     parent: dict[str, Any] = {}
-    arms: dict[str, Any] = earlier_arms(bench.name, seeds, chosen)
+    # earlier arms stay only where the parents keep the audits those arms were compared against
+    arms: dict[str, Any] = {} if reaudit else earlier_arms(bench.name, seeds, chosen)
     where = run.relative_to(ROOT)
     for k, arm in enumerate(chosen):
         flags, child = bench.arms[arm]

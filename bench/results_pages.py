@@ -1315,7 +1315,7 @@ def _readme() -> list[str]:
             "training speed",
             f"{rd:.2f}× the Hugging Face Trainer at its defaults (dev accuracy {_signed(gap, '.2f')} "
             f"points), {rm:.2f}× the Trainer at fairtune's settings; first batch to saved model, "
-            f"{len(ts['seeds'])} seeds; {ts['mfu'] * 100:.0f}% MFU ({ts['peak_gflops']['used']} peak)",
+            f"{len(ts['seeds'])} seeds; {ts['mfu'] * 100:.0f}% MFU ({ts['fairtune_precision']} peak)",
             f"≥ 3× each ({'met' if min(rd, rm) >= 3 else 'missed'})",
             "avx512-bf16",
             f"[training speed]({link}training-speed.md)",

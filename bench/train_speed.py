@@ -8,15 +8,17 @@ Run from the project root:
 Options: ``--n-train 6000`` (rows sampled from SST-2 train with seed 0), ``--seeds 3`` (training seeds
 0..N-1 for every way), ``--ways naive,hf_trainer,hf_trainer_matched,fairtune`` (also
 ``fairtune_random_batches``: fairtune without length grouping), ``--results
-bench/results/<host-class>/train_speed.json``, ``--state`` (finished runs; a stopped run continues).
+bench/results/<host-class>/train_speed.json``, ``--state`` (finished runs; a stopped run continues; delete
+it after changing the code, or its runs are reused).
 
 Each way fine-tunes the packaged MiniLM (all-MiniLM-L6-v2) for one epoch on exactly the same sampled rows,
 each seed in its own subprocess (so peak RSS is per run), seed by seed so a slow spell hits every way. Each
 is timed on the same span: from the first training batch to the saved model, its evaluation on the full
 SST-2 dev set included. The ``hf_trainer_matched`` way copies fairtune's shipped settings (batch 32, lr
 1e-4, 6% linear warmup, weight decay 0.01, max length 66, bf16 where fairtune picks it, length-grouped
-batches). The parent measures the matmul peak (fp32 and bf16; the larger is used) and computes model FLOP
-utilisation from the real (non-pad) tokens. Results: a table on stdout and, atomically, the results JSON.
+batches). The parent measures the matmul peak in fp32 and bf16 and computes each run's model FLOP
+utilisation from the real (non-pad) tokens, against the peak of the precision the run used. Results: a
+table on stdout and, atomically, the results JSON.
 """
 
 from __future__ import annotations
@@ -469,12 +471,14 @@ def training_flops(lengths: list[int], shape: dict[str, int]) -> float:
 
 # -- report --
 def per_run_derived(rec: dict[str, Any], n: int, flops: float, peak: dict[str, Any]) -> None:
-    """Add samples/s (over the span) and MFU (over the training loop and over the span) to one run."""
+    """Add samples/s (over the span) and MFU (over the training loop and over the span, against the matmul
+    peak of the run's own precision) to one run."""
     if rec["samples"] != n:
         raise RuntimeError(f"a run trained on {rec['samples']} samples, expected {n}")
     rec["samples_per_second"] = n / rec["span_seconds"]
-    rec["mfu"] = flops / rec["train_seconds"] / (peak["used_gflops"] * 1e9)
-    rec["mfu_span"] = flops / rec["span_seconds"] / (peak["used_gflops"] * 1e9)
+    own = peak[rec["precision"]] * 1e9  # the peak of the precision this run computed in
+    rec["mfu"] = flops / rec["train_seconds"] / own
+    rec["mfu_span"] = flops / rec["span_seconds"] / own
 
 
 def way_summary(runs: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,14 @@ def test_with_no_value_within_the_budget_the_most_accurate_is_chosen_and_the_rul
     assert got["value"] == 3.0 and "no candidate within 1 points" in got["rule"]
 
 
+def test_with_no_harm_in_the_baseline_the_most_accurate_value_within_the_budget_is_chosen() -> None:
+    base = {"eval.accuracy": 0.9, "fairness.identity_fped": 0.0, "fairness.flip_rate": 0.0}
+    points = [point(1.0, 0.898, 0.1, 0.0), point(2.0, 0.91, 0.3, 0.1), point(3.0, 0.8, 0.0, 0.0)]
+    got = choose(points, base, HARMS, budget=0.5)
+    assert got["value"] == 2.0 and "shows none of the harms" in got["rule"]
+    assert points[1]["within_budget"] and not points[2]["within_budget"]  # a gain is within any budget
+
+
 def test_a_harm_the_baseline_does_not_show_does_not_count() -> None:
     base = {**BASELINE, "fairness.flip_rate": 0.0}
     points = [point(1.0, 0.9, 0.6, 0.5), point(2.0, 0.9, 0.4, 0.9)]
@@ -51,6 +59,8 @@ def test_a_harm_the_baseline_does_not_show_does_not_count() -> None:
         ("epsilon=0.1,0.2", "fairness", 0.1, "'epsilon' cannot be swept with --fairness"),
         ("template_pairs=1.5,4", "fairness", 0.1, "template_pairs takes whole numbers"),
         ("clp_lambda=1,2", "fairness", 0.9, "--validation-share: 0.9 is not a share"),
+        ("clp_lambda=1,nan", "fairness", 0.1, "at least two different numbers"),
+        ("clp_lambda=0.1,0.1000001", "fairness", 0.1, "at least two different numbers"),  # one run name
     ],
 )
 def test_bad_sweeps_are_refused_naming_the_flag(text: str, kind: str, share: float, message: str) -> None:

@@ -131,23 +131,37 @@ def test_a_sweep_chooses_the_setting_on_a_validation_split_of_the_training_rows(
 ) -> None:
     args = ["--fairness", "both", "--dimensions", "gender", "--sweep", "clp_lambda=0.5,3"]
     assert main(["mitigate", str(parent), *args, "--validation-share", "0.25", "--no-progress"]) == 0
-    child = parent / "mitigate" / "fairness-both"
+    (child,) = (parent / "mitigate").glob("fairness-both-sweep-clp_lambda-*")  # named after its value
     sweep = json.loads((child / "mitigation.json").read_text())["sweep"]
+    assert child.name == f"fairness-both-sweep-clp_lambda-{sweep['chosen']:g}"
     assert sweep["key"] == "clp_lambda" and sweep["rows"] == {"train": 120, "validation": 40}
     assert [p["value"] for p in sweep["points"]] == [0.5, 3.0] and sweep["chosen"] in (0.5, 3.0)
     assert "fairness.identity_fped" in sweep["harms"] and "eval.accuracy" in sweep["baseline"]["metrics"]
     within = [p for p in sweep["points"] if p["within_budget"]]
     chosen = next(p for p in sweep["points"] if p["value"] == sweep["chosen"])
     if within:  # the rule: the least harmful value among those within the accuracy budget
+        assert "lowest mean harm" in sweep["rule"]
         assert chosen["relative_harm"] == min(p["relative_harm"] for p in within)
+    else:  # or, with none within it, the most accurate
+        assert "no candidate within" in sweep["rule"]
+        assert chosen["metrics"]["eval.accuracy"] == max(
+            p["metrics"]["eval.accuracy"] for p in sweep["points"]
+        )
     # every sweep run trained on part of the training rows and was evaluated on the rest, never on eval
     parent_cfg = yaml.safe_load((parent / "config.yaml").read_text())
     train_texts = set(pd.read_csv(parent_cfg["data"]["train"])["text"])
     folder = Path(sweep["baseline"]["run"]).parent
-    held_out = [json.loads(line)["text"] for line in (folder / "data" / "validation.jsonl").open()]
-    assert len(held_out) == 40 and set(held_out) <= train_texts
+    part = {
+        n: [json.loads(line)["text"] for line in (folder / "data" / f"{n}.jsonl").open()]
+        for n in ("train", "validation")
+    }
+    assert sorted(part["train"] + part["validation"]) == sorted(
+        pd.read_csv(parent_cfg["data"]["train"])["text"]
+    )
+    assert len(part["validation"]) == 40 and set(part["validation"]) <= train_texts
     for run in [sweep["baseline"]["run"], *(p["run"] for p in sweep["points"])]:
         data = yaml.safe_load((Path(run) / "config.yaml").read_text())["data"]
+        assert data["train"] == str(folder / "data" / "train.jsonl")
         assert data["eval"] == str(folder / "data" / "validation.jsonl") and (Path(run) / "audit").is_dir()
     # the mitigation itself then trains with the chosen value on all the rows, evaluated on eval
     child_cfg = yaml.safe_load((child / "config.yaml").read_text())
@@ -166,6 +180,8 @@ def test_a_sweep_chooses_the_setting_on_a_validation_split_of_the_training_rows(
         (["--fairness", "clp", "--sweep", "clp_lambda=-1,1"], "train.counterfactual.clp_lambda"),
         (["--fairness", "clp", "--sweep", "steps=1,2"], "'steps' cannot be swept with --fairness"),
         (["--fairness", "cda", "--sweep", "clp_lambda=1,2"], "clp_lambda does not change --fairness cda"),
+        (["--robustness", "adv", "--sweep", "steps=1,3"], "steps does not change --robustness adv"),
+        (["--fairness", "clp", "--sweep", "clp_lambda=1,inf"], "is not KEY=V1,V2,..."),
         (["--fairness", "cda", "--seeds", "0"], "mitigate.seeds (--seeds): 0 is not a number of seeds"),
         (["--fairness", "clp", "--clp-lambda", "-1"], "train.counterfactual.clp_lambda"),
         (["--fairness", "clp", "--template-pairs", "5000"], "train.counterfactual.template_pairs"),

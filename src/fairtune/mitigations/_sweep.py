@@ -2,19 +2,21 @@
 the training data, never on the eval split.
 
 The parent's training rows are split once (stratified, `--validation-share`, the parent's seed) into a
-sweep-train part and a validation part, written under RUN_DIR/mitigate/sweep-<child>-<key>/data/. On
-that split the parent's recipe (the baseline) and the mitigated recipe with each candidate value are
-trained once each and audited (the mitigation's own auditor) with the validation part as their eval
-split. Among the candidates whose validation accuracy is within the kind's budget of the baseline's
-(0.5 points for fairness, 1 point for robustness), the chosen value has the lowest mean harm relative to
-the baseline over the auditor's compared metrics; when none is within the budget, the most accurate
-candidate is chosen and the sweep says so. The mitigation then runs with that value as usual (all
-seeds, the full training data, the eval split). Each sweep point is one training: the sweep ranks
-settings, the seeds measure the chosen one.
+sweep-train part and a validation part, written in data/ of the sweep's folder,
+RUN_DIR/mitigate/sweep-<child>-<key>-v<share>-<digest of the other options>/. There the parent's recipe
+(the baseline) and the mitigated recipe with each candidate value are trained once each and audited
+(the mitigation's own auditor) with the validation part as their eval split. Among the candidates whose
+validation accuracy is within the kind's budget of the baseline's (0.5 points for fairness, 1 point for
+robustness), the chosen value has the lowest mean harm relative to the baseline over the auditor's
+compared metrics; when none is within the budget, the most accurate candidate is chosen and the sweep
+says so. The mitigation then runs with that value as usual (all seeds, the full training data, the eval
+split), in a child named after the value (<child>-sweep-<key>-<value>). Each sweep point is one training:
+the sweep ranks settings, the seeds measure the chosen one.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,8 @@ def parse_sweep(text: str, kind: str, share: float) -> tuple[str, list[float]]:
         values = [float(v) for v in rest.split(",") if v.strip()]
     except ValueError:
         raise FairtuneError(SWEEP_FORMAT.format(value=text)) from None
-    if not key or len(set(values)) < 2:
+    names = {point_name(key, v) for v in values}  # values that name the same run are one value
+    if not key or len(names) < 2 or not all(math.isfinite(v) for v in values):
         raise FairtuneError(SWEEP_FORMAT.format(value=text))
     own = sorted(k for k, (kd, _) in SWEEPABLE.items() if kd == kind)
     if key not in own:
@@ -59,7 +62,8 @@ def parse_sweep(text: str, kind: str, share: float) -> tuple[str, list[float]]:
         if any(v != int(v) for v in values):
             raise FairtuneError(SWEEP_INTEGER.format(key=key, value=rest))
         values = [int(v) for v in values]
-    return key, list(dict.fromkeys(values))
+    unique = {point_name(key, v): v for v in reversed(values)}  # the first of each name, in order
+    return key, sorted(unique.values(), key=values.index)
 
 
 def split_files(parent: RunDir, pcfg: FairtuneConfig, folder: Path, share: float) -> dict[str, Any]:
@@ -67,7 +71,10 @@ def split_files(parent: RunDir, pcfg: FairtuneConfig, folder: Path, share: float
     from fairtune.data import load_task_data, stratified_split, write_jsonl
 
     labels = list(read_json(parent.metrics)["labels"])
-    task = load_task_data(pcfg.data.model_copy(update={"label_names": labels}), pcfg.seed, pcfg.encryption)
+    # the parent's own extra rows (data.extra_train: copies of training texts) stay out: a copy in the
+    # validation part with its original in the sweep-train part would leak
+    data_cfg = pcfg.data.model_copy(update={"label_names": labels, "extra_train": None})
+    task = load_task_data(data_cfg, pcfg.seed, pcfg.encryption)
     train, validation = stratified_split(task.train, share, pcfg.seed)
     cols = (pcfg.data.text_column, pcfg.data.label_column, pcfg.encryption)
     return {
@@ -110,10 +117,14 @@ def choose(
         p["accuracy_drop_points"] = (base_acc - p["metrics"]["eval.accuracy"]) * 100
         p["relative_harm"] = relative_harm(p["metrics"], baseline, harms)
         p["within_budget"] = p["accuracy_drop_points"] <= budget
-    eligible = [p for p in points if p["within_budget"] and p["relative_harm"] is not None]
-    if eligible:
-        best = min(eligible, key=lambda p: p["relative_harm"])
+    within = [p for p in points if p["within_budget"]]
+    scored = [p for p in within if p["relative_harm"] is not None]
+    if scored:
+        best = min(scored, key=lambda p: p["relative_harm"])
         why = f"lowest mean harm relative to the baseline within {budget:g} points of its accuracy"
+    elif within:
+        best = max(within, key=lambda p: p["metrics"]["eval.accuracy"])
+        why = "the baseline shows none of the harms, so none can be reduced: the most accurate candidate"
     else:
         best = max(points, key=lambda p: p["metrics"]["eval.accuracy"])
         why = f"no candidate within {budget:g} points of the baseline's accuracy: the most accurate one"

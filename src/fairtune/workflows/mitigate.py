@@ -114,7 +114,8 @@ def child_config(
     else:
         embedding, attack, augment = ROBUSTNESS_METHODS[method]
         if embedding:
-            adv = _given(options, "epsilon", "steps")
+            pgd = options.get("adv_method") == "pgd"
+            adv = _given(options, "epsilon", *(("steps",) if pgd else ()))  # FGM takes one step
             if options.get("adv_method"):
                 adv["method"] = options["adv_method"]
             train_update["adversarial"] = adv
@@ -285,6 +286,18 @@ def _seeded_runs(
     return out
 
 
+def sweep_folder(root: Path, choice: tuple[str, str, dict[str, Any]], key: str, share: float) -> Path:
+    """RUN_DIR/mitigate/sweep-<child>-<key>-v<share>-<tag>: the tag is a digest of the other options
+    (dimensions, template pairs, ...), so sweeps under other options never share runs."""
+    import hashlib
+    import json
+
+    kind, method, options = choice
+    others = {k: v for k, v in sorted(options.items()) if v is not None and k != key}
+    tag = hashlib.sha1(json.dumps(others, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return root / "mitigate" / f"sweep-{child_name(kind, method, options)}-{key}-v{share:g}-{tag}"
+
+
 def _sweep(
     parent: RunDir,
     pcfg: FairtuneConfig,
@@ -315,7 +328,7 @@ def _sweep(
         audit(run.root, only=[kind], log=log)
         return run.root
 
-    folder = parent.root / "mitigate" / f"sweep-{child_name(kind, method, options)}-{key}-v{share:g}"
+    folder = sweep_folder(parent.root, choice, key, share)
     harms = [m for m, lower in compared_metrics(kind) if lower and m.startswith(f"{kind}.")]
     return run_sweep(
         parent, pcfg, kind, method, key, values, make,
@@ -360,10 +373,10 @@ def mitigate(
     kind, method = chosen[0]
     assert method is not None
     options = dict(options or {})
+    from fairtune.mitigations._sweep import parse_sweep, point_name
+
     swept: tuple[str, list[float]] | None = None
     if sweep is not None:
-        from fairtune.mitigations._sweep import parse_sweep
-
         swept = parse_sweep(sweep, kind, validation_share)
     parent = RunDir(Path(run_dir))
     parent.require_model()
@@ -379,22 +392,23 @@ def mitigate(
     problems = audit_input_problems(cfg)  # before any training or auditing
     if problems:
         raise ConfigError(problems)
-    child = RunDir.for_config(cfg)
-    if overwrite:
-        shutil.rmtree(child.root, ignore_errors=True)
-    if swept is None:  # with a sweep, the child's config is known (and checked) once the value is chosen
-        child.check_same_config(cfg)
     sweep_doc = None
-    if swept is not None:
+    if swept is not None:  # the child is known (and checked, or overwritten) once the value is chosen
         key, values = swept
         choice = (kind, method, options)
+        if overwrite:
+            shutil.rmtree(sweep_folder(parent.root, choice, key, validation_share), ignore_errors=True)
         sweep_doc = _sweep(
             parent, pcfg, choice, key, values, validation_share, show_progress=show_progress, log=log
         )
         options[key] = sweep_doc["chosen"]
         cfg = child_config(pcfg, parent.root, kind, method, options)
-        child = RunDir.for_config(cfg)
-        child.check_same_config(cfg)
+        # named after the chosen value, so it never lands on the child of the default setting
+        cfg = cfg.model_copy(update={"name": f"{cfg.name}-sweep-{point_name(key, sweep_doc['chosen'])}"})
+    child = RunDir.for_config(cfg)
+    if overwrite:
+        shutil.rmtree(child.root, ignore_errors=True)
+    child.check_same_config(cfg)
     if reaudit or not (parent.root / "audit" / f"{kind}.json").is_file():
         log(f"mitigate: auditing the parent ({kind})")
         audit(parent.root, only=[kind], log=log)
