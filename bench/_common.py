@@ -312,6 +312,16 @@ class MitigationBench:
     keep: tuple[str, ...] = ()  # mitigation.json fields copied into each arm
 
 
+def add_reaudit_flag(ap: Any) -> None:
+    """`--no-reaudit` (dest `reaudit`) for a mitigation benchmark's argument parser."""
+    ap.add_argument(
+        "--no-reaudit",
+        dest="reaudit",
+        action="store_false",
+        help="keep the parent runs' audits (default: the first arm re-audits them with today's auditor)",
+    )
+
+
 def earlier_arms(name: str, seeds: int, chosen: list[str]) -> dict[str, Any]:
     """The arms of this host class's earlier results with the same number of seeds that this run does not
     repeat: a benchmark run for one more arm keeps the others' numbers."""

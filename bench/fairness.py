@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, MitigationBench, fairtune, run_arms
+from _common import ROOT, MitigationBench, add_reaudit_flag, fairtune, run_arms
 
 CONFIG = "configs/sst2-minilm.yaml"
 #: result name -> metric in mitigation.json
@@ -59,12 +59,7 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=["balance", "all-tp16", "cda", "clp"], choices=list(ARMS))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--output-dir", default="runs")
-    ap.add_argument(
-        "--no-reaudit",
-        dest="reaudit",
-        action="store_false",
-        help="keep the parent runs' audits (default: the first arm re-audits them with today's auditor)",
-    )
+    add_reaudit_flag(ap)
     args = ap.parse_args()
     run = ROOT / args.output_dir / "sst2-minilm"
     if not (run / "model" / "config.json").is_file():

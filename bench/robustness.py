@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 
-from _common import ROOT, MitigationBench, fairtune, newest_results, run_arms
+from _common import ROOT, MitigationBench, add_reaudit_flag, fairtune, newest_results, run_arms
 
 METRICS = {
     "attack_success_rate": "robustness.attack_success_rate",
@@ -123,12 +123,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200, help="sentences for the PWWS comparison")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output-dir", default="runs")
-    ap.add_argument(
-        "--no-reaudit",
-        dest="reaudit",
-        action="store_false",
-        help="keep the parent runs' audits (default: the first arm re-audits them with today's auditor)",
-    )
+    add_reaudit_flag(ap)
     args = ap.parse_args()
     run = ROOT / args.output_dir / "sst2-minilm"
     if not (run / "model" / "config.json").is_file():

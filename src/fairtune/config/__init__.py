@@ -6,6 +6,7 @@ from fairtune.config._load import (
     diff_keys,
     load_config,
     merge_raw,
+    on_jsonl_files,
     parse_overrides,
     read_yaml,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "known_metrics",
     "load_config",
     "merge_raw",
+    "on_jsonl_files",
     "parse_overrides",
     "read_yaml",
 ]

@@ -166,6 +166,14 @@ def config_to_dict(cfg: FairtuneConfig) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
 
 
+def on_jsonl_files(raw: dict[str, Any], train: str, eval_file: str, labels: list[str]) -> None:
+    """Point the data section of a config dict at JSONL files written from the run's own rows (label
+    names in the run's order): no dataset, group column, row limits or extra rows, as those files carry
+    only text and label. For runs derived from a parent on rows it wrote out (update, sweep)."""
+    data = {"train": train, "eval": eval_file, "hf_dataset": None, "format": "jsonl", "label_names": labels}
+    raw["data"].update(data, group_column=None, max_train_rows=None, max_eval_rows=None, extra_train=None)
+
+
 def diff_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two config dicts."""
     keys: list[str] = []

@@ -87,13 +87,11 @@ def split_files(parent: RunDir, pcfg: FairtuneConfig, folder: Path, share: float
 
 def on_split(cfg: FairtuneConfig, folder: Path, files: dict[str, Any], name: str) -> FairtuneConfig:
     """`cfg` trained on the sweep-train part and evaluated (and audited) on the validation part."""
-    from fairtune.config import build_config, config_to_dict
+    from fairtune.config import build_config, config_to_dict, on_jsonl_files
 
     raw = config_to_dict(cfg)
     raw.update(name=name, output_dir=str(folder))
-    data = {"train": files["train"], "eval": files["validation"], "hf_dataset": None, "format": "jsonl"}
-    raw["data"].update(data, group_column=None, max_train_rows=None, max_eval_rows=None, extra_train=None)
-    raw["data"]["label_names"] = files["labels"]
+    on_jsonl_files(raw, files["train"], files["validation"], files["labels"])
     raw["train"]["canaries"] = None
     return build_config(raw)
 
@@ -168,7 +166,8 @@ def run_sweep(
         got = measured[point_name(key, p["value"])]
         p["metrics"] = {m: got[m] for m in ["eval.accuracy", *harms] if m in got}
     baseline = {m: measured["baseline"][m] for m in ["eval.accuracy", *harms] if m in measured["baseline"]}
-    chosen = choose(points, baseline, [m for m in harms if m in baseline], ACCURACY_BUDGET[kind])
+    harms = [m for m in harms if m in baseline]  # those this data lets the auditor measure
+    chosen = choose(points, baseline, harms, ACCURACY_BUDGET[kind])
     doc = {
         "schema": "fairtune/sweep/v1",
         "key": key,
@@ -177,7 +176,7 @@ def run_sweep(
         "rows": files["rows"],
         "files": {"train": files["train"], "validation": files["validation"]},
         "accuracy_budget_points": ACCURACY_BUDGET[kind],
-        "harms": [m for m in harms if m in baseline],
+        "harms": harms,
         "baseline": {"run": str(folder / "baseline"), "metrics": baseline},
         "points": points,
         "chosen": chosen["value"],

@@ -97,14 +97,12 @@ def child_config(
     lr: float | None = None,
 ) -> FairtuneConfig:
     """The parent's recipe, warm-started from its model, on the prepared files, in RUN_DIR/updates/."""
-    from fairtune.config import build_config, config_to_dict
+    from fairtune.config import build_config, config_to_dict, on_jsonl_files
 
     raw = config_to_dict(pcfg)
     raw.update(name=name, output_dir=str(parent.root / UPDATES))
     raw["model"]["name"] = str(parent.current_model)
-    data = {"train": files["train"], "eval": files["old_eval"], "hf_dataset": None, "format": "jsonl"}
-    raw["data"].update(data, group_column=None, max_train_rows=None, max_eval_rows=None, extra_train=None)
-    raw["data"]["label_names"] = files["labels"]  # the files hold label names, in the parent's order
+    on_jsonl_files(raw, files["train"], files["old_eval"], files["labels"])
     raw["train"].update(canaries=None, epochs=epochs or pcfg.train.epochs, max_steps=None)
     raw["train"]["lr"] = lr or pcfg.train.lr
     # the attack's similarity encoder stays the parent's foundation model, not the parent's weights
