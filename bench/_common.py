@@ -251,7 +251,9 @@ def arm_results(doc: dict[str, Any], metrics: dict[str, str]) -> tuple[dict[str,
             "verdict": r["verdict"],
         }
     times = doc["train_seconds"]
-    arm.update(diff=diff, train_seconds=times["child"], train_seconds_ratio=times["ratio"])
+    arm.update(
+        seeds=len(doc["seeds"]), diff=diff, train_seconds=times["child"], train_seconds_ratio=times["ratio"]
+    )
     parent["train_seconds"] = times["parent"]
     return parent, arm
 
@@ -322,13 +324,18 @@ def add_reaudit_flag(ap: Any) -> None:
     )
 
 
-def earlier_arms(name: str, seeds: int, chosen: list[str]) -> dict[str, Any]:
-    """The arms of this host class's earlier results with the same number of seeds that this run does not
-    repeat: a benchmark run for one more arm keeps the others' numbers."""
+def earlier_arms(name: str, chosen: list[str]) -> dict[str, Any]:
+    """The arms of this host class's earlier results that this run does not repeat, each with its own
+    number of seeds: a benchmark run for one more arm, or for more seeds of one arm, keeps the others'
+    numbers. An arm with fewer seeds was compared with the parent's first seeds, which are the same runs."""
     earlier = read_results(name)
-    if not earlier or earlier.get("seeds") != seeds:
+    if not earlier:
         return {}
-    return {arm: rec for arm, rec in earlier.get("arms", {}).items() if arm not in chosen}
+    return {
+        arm: {"seeds": earlier.get("seeds"), **rec}
+        for arm, rec in earlier.get("arms", {}).items()
+        if arm not in chosen
+    }
 
 
 def run_arms(
@@ -342,12 +349,12 @@ def run_arms(
 ) -> None:
     """`fairtune mitigate` for each chosen arm over `seeds` seeds (with `reaudit`, the first arm re-audits
     the parent's runs), writing the results after each arm, so a stopped benchmark keeps what it
-    measured. Without `reaudit`, arms measured earlier with as many seeds and not chosen now are kept."""
+    measured. Without `reaudit`, arms measured earlier and not chosen now are kept, with their seeds."""
     import json
 
     parent: dict[str, Any] = {}
     # earlier arms stay only where the parents keep the audits those arms were compared against
-    arms: dict[str, Any] = {} if reaudit else earlier_arms(bench.name, seeds, chosen)
+    arms: dict[str, Any] = {} if reaudit else earlier_arms(bench.name, chosen)
     where = run.relative_to(ROOT)
     for k, arm in enumerate(chosen):
         flags, child = bench.arms[arm]

@@ -1015,9 +1015,27 @@ def _value(m: dict[str, Any]) -> str:
     return f"{m['mean']:.4f}" + (f" ({lo_hi[0]:.4f}–{lo_hi[1]:.4f})" if lo_hi else "")
 
 
+def _arm_seeds(doc: dict[str, Any], arm: str) -> int:
+    """An arm's seeds (results written before arms carried their own: the file's)."""
+    return int(doc["arms"][arm].get("seeds") or doc["seeds"])
+
+
+def _seeds_line(doc: dict[str, Any]) -> str:
+    counts = {a: _arm_seeds(doc, a) for a in doc["arms"]}
+    if set(counts.values()) == {doc["seeds"]}:
+        return f"{doc['seeds']} seeds per arm"
+    arms = ", ".join(f"`{a}` {n}" for a, n in counts.items())
+    return (
+        f"seeds: the parent {doc['seeds']}; {arms} (an arm with fewer seeds is compared with the parent's "
+        "first seeds, the same runs)"
+    )
+
+
 def _arm_table(doc: dict[str, Any], rows: tuple[tuple[str, str, str], ...]) -> list[str]:
     arms = list(doc["arms"])
-    head = "| metric | target | parent | " + " | ".join(arms) + " |"
+    head = (
+        "| metric | target | parent | " + " | ".join(f"{a} ({_arm_seeds(doc, a)} seeds)" for a in arms) + " |"
+    )
     out = [head, "|" + "---|" * (3 + len(arms))]
     for key, name, target in rows:
         if key not in doc["parent"]:
@@ -1073,7 +1091,7 @@ def mitigation_page() -> str:
             lines += [
                 f"## {what}, host class `{host.name}`",
                 "",
-                f"{doc['seeds']} seeds per arm; machine: {_machine(doc)}. Best arm: `{best}`, which {met};",
+                f"{_seeds_line(doc)}; machine: {_machine(doc)}. Best arm: `{best}`, which {met};",
                 "the targets it misses: "
                 + (
                     ", ".join(
@@ -1154,7 +1172,7 @@ def _seeded_row(host: str, name: str, metrics: dict[str, str]) -> tuple[str, str
         for k, label in metrics.items()
         if diff.get(k, {}).get("relative") is not None
     ]
-    head = f"best arm `{best}` over {doc['seeds']} seeds: " + ", ".join(moves)
+    head = f"best arm `{best}` over {_arm_seeds(doc, best)} seeds: " + ", ".join(moves)
     return head, "met" if doc["best_meets_all_targets"] else "missed"
 
 

@@ -131,3 +131,20 @@ def test_no_page_names_a_results_file_outside_a_host_class_folder() -> None:
     for path in texts:
         flat = re.findall(r"bench/results/[\w.-]+\.json", path.read_text())
         assert not flat, f"{path.relative_to(ROOT)}: {flat}"
+
+
+def test_a_mitigation_bench_run_for_one_arm_keeps_the_other_arms_with_their_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More seeds for one arm: the arms not run again stay, each saying how many seeds it has, and the
+    page names every arm's seeds where they differ."""
+    common, pages = _module("_common"), _module("results_pages")
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    assert common.earlier_arms("example", ["a"]) == {}
+    common.write_results("example", {"seeds": 3, "arms": {"a": {"x": 1}, "b": {"x": 2, "seeds": 2}}})
+    kept = common.earlier_arms("example", ["a"])
+    assert kept == {"b": {"x": 2, "seeds": 2}}
+    assert common.earlier_arms("example", ["c"])["a"] == {"x": 1, "seeds": 3}  # written before arms had seeds
+    doc = {"seeds": 5, "arms": {"a": {"seeds": 5}, **kept}}
+    assert pages._seeds_line(doc).startswith("seeds: the parent 5; `a` 5, `b` 2 (")
+    assert pages._seeds_line({"seeds": 3, "arms": {"a": {}, "b": {"seeds": 3}}}) == "3 seeds per arm"

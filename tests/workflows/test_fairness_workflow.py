@@ -108,7 +108,7 @@ def test_mitigation_removes_the_planted_bias(
     # a second call reuses the trained child and only re-audits
     assert main(["mitigate", str(parent), "--fairness", method, "--no-progress"]) == 0
     captured = capsys.readouterr()
-    assert "already trained with this config; re-auditing only" in captured.err
+    assert "already trained with this config; not training it again" in captured.err
     assert f"fairness mitigation '{method}', 1 seed" in captured.out
     one = json.loads((child / "mitigation.json").read_text())  # one seed: never called an improvement
     assert {r["verdict"] for r in one["comparison"]} == {"one seed: retraining noise not measured"}

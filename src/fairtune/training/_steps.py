@@ -70,11 +70,11 @@ class StandardSteps:
                 if term is not None:
                     loss = loss + term
         logged = loss.detach()
+        t.acc.backward(loss)  # also leaves d loss / d delta in step.delta.grad, for objectives that perturb
         for obj in self.objectives:
-            extra = obj.backward(step, loss)
+            extra = obj.backward(step)
             if extra is not None:
                 logged = logged + extra
-        t.acc.backward(loss)
         if t.cfg.max_grad_norm:
             t.acc.clip_grad_norm_(self.model.parameters(), t.cfg.max_grad_norm)
         self.optimizer.step()

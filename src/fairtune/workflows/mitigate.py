@@ -255,7 +255,7 @@ def _train(cfg: FairtuneConfig, show_progress: bool, log: Callable[[str], None])
 
     run = RunDir.for_config(cfg)
     if (run.model / "config.json").is_file() and run.metrics.is_file():
-        log(f"mitigate: {run.root} is already trained with this config; re-auditing only")
+        log(f"mitigate: {run.root} is already trained with this config; not training it again")
         return
     resume = latest_checkpoint(run.checkpoints) is not None
     stage("train")(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)

@@ -23,10 +23,11 @@ class EmbeddingAdversarial(Objective):
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg  # AdversarialConfig
 
-    def backward(self, step: Step, total: torch.Tensor) -> torch.Tensor:
-        assert step.delta is not None  # perturbs_inputs asks the loop for it
-        (grad,) = torch.autograd.grad(total, step.delta, retain_graph=True)
-        return self.cfg.weight * self.perturbed_loss(step, grad)
+    def backward(self, step: Step) -> torch.Tensor:
+        # The total loss's own backward pass left its gradient at the embeddings: the first step's
+        # direction costs no extra pass through the encoder.
+        assert step.delta is not None and step.delta.grad is not None  # perturbs_inputs asks the loop for it
+        return self.cfg.weight * self.perturbed_loss(step, step.delta.grad)
 
     def perturbed_loss(self, step: Step, grad: torch.Tensor) -> torch.Tensor:
         """Backpropagate weight * the loss at the end of the FGM/PGD walk from `grad`; return that loss.

@@ -24,7 +24,9 @@ class Step:
     batch: dict[str, torch.Tensor]  # input_ids, attention_mask, labels, ... on the device
     idx: list[int]  # the training indices of the batch's rows
     out: Any  # the model's output on the batch (.loss, .logits)
-    delta: torch.Tensor | None  # the zero perturbation of the input embeddings, when one was asked for
+    #: the zero perturbation of the input embeddings, when one was asked for; once the total loss is
+    #: backpropagated, its .grad holds that loss's gradient with respect to the embeddings
+    delta: torch.Tensor | None
     acc: Any  # the Accelerator (device, autocast, backward, unwrap_model)
     number: int = 0  # optimizer steps taken before this one: seeds anything an objective draws per step
 
@@ -54,7 +56,7 @@ class ObjectiveContext:
 
 class Objective:
     """One extra loss. Override `loss` for a term summed onto the task loss inside autocast, and
-    `backward` for one that needs its own backward pass after the total loss is known."""
+    `backward` for one that needs its own backward pass after the total loss's."""
 
     name: ClassVar[str] = "objective"
     #: the step adds a zero perturbation to the input embeddings and hands it over as `Step.delta`
@@ -65,8 +67,10 @@ class Objective:
     def loss(self, step: Step) -> torch.Tensor | None:
         return None
 
-    def backward(self, step: Step, total: torch.Tensor) -> torch.Tensor | None:
-        """Run any backward pass of its own; return the (detached, weighted) loss it adds to the log."""
+    def backward(self, step: Step) -> torch.Tensor | None:
+        """Run any backward pass of its own, after the total loss's (whose gradient with respect to the input
+        embeddings is in `step.delta.grad` when the objective perturbs inputs); return the (detached,
+        weighted) loss it adds to the log."""
         return None
 
     def info(self) -> dict[str, Any]:
