@@ -338,6 +338,12 @@ def earlier_arms(name: str, chosen: list[str]) -> dict[str, Any]:
     }
 
 
+def earlier_parent(name: str) -> tuple[int, dict[str, Any]]:
+    """(seeds, parent block) of this host class's earlier results ((0, {}) if none)."""
+    earlier = read_results(name)
+    return (int(earlier["seeds"]), earlier["parent"]) if earlier else (0, {})
+
+
 def run_arms(
     bench: MitigationBench,
     run: Path,
@@ -349,12 +355,13 @@ def run_arms(
 ) -> None:
     """`fairtune mitigate` for each chosen arm over `seeds` seeds (with `reaudit`, the first arm re-audits
     the parent's runs), writing the results after each arm, so a stopped benchmark keeps what it
-    measured. Without `reaudit`, arms measured earlier and not chosen now are kept, with their seeds."""
+    measured. Without `reaudit`, arms measured earlier and not chosen now are kept, with their seeds,
+    and so is the parent's block where it has more seeds than this run."""
     import json
 
-    parent: dict[str, Any] = {}
     # earlier arms stay only where the parents keep the audits those arms were compared against
     arms: dict[str, Any] = {} if reaudit else earlier_arms(bench.name, chosen)
+    kept_seeds, kept_parent = (0, {}) if reaudit else earlier_parent(bench.name)
     where = run.relative_to(ROOT)
     for k, arm in enumerate(chosen):
         flags, child = bench.arms[arm]
@@ -365,12 +372,16 @@ def run_arms(
         arms[arm].update({key: doc.get(key) for key in bench.keep}, mitigate_wall_seconds=wall)
         arms[arm]["targets"] = judge_arm(arms[arm], bench.targets, bench.excluding_0, bench.max_drop_points)
         best = best_arm(arms, bench.targets)
-        commands = [f"fairtune mitigate {where} {' '.join(bench.arms[a][0])} --seeds {seeds}" for a in arms]
+        commands = [
+            f"fairtune mitigate {where} {' '.join(bench.arms[a][0])} --seeds {arms[a].get('seeds', seeds)}"
+            for a in arms
+        ]
+        top_seeds, top_parent = (kept_seeds, kept_parent) if kept_seeds > seeds else (seeds, parent)
         path = write_results(
             bench.name,
             {
-                "seeds": seeds,
-                "parent": parent,
+                "seeds": top_seeds,
+                "parent": top_parent,
                 "arms": arms,
                 "best": best,
                 "best_meets_all_targets": arms[best]["targets"]["all_met"],

@@ -140,8 +140,11 @@ def test_a_mitigation_bench_run_for_one_arm_keeps_the_other_arms_with_their_seed
     page names every arm's seeds where they differ."""
     common, pages = _module("_common"), _module("results_pages")
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
-    assert common.earlier_arms("example", ["a"]) == {}
-    common.write_results("example", {"seeds": 3, "arms": {"a": {"x": 1}, "b": {"x": 2, "seeds": 2}}})
+    assert common.earlier_arms("example", ["a"]) == {} and common.earlier_parent("example") == (0, {})
+    common.write_results(
+        "example", {"seeds": 3, "parent": {"x": 0}, "arms": {"a": {"x": 1}, "b": {"x": 2, "seeds": 2}}}
+    )
+    assert common.earlier_parent("example") == (3, {"x": 0})
     kept = common.earlier_arms("example", ["a"])
     assert kept == {"b": {"x": 2, "seeds": 2}}
     assert common.earlier_arms("example", ["c"])["a"] == {"x": 1, "seeds": 3}  # written before arms had seeds
