@@ -343,6 +343,91 @@ def train_seconds(roots: list[Path]) -> dict[str, Any]:
     return mean_ci([float(read_json(RunDir(r).metrics)["train"]["train_seconds"]) for r in roots])
 
 
+def _chosen(fairness: str | None, robustness: str | None, privacy: str | None) -> tuple[str, str]:
+    """(kind, method) of the one mitigation asked for."""
+    chosen = [
+        (k, m) for k, m in (("fairness", fairness), ("robustness", robustness), ("privacy", privacy)) if m
+    ]
+    if len(chosen) != 1:
+        raise FairtuneError(MITIGATE_NOTHING)
+    return chosen[0]
+
+
+def _with_seeds(pcfg: FairtuneConfig, seeds: int | None) -> FairtuneConfig:
+    """The parent's config with mitigate.seeds set to `seeds` (checked), if given."""
+    if seeds is None:
+        return pcfg
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(SEEDS_RANGE.format(value=seeds, most=MAX_SEEDS))
+    return pcfg.model_copy(update={"mitigate": pcfg.mitigate.model_copy(update={"seeds": seeds})})
+
+
+def _child_after_sweep(
+    parent: RunDir,
+    pcfg: FairtuneConfig,
+    choice: tuple[str, str, dict[str, Any]],
+    swept: tuple[str, list[float]],
+    validation_share: float,
+    *,
+    overwrite: bool,
+    show_progress: bool,
+    log: Callable[[str], None],
+) -> tuple[FairtuneConfig, dict[str, Any]]:
+    """The child's config with the swept option at the value the sweep chose, and the sweep's document.
+    The child is named after the chosen value, so it never lands on the child of the default setting."""
+    import shutil
+
+    from fairtune.mitigations._sweep import point_name
+
+    kind, method, options = choice
+    key, values = swept
+    if overwrite:
+        shutil.rmtree(sweep_folder(parent.root, choice, key, validation_share), ignore_errors=True)
+    sweep_doc = _sweep(
+        parent, pcfg, choice, key, values, validation_share, show_progress=show_progress, log=log
+    )
+    options[key] = sweep_doc["chosen"]
+    cfg = child_config(pcfg, parent.root, kind, method, options)
+    name = f"{cfg.name}-sweep-{point_name(key, sweep_doc['chosen'])}"
+    return cfg.model_copy(update={"name": name}), sweep_doc
+
+
+def _mitigation_doc(
+    cfg: FairtuneConfig,
+    kind: str,
+    method: str,
+    parent: RunDir,
+    child: RunDir,
+    runs: tuple[list[int], list[Path], list[Path]],
+    augmentation: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """mitigation.json: what was trained, the runs over `runs` (seeds, parents' runs, children's runs),
+    their training time, and the comparison."""
+    seeds, parents, children = runs
+    train = read_json(child.metrics).get("train", {})
+    aug_path = child.root / "augmentation.json"
+    p_time, c_time = train_seconds(parents), train_seconds(children)
+    return {
+        "schema": "fairtune/mitigation/v2",
+        "kind": kind,
+        "method": method,
+        "parent": str(parent.root),
+        "child": str(child.root),
+        "seeds": seeds,
+        "parent_runs": [str(p) for p in parents],
+        "child_runs": [str(c) for c in children],
+        "counterfactual": train.get("counterfactual"),
+        "identity_balance": train.get("identity_balance"),
+        "adversarial": cfg.train.adversarial.model_dump() if cfg.train.adversarial else None,
+        "attack": train.get("objectives", {}).get("attack"),
+        "privacy": train.get("privacy"),
+        "redaction": cfg.data.redact or None,
+        "augmentation": augmentation or (read_json(aug_path) if aug_path.is_file() else None),
+        "train_seconds": {"parent": p_time, "child": c_time, "ratio": c_time["mean"] / p_time["mean"]},
+        "comparison": compare(parents, children, kind),
+    }
+
+
 def mitigate(
     run_dir: str | Path,
     *,
@@ -364,47 +449,26 @@ def mitigate(
     chooses that option's value on a `validation_share` split of the training rows (mitigations/_sweep.py)."""
     import shutil
 
-    audit = stage("audit")
-    chosen = [
-        (k, m) for k, m in (("fairness", fairness), ("robustness", robustness), ("privacy", privacy)) if m
-    ]
-    if len(chosen) != 1:
-        raise FairtuneError(MITIGATE_NOTHING)
-    kind, method = chosen[0]
-    assert method is not None
-    options = dict(options or {})
-    from fairtune.mitigations._sweep import parse_sweep, point_name
+    from fairtune.audits import audit_input_problems
+    from fairtune.mitigations._sweep import parse_sweep
 
-    swept: tuple[str, list[float]] | None = None
-    if sweep is not None:
-        swept = parse_sweep(sweep, kind, validation_share)
+    audit = stage("audit")
+    kind, method = _chosen(fairness, robustness, privacy)
+    options = dict(options or {})
+    swept = parse_sweep(sweep, kind, validation_share) if sweep is not None else None
     parent = RunDir(Path(run_dir))
     parent.require_model()
-    pcfg = parent.load_config()
-    if seeds is not None:
-        if not 1 <= seeds <= MAX_SEEDS:
-            raise ConfigError(SEEDS_RANGE.format(value=seeds, most=MAX_SEEDS))
-        pcfg = pcfg.model_copy(update={"mitigate": pcfg.mitigate.model_copy(update={"seeds": seeds})})
+    pcfg = _with_seeds(parent.load_config(), seeds)
     seed_list = [pcfg.seed + k for k in range(pcfg.mitigate.seeds)]
     cfg = child_config(pcfg, parent.root, kind, method, options)
-    from fairtune.audits import audit_input_problems
-
     problems = audit_input_problems(cfg)  # before any training or auditing
     if problems:
         raise ConfigError(problems)
     sweep_doc = None
     if swept is not None:  # the child is known (and checked, or overwritten) once the value is chosen
-        key, values = swept
+        run_kw: dict[str, Any] = {"overwrite": overwrite, "show_progress": show_progress, "log": log}
         choice = (kind, method, options)
-        if overwrite:
-            shutil.rmtree(sweep_folder(parent.root, choice, key, validation_share), ignore_errors=True)
-        sweep_doc = _sweep(
-            parent, pcfg, choice, key, values, validation_share, show_progress=show_progress, log=log
-        )
-        options[key] = sweep_doc["chosen"]
-        cfg = child_config(pcfg, parent.root, kind, method, options)
-        # named after the chosen value, so it never lands on the child of the default setting
-        cfg = cfg.model_copy(update={"name": f"{cfg.name}-sweep-{point_name(key, sweep_doc['chosen'])}"})
+        cfg, sweep_doc = _child_after_sweep(parent, pcfg, choice, swept, validation_share, **run_kw)
     child = RunDir.for_config(cfg)
     if overwrite:
         shutil.rmtree(child.root, ignore_errors=True)
@@ -422,32 +486,12 @@ def mitigate(
     log(f"mitigate: training {child.root} ({kind} mitigation '{method}', seed {cfg.seed})")
     _train(cfg, show_progress, log)
     audit(child.root, only=[kind], log=log)
-    run_kw: dict[str, Any] = {"show_progress": show_progress, "log": log}
-    parents = _seeded_runs(pcfg, parent.root, seed_list, kind, reaudit=reaudit, **run_kw)
-    children = _seeded_runs(cfg, child.root, seed_list, kind, reaudit=True, **run_kw)
-    metrics = read_json(child.metrics)
-    aug_path = child.root / "augmentation.json"
-    p_time, c_time = train_seconds(parents), train_seconds(children)
-    doc = {
-        "schema": "fairtune/mitigation/v2",
-        "kind": kind,
-        "method": method,
-        "parent": str(parent.root),
-        "child": str(child.root),
-        "seeds": seed_list,
-        "parent_runs": [str(p) for p in parents],
-        "child_runs": [str(c) for c in children],
-        "counterfactual": metrics.get("train", {}).get("counterfactual"),
-        "identity_balance": metrics.get("train", {}).get("identity_balance"),
-        "adversarial": cfg.train.adversarial.model_dump() if cfg.train.adversarial else None,
-        "attack": metrics.get("train", {}).get("objectives", {}).get("attack"),
-        "privacy": metrics.get("train", {}).get("privacy"),
-        "redaction": cfg.data.redact or None,
-        "augmentation": augmentation or (read_json(aug_path) if aug_path.is_file() else None),
-        "train_seconds": {"parent": p_time, "child": c_time, "ratio": c_time["mean"] / p_time["mean"]},
-        "comparison": compare(parents, children, kind),
-        **({"sweep": sweep_doc} if sweep_doc else {}),
-    }
+    seeded: dict[str, Any] = {"show_progress": show_progress, "log": log}
+    parents = _seeded_runs(pcfg, parent.root, seed_list, kind, reaudit=reaudit, **seeded)
+    children = _seeded_runs(cfg, child.root, seed_list, kind, reaudit=True, **seeded)
+    doc = _mitigation_doc(cfg, kind, method, parent, child, (seed_list, parents, children), augmentation)
+    if sweep_doc:
+        doc["sweep"] = sweep_doc
     atomic_write_json(child.root / "mitigation.json", doc)
     if (parent.root / "report.html").is_file():
         stage("report")(parent.root)
