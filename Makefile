@@ -34,8 +34,8 @@ system-deps:
 test: lint typecheck pytest
 
 lint:
-	$(VENV)/bin/ruff check src tests bench examples
-	$(VENV)/bin/ruff format --check src tests bench examples
+	$(VENV)/bin/ruff check src tests bench examples docs
+	$(VENV)/bin/ruff format --check src tests bench examples docs
 	PYTHONPATH=src $(VENV)/bin/lint-imports
 
 typecheck:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import types
 import typing
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 
 def _type_name(annotation: Any) -> str:

@@ -187,6 +187,8 @@ def test_a_sweep_chooses_the_setting_on_a_validation_split_of_the_training_rows(
         (["--fairness", "clp", "--template-pairs", "5000"], "train.counterfactual.template_pairs"),
         (["--fairness", "balance", "--balance-per-phrase", "0"], "train.identity_balance.per_phrase"),
         (["--robustness", "a2t", "--a2t-share", "1.5"], "train.attack.share"),
+        (["--robustness", "both", "--a2t-start", "1"], "train.attack.start"),
+        (["--robustness", "a2t", "--sweep", "a2t_start=0.1,-0.5"], "train.attack.start"),
         (["--fairness", "cda", "--dimensions", "height"], "no lexicon for dimension 'height'"),
     ],
 )

@@ -58,7 +58,7 @@ def test_run_writes_the_robustness_audit(parent: Path) -> None:
     [
         ("adv", ["--epsilon", "0.05"], "robustness-adv-eps0.05"),
         ("augment", ["--augment-examples", "40"], "robustness-augment"),
-        ("a2t", ["--a2t-share", "0.5"], "robustness-a2t"),
+        ("a2t", ["--a2t-share", "0.5", "--a2t-start", "0.5"], "robustness-a2t-a2t0.5-start0.5"),
     ],
 )
 def test_mitigation_children_are_reaudited_on_the_same_sample(
@@ -81,7 +81,8 @@ def test_mitigation_children_are_reaudited_on_the_same_sample(
     if method == "adv":
         assert cfg["train"]["adversarial"]["epsilon"] == 0.05 and doc["augmentation"] is None
     elif method == "a2t":
-        assert cfg["train"]["attack"]["share"] == 0.5 and doc["augmentation"] is None
+        assert cfg["train"]["attack"]["share"] == 0.5 and cfg["train"]["attack"]["start"] == 0.5
+        assert doc["augmentation"] is None
         attack = doc["attack"]  # what training recorded: texts attacked and copies trained on
         assert attack["attacked"] > 0 and attack["perturbed_copies"] > 0
         assert attack["adversarial_copies"] <= attack["attacked"]

@@ -34,6 +34,7 @@ SWEEPABLE: dict[str, tuple[str, type]] = {
     "steps": ("robustness", int),
     "a2t_share": ("robustness", float),
     "perturb_share": ("robustness", float),
+    "a2t_start": ("robustness", float),
 }
 #: Validation accuracy a chosen candidate may lose against the baseline, in points, per kind.
 ACCURACY_BUDGET = {"fairness": 0.5, "robustness": 1.0}

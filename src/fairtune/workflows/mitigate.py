@@ -66,10 +66,14 @@ ROBUSTNESS_METHODS: dict[str, tuple[bool, bool, bool]] = {
 }
 
 
+#: --robustness a2t/both option -> its tag in the child's name
+A2T_OPTIONS = {"a2t_share": "a2t", "perturb_share": "perturb", "a2t_start": "start"}
+
+
 def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
     """<kind>-<method>, plus what sets a variant apart when it is not the default (template pairs; the
-    embedding attack and its radius), so that variants live side by side (fairness-all-tp16,
-    robustness-adv-pgd-eps0.2)."""
+    embedding attack and its radius; A2T's shares and start), so that variants live side by side
+    (fairness-all-tp16, robustness-adv-pgd-eps0.2, robustness-a2t-a2t0.25-start0.5)."""
     name = f"{kind}-{method}"
     if kind == "fairness" and options.get("template_pairs"):
         name += f"-tp{options['template_pairs']}"
@@ -78,6 +82,10 @@ def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
             name += "-pgd"
         if options.get("epsilon") is not None:
             name += f"-eps{options['epsilon']:g}"
+    if kind == "robustness" and ROBUSTNESS_METHODS[method][1]:
+        for key, tag in A2T_OPTIONS.items():
+            if options.get(key) is not None:
+                name += f"-{tag}{options[key]:g}"
     return name
 
 
@@ -120,7 +128,7 @@ def child_config(
                 adv["method"] = options["adv_method"]
             train_update["adversarial"] = adv
         if attack:
-            renamed = {"a2t_share": "share", "perturb_share": "perturb_share"}
+            renamed = {"a2t_share": "share", "perturb_share": "perturb_share", "a2t_start": "start"}
             train_update["attack"] = {renamed[k]: v for k, v in _given(options, *renamed).items()}
         if augment:
             data = data.model_copy(update={"extra_train": str(out_dir / name / "augment.jsonl")})
@@ -374,7 +382,8 @@ def _child_after_sweep(
     log: Callable[[str], None],
 ) -> tuple[FairtuneConfig, dict[str, Any]]:
     """The child's config with the swept option at the value the sweep chose, and the sweep's document.
-    The child is named after the chosen value, so it never lands on the child of the default setting."""
+    The child is named after the chosen value, so it never lands on the child of the default setting
+    (where the child's name already tells the value, as robustness-a2t-a2t0.25 does, it is that name)."""
     import shutil
 
     from fairtune.mitigations._sweep import point_name
@@ -388,6 +397,8 @@ def _child_after_sweep(
     )
     options[key] = sweep_doc["chosen"]
     cfg = child_config(pcfg, parent.root, kind, method, options)
+    if cfg.name != child_name(kind, method, {k: v for k, v in options.items() if k != key}):
+        return cfg, sweep_doc
     name = f"{cfg.name}-sweep-{point_name(key, sweep_doc['chosen'])}"
     return cfg.model_copy(update={"name": name}), sweep_doc
 
