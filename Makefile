@@ -34,8 +34,8 @@ system-deps:
 test: lint typecheck pytest
 
 lint:
-	$(VENV)/bin/ruff check src tests bench examples docs
-	$(VENV)/bin/ruff format --check src tests bench examples docs
+	$(VENV)/bin/ruff check src tests bench examples docs/*.py
+	$(VENV)/bin/ruff format --check src tests bench examples docs/*.py
 	PYTHONPATH=src $(VENV)/bin/lint-imports
 
 typecheck:
