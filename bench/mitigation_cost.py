@@ -13,9 +13,10 @@ the fresh model (the start of training) and from the parent's trained model (run
 first if missing: the end of training). Arms run in turn, `--repeats` times, in an interleaved order,
 so that drift of a shared machine falls on every arm alike. The projected cost of a whole run is the
 arm's steps per epoch (identity balance adds rows, so it takes more steps) x the mean of the two costs
-per step (the cost moving linearly from one to the other); A2T attacks only after its first 10% of
-steps, which cost what the parent's do from a fresh model. The ratio to the parent's projection is
-what the mitigation targets bound (at most 3x). Results: bench/results/<host-class>/mitigation_cost.json.
+per step (the cost moving linearly from one to the other); A2T attacks only after its first steps
+(10% by default, half in `a2t-late`), which cost what the parent's do from a fresh model. The ratio
+to the parent's projection is what the mitigation targets bound (at most 3x). Results:
+bench/results/<host-class>/mitigation_cost.json.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ ARMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "adv": ("robustness", "adv", {}),
     "pgd": ("robustness", "adv", {"adv_method": "pgd"}),
     "a2t": ("robustness", "a2t", {}),
+    "a2t-late": ("robustness", "a2t", {"a2t_share": 0.25, "a2t_start": 0.5}),
     "both": ("robustness", "both", {}),
 }
 

@@ -51,6 +51,11 @@ ARMS = {
     "adv": (["--robustness", "adv"], "robustness-adv"),
     "pgd": (["--robustness", "adv", "--adv-method", "pgd"], "robustness-adv-pgd"),
     "a2t": (["--robustness", "a2t"], "robustness-a2t"),
+    # twice the attacked share on the second half of training only
+    "a2t-late": (
+        ["--robustness", "a2t", "--a2t-share", "0.25", "--a2t-start", "0.5"],
+        "robustness-a2t-a2t0.25-start0.5",
+    ),
     "both": (["--robustness", "both"], "robustness-both"),
     "augment": (["--robustness", "augment"], "robustness-augment"),
 }
