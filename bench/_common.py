@@ -328,7 +328,7 @@ def earlier_arms(name: str, chosen: list[str]) -> dict[str, Any]:
     """The arms of this host class's earlier results that this run does not repeat, each with its own
     number of seeds: a benchmark run for one more arm, or for more seeds of one arm, keeps the others'
     numbers. An arm with fewer seeds was compared with the parent's first seeds, which are the same runs."""
-    earlier = read_results(name)
+    earlier = _seeded_results(name)
     if not earlier:
         return {}
     return {
@@ -340,8 +340,15 @@ def earlier_arms(name: str, chosen: list[str]) -> dict[str, Any]:
 
 def earlier_parent(name: str) -> tuple[int, dict[str, Any]]:
     """(seeds, parent block) of this host class's earlier results ((0, {}) if none)."""
-    earlier = read_results(name)
+    earlier = _seeded_results(name)
     return (int(earlier["seeds"]), earlier["parent"]) if earlier else (0, {})
+
+
+def _seeded_results(name: str) -> dict[str, Any] | None:
+    """This host class's earlier results of a mitigation benchmark, if in the seed-based format (the
+    older single-seed files have no seeds, parent block or arms to keep)."""
+    earlier = read_results(name)
+    return earlier if earlier and all(k in earlier for k in ("seeds", "parent", "arms")) else None
 
 
 def run_arms(

@@ -14,7 +14,7 @@ first if missing: the end of training). Arms run in turn, `--repeats` times, in 
 so that drift of a shared machine falls on every arm alike. The projected cost of a whole run is the
 arm's steps per epoch (identity balance adds rows, so it takes more steps) x the mean of the two costs
 per step (the cost moving linearly from one to the other); A2T attacks only after its first steps
-(10% by default, half in `a2t-late`), which cost what the parent's do from a fresh model. The ratio
+(10% by default, half in `a2t-late`), which cost what the parent's do there. The ratio
 to the parent's projection is what the mitigation targets bound (at most 3x). Results:
 bench/results/<host-class>/mitigation_cost.json.
 """
@@ -127,8 +127,11 @@ def summary(measured: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     for a, per_state in measured.items():
         by_state = {s: statistics.mean(v) for s, v in per_state.items()}
         step = statistics.mean(by_state.values())
-        plain = info[a]["plain_share"]  # A2T's first steps cost what the parent's do at the start
-        run = info[a]["full_run_steps"] * (plain * parent["fresh"] + (1 - plain) * step)
+        # A2T's first steps cost what the parent's do there; the cost moves linearly from fresh to trained
+        plain = info[a]["plain_share"]
+        early = parent["fresh"] + (parent["trained"] - parent["fresh"]) * plain / 2
+        late = by_state["fresh"] + (by_state["trained"] - by_state["fresh"]) * (1 + plain) / 2
+        run = info[a]["full_run_steps"] * (plain * early + (1 - plain) * late)
         out[a] = {
             "seconds_per_step": step,
             "seconds_per_step_by_state": by_state,

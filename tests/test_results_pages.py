@@ -141,6 +141,8 @@ def test_a_mitigation_bench_run_for_one_arm_keeps_the_other_arms_with_their_seed
     common, pages = _module("_common"), _module("results_pages")
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
     assert common.earlier_arms("example", ["a"]) == {} and common.earlier_parent("example") == (0, {})
+    common.write_results("example", {"arms": {"a": {"x": 1}}})  # the older single-seed format: nothing kept
+    assert common.earlier_arms("example", ["b"]) == {} and common.earlier_parent("example") == (0, {})
     common.write_results(
         "example", {"seeds": 3, "parent": {"x": 0}, "arms": {"a": {"x": 1}, "b": {"x": 2, "seeds": 2}}}
     )

@@ -328,6 +328,10 @@ MITIGATE_NOTHING = (
     "fairtune mitigate: choose one mitigation, e.g. --fairness cda (cda, clp, both, balance, all), "
     "--robustness adv (adv, a2t, augment, both) or --privacy dp (dp, redact)."
 )
+MITIGATE_UNUSED_OPTION = (
+    "fairtune mitigate: {flag} does nothing with --robustness {method}. It is an option of {users}; "
+    "leave it out or choose one of those."
+)
 SEEDS_RANGE = (
     "mitigate.seeds (--seeds): {value} is not a number of seeds from 1 to {most}. Pass e.g. --seeds 3 to "
     "train the parent and each mitigated child with 3 seeds."

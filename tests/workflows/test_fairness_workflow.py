@@ -188,6 +188,12 @@ def test_a_sweep_chooses_the_setting_on_a_validation_split_of_the_training_rows(
         (["--fairness", "balance", "--balance-per-phrase", "0"], "train.identity_balance.per_phrase"),
         (["--robustness", "a2t", "--a2t-share", "1.5"], "train.attack.share"),
         (["--robustness", "both", "--a2t-start", "1"], "train.attack.start"),
+        (["--robustness", "adv", "--a2t-start", "0.5"], "--a2t-start does nothing with --robustness adv"),
+        (["--robustness", "a2t", "--epsilon", "0.2"], "It is an option of adv, both"),
+        (
+            ["--robustness", "adv", "--sweep", "a2t_start=0.1,0.5"],
+            "a2t_start does not change --robustness adv",
+        ),
         (["--robustness", "a2t", "--sweep", "a2t_start=0.1,-0.5"], "train.attack.start"),
         (["--fairness", "cda", "--dimensions", "height"], "no lexicon for dimension 'height'"),
     ],

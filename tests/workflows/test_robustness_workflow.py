@@ -82,6 +82,8 @@ def test_mitigation_children_are_reaudited_on_the_same_sample(
         assert cfg["train"]["adversarial"]["epsilon"] == 0.05 and doc["augmentation"] is None
     elif method == "a2t":
         assert cfg["train"]["attack"]["share"] == 0.5 and cfg["train"]["attack"]["start"] == 0.5
+        steps = json.loads((child / "metrics.json").read_text())["train"]["steps"]
+        assert doc["attack"]["first_step"] == int(0.5 * steps) > 0  # training used the start it was given
         assert doc["augmentation"] is None
         attack = doc["attack"]  # what training recorded: texts attacked and copies trained on
         assert attack["attacked"] > 0 and attack["perturbed_copies"] > 0

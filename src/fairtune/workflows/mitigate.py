@@ -26,7 +26,13 @@ from fairtune.config import (
     DpConfig,
     FairtuneConfig,
 )
-from fairtune.errors import MITIGATE_NOTHING, SEEDS_RANGE, ConfigError, FairtuneError
+from fairtune.errors import (
+    MITIGATE_NOTHING,
+    MITIGATE_UNUSED_OPTION,
+    SEEDS_RANGE,
+    ConfigError,
+    FairtuneError,
+)
 
 MAX_SEEDS = 20
 
@@ -68,6 +74,25 @@ ROBUSTNESS_METHODS: dict[str, tuple[bool, bool, bool]] = {
 
 #: --robustness a2t/both option -> its tag in the child's name
 A2T_OPTIONS = {"a2t_share": "a2t", "perturb_share": "perturb", "a2t_start": "start"}
+#: the options of each part of a --robustness method, by its place in ROBUSTNESS_METHODS' flags
+ROBUSTNESS_OPTIONS = (("adv_method", "epsilon", "steps"), tuple(A2T_OPTIONS), ("augment_examples",))
+
+
+def _refuse_unused(kind: str, method: str, options: dict[str, Any]) -> None:
+    """An option of a part the --robustness method does not run (--a2t-start with adv) is refused, not
+    silently ignored."""
+    if kind != "robustness":
+        return
+    for runs, keys in zip(ROBUSTNESS_METHODS[method], ROBUSTNESS_OPTIONS, strict=True):
+        for key in keys:
+            if not runs and options.get(key) is not None:
+                flag = "--" + key.replace("_", "-")
+                users = ", ".join(m for m, parts in ROBUSTNESS_METHODS.items() if key in _keys_of(parts))
+                raise FairtuneError(MITIGATE_UNUSED_OPTION.format(flag=flag, method=method, users=users))
+
+
+def _keys_of(parts: tuple[bool, ...]) -> set[str]:
+    return {k for runs, keys in zip(parts, ROBUSTNESS_OPTIONS, strict=True) if runs for k in keys}
 
 
 def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
@@ -466,6 +491,7 @@ def mitigate(
     audit = stage("audit")
     kind, method = _chosen(fairness, robustness, privacy)
     options = dict(options or {})
+    _refuse_unused(kind, method, options)
     swept = parse_sweep(sweep, kind, validation_share) if sweep is not None else None
     parent = RunDir(Path(run_dir))
     parent.require_model()

@@ -26,7 +26,8 @@ class EmbeddingAdversarial(Objective):
     def backward(self, step: Step) -> torch.Tensor:
         # The total loss's own backward pass left its gradient at the embeddings: the first step's
         # direction costs no extra pass through the encoder.
-        assert step.delta is not None and step.delta.grad is not None  # perturbs_inputs asks the loop for it
+        if step.delta is None or step.delta.grad is None:  # perturbs_inputs asks the loop for it
+            raise RuntimeError("adversarial training: the loss has no gradient at the input embeddings")
         return self.cfg.weight * self.perturbed_loss(step, step.delta.grad)
 
     def perturbed_loss(self, step: Step, grad: torch.Tensor) -> torch.Tensor:
