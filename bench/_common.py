@@ -332,7 +332,7 @@ def earlier_arms(name: str, chosen: list[str]) -> dict[str, Any]:
     if not earlier:
         return {}
     return {
-        arm: {"seeds": earlier.get("seeds"), **rec}
+        arm: {"seeds": earlier["seeds"], **rec}
         for arm, rec in earlier.get("arms", {}).items()
         if arm not in chosen
     }

@@ -1022,7 +1022,7 @@ def _targets(host: Path, doc: dict[str, Any], arm: str) -> dict[str, Any]:
     cost = host / "mitigation_cost.json"
     timed = json.loads(cost.read_text())["arms"].get(arm) if cost.is_file() else None
     if timed is not None:
-        targets["time_within_3x"] = timed["ratio_vs_parent"] <= 3.0
+        targets["time_within_3x"] = timed["within_3x"]
         targets["all_met"] = all(v for k, v in targets.items() if isinstance(v, bool) and k != "all_met")
     return {**targets, "timed_side_by_side": timed is not None}
 

@@ -72,8 +72,12 @@ ROBUSTNESS_METHODS: dict[str, tuple[bool, bool, bool]] = {
 }
 
 
-#: --robustness a2t/both option -> its tag in the child's name
-A2T_OPTIONS = {"a2t_share": "a2t", "perturb_share": "perturb", "a2t_start": "start"}
+#: --robustness a2t/both option -> (its field in train.attack, its tag in the child's name)
+A2T_OPTIONS = {
+    "a2t_share": ("share", "a2t"),
+    "perturb_share": ("perturb_share", "perturb"),
+    "a2t_start": ("start", "start"),
+}
 #: the options of each part of a --robustness method, by its place in ROBUSTNESS_METHODS' flags
 ROBUSTNESS_OPTIONS = (("adv_method", "epsilon", "steps"), tuple(A2T_OPTIONS), ("augment_examples",))
 
@@ -83,16 +87,12 @@ def _refuse_unused(kind: str, method: str, options: dict[str, Any]) -> None:
     silently ignored."""
     if kind != "robustness":
         return
-    for runs, keys in zip(ROBUSTNESS_METHODS[method], ROBUSTNESS_OPTIONS, strict=True):
-        for key in keys:
-            if not runs and options.get(key) is not None:
-                flag = "--" + key.replace("_", "-")
-                users = ", ".join(m for m, parts in ROBUSTNESS_METHODS.items() if key in _keys_of(parts))
-                raise FairtuneError(MITIGATE_UNUSED_OPTION.format(flag=flag, method=method, users=users))
-
-
-def _keys_of(parts: tuple[bool, ...]) -> set[str]:
-    return {k for runs, keys in zip(parts, ROBUSTNESS_OPTIONS, strict=True) if runs for k in keys}
+    for part, keys in enumerate(ROBUSTNESS_OPTIONS):
+        given = [k for k in keys if options.get(k) is not None]
+        if given and not ROBUSTNESS_METHODS[method][part]:
+            flag = "--" + given[0].replace("_", "-")
+            users = ", ".join(m for m, parts in ROBUSTNESS_METHODS.items() if parts[part])
+            raise FairtuneError(MITIGATE_UNUSED_OPTION.format(flag=flag, method=method, users=users))
 
 
 def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
@@ -108,7 +108,7 @@ def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
         if options.get("epsilon") is not None:
             name += f"-eps{options['epsilon']:g}"
     if kind == "robustness" and ROBUSTNESS_METHODS[method][1]:
-        for key, tag in A2T_OPTIONS.items():
+        for key, (_, tag) in A2T_OPTIONS.items():
             if options.get(key) is not None:
                 name += f"-{tag}{options[key]:g}"
     return name
@@ -153,8 +153,7 @@ def child_config(
                 adv["method"] = options["adv_method"]
             train_update["adversarial"] = adv
         if attack:
-            renamed = {"a2t_share": "share", "perturb_share": "perturb_share", "a2t_start": "start"}
-            train_update["attack"] = {renamed[k]: v for k, v in _given(options, *renamed).items()}
+            train_update["attack"] = {A2T_OPTIONS[k][0]: v for k, v in _given(options, *A2T_OPTIONS).items()}
         if augment:
             data = data.model_copy(update={"extra_train": str(out_dir / name / "augment.jsonl")})
     from fairtune.config import build_config, config_to_dict
