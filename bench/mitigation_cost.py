@@ -14,7 +14,7 @@ first if missing: the end of training). Arms run in turn, `--repeats` times, in 
 so that drift of a shared machine falls on every arm alike. The projected cost of a whole run is the
 arm's steps per epoch (identity balance adds rows, so it takes more steps) x the mean of the two costs
 per step (the cost moving linearly from one to the other); A2T attacks only after its first steps
-(10% by default, half in `a2t-late`), which cost what the parent's do there. The ratio
+(10% by default, half in `a2t-late` and `both-late`), which cost what the parent's do there. The ratio
 to the parent's projection is what the mitigation targets bound (at most 3x). Results:
 bench/results/<host-class>/mitigation_cost.json.
 """
@@ -47,6 +47,7 @@ ARMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "a2t": ("robustness", "a2t", {}),
     "a2t-late": ("robustness", "a2t", {"a2t_share": 0.25, "a2t_start": 0.5}),
     "both": ("robustness", "both", {}),
+    "both-late": ("robustness", "both", {"a2t_share": 0.25, "perturb_share": 0.5, "a2t_start": 0.5}),
 }
 
 

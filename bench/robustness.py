@@ -57,6 +57,11 @@ ARMS = {
         "robustness-a2t-a2t0.25-start0.5",
     ),
     "both": (["--robustness", "both"], "robustness-both"),
+    # both, with A2T's attacked and perturbed copies (as many as `both` makes) on the second half of training
+    "both-late": (
+        ["--robustness", "both", "--a2t-share", "0.25", "--perturb-share", "0.5", "--a2t-start", "0.5"],
+        "robustness-both-a2t0.25-perturb0.5-start0.5",
+    ),
     "augment": (["--robustness", "augment"], "robustness-augment"),
 }
 CONFIG = "configs/sst2-minilm.yaml"

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fairtune._io import atomic_write_json, atomic_write_text, read_json
+from fairtune._io import atomic_write_json, read_json
 from fairtune._rundir import RunDir
 from fairtune._stages import register_stage, stage
 from fairtune.config import (
@@ -213,9 +213,6 @@ def write_robust_augmentation(
 ) -> dict[str, Any]:
     """Adversarial and perturbed copies of a sample of *training* texts (never eval), made with the
     parent model under the parent's attack constraints; labels are the originals'."""
-    import json
-    import random
-
     import numpy as np
 
     from fairtune.audits.robustness import (
@@ -226,7 +223,7 @@ def write_robust_augmentation(
         sample_indices,
     )
     from fairtune.audits.robustness._audit import read_names
-    from fairtune.data import load_task_data, load_wordnet
+    from fairtune.data import LabelledData, load_task_data, load_wordnet, write_jsonl
     from fairtune.models import TorchClassifier
 
     rc = cfg.audit.robustness
@@ -247,38 +244,40 @@ def write_robust_augmentation(
     out = WordSubstitutionAttack(clf, wordnet, attack_settings(rc), encoder).run(
         [train.texts[i] for i in idx], train.labels[idx]
     )
-    rows = [(a["adversarial"], a["label"]) for a in out["adversarial"]]
-    perturb = Perturbations(wordnet, read_names()).core()
-    rng = random.Random(cfg.seed)
-    n_perturbed = 0
+    adversarial = [(a["adversarial"], clf.labels.index(a["label"])) for a in out["adversarial"]]
+    perturbed = _perturbed_copies(train, idx, Perturbations(wordnet, read_names()).core(), cfg.seed)
+    copies = adversarial + perturbed
+    rows = LabelledData([t for t, _ in copies], np.array([k for _, k in copies], dtype=np.int64))
+    # copies of training texts: encrypted like them
+    write_jsonl(path, rows, clf.labels, cfg.data.text_column, cfg.data.label_column, cfg.encryption)
+    return {
+        "train_texts_sampled": len(idx),
+        "adversarial_added": len(adversarial),
+        "attack_success_rate_on_train": out["attack_success_rate"],
+        "perturbed_added": len(perturbed),
+        "file": str(path),
+        "seconds": out["seconds"],
+        "label_shares": {lab: float(np.mean(rows.labels == k)) for k, lab in enumerate(clf.labels)}
+        if len(rows)
+        else {},
+    }
+
+
+def _perturbed_copies(train: Any, idx: Any, perturb: dict[str, Any], seed: int) -> list[tuple[str, int]]:
+    """One random label-preserving perturbation of each sampled training text (the first of a seeded
+    shuffle of the perturbations that changes it), with the text's label id."""
+    import random
+
+    rng, out = random.Random(seed), []
     for i in idx:
         names = list(perturb)
         rng.shuffle(names)
         for name in names:
             new = perturb[name](train.texts[i], rng)
             if new is not None and new != train.texts[i]:
-                rows.append((new, clf.labels[int(train.labels[i])]))
-                n_perturbed += 1
+                out.append((new, int(train.labels[i])))
                 break
-    atomic_write_text(
-        path,
-        "".join(
-            json.dumps({cfg.data.text_column: t, cfg.data.label_column: lab}, ensure_ascii=False) + "\n"
-            for t, lab in rows
-        ),
-        cfg.encryption,  # copies of training texts
-    )
-    return {
-        "train_texts_sampled": len(idx),
-        "adversarial_added": len(out["adversarial"]),
-        "attack_success_rate_on_train": out["attack_success_rate"],
-        "perturbed_added": n_perturbed,
-        "file": str(path),
-        "seconds": out["seconds"],
-        "label_shares": {lab: float(np.mean([r[1] == lab for r in rows])) for lab in clf.labels}
-        if rows
-        else {},
-    }
+    return out
 
 
 def _train(cfg: FairtuneConfig, show_progress: bool, log: Callable[[str], None]) -> None:
