@@ -56,16 +56,16 @@ def registered_stages() -> list[str]:
     return sorted(_TABLE)
 
 
-def _drop_unset(value: Any) -> Any:
+def drop_unset(value: Any) -> Any:
     """Drop keys whose value is None: an optional feature that is off leaves no trace, so adding a new
     optional config key in a later version does not make every finished stage look stale."""
     if isinstance(value, dict):
-        return {k: _drop_unset(v) for k, v in value.items() if v is not None}
+        return {k: drop_unset(v) for k, v in value.items() if v is not None}
     return value
 
 
 def fingerprint(cfg: FairtuneConfig, name: str) -> str:
     """A hash of the config sections stage `name` reads (`STAGE_INPUTS`), recorded in stages.json."""
-    doc = _drop_unset(config_to_dict(cfg))
+    doc = drop_unset(config_to_dict(cfg))
     blob = json.dumps({k: doc[k] for k in STAGE_INPUTS[name] if k in doc}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -96,3 +96,24 @@ def test_mitigation_children_are_reaudited_on_the_same_sample(
         eval_texts = set((parent.parent.parent / "eval.csv").read_text().splitlines())
         assert not any(json.loads(r)["text"] in eval_texts for r in rows)  # never from the eval set
         assert cfg["data"]["extra_train"].endswith("augment.jsonl")
+
+
+def test_a_parent_audit_of_another_auditor_version_is_redone_before_the_comparison(
+    parent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The child is compared with what today's auditor says of the parent: a parent document without
+    provenance (or of other code) is audited again, a current one is kept."""
+    path = parent / "audit" / "robustness.json"
+    doc = json.loads(path.read_text())
+    assert doc["provenance"]["code"] and doc["provenance"]["settings"]  # `run` recorded what wrote it
+    doc.pop("provenance")
+    doc["metrics"]["attack_success_rate"] = 0.123456  # what an older auditor might have said
+    path.write_text(json.dumps(doc))
+    argv = ["mitigate", str(parent), "--robustness", "adv", "--epsilon", "0.05", "--no-progress"]
+    assert main(argv) == 0  # the child exists: nothing is trained, both sides are audited
+    out = capsys.readouterr().out
+    assert f"auditing {parent} (robustness; audit/robustness.json: written before audit documents" in out
+    redone = json.loads(path.read_text())
+    assert redone["provenance"] and redone["metrics"]["attack_success_rate"] != 0.123456
+    assert main(argv) == 0
+    assert f"auditing {parent} (" not in capsys.readouterr().out  # current now: kept

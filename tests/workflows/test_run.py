@@ -128,6 +128,15 @@ def test_compare_puts_runs_side_by_side(tmp_path: Path, tiny_config: dict, capsy
     assert main(["compare", str(out_dir / "tiny"), str(out_dir / "b"), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert "eval.accuracy" in doc["metrics"] and len(doc["runs"]) == 2
+    assert doc["auditors_differ"] == {}  # one version of fairtune audited both
+    path = sorted((out_dir / "b" / "audit").glob("*.json"))[0]
+    audit = json.loads(path.read_text())
+    audit.pop("provenance")  # as an earlier version of fairtune wrote it
+    path.write_text(json.dumps(audit))
+    assert main(["compare", str(out_dir / "tiny"), str(out_dir / "b")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"audit/{path.stem}.json was written by different versions of the {path.stem} auditor" in err
+    assert f"{out_dir / 'b'}: unrecorded" in err and f"fairtune audit RUN_DIR --only {path.stem}" in err
 
 
 def test_sigkill_mid_training_then_rerun_matches_uninterrupted(tmp_path: Path, tiny_config: dict) -> None:

@@ -132,3 +132,25 @@ def test_a_parent_trained_on_integer_labels_takes_new_rows_with_label_names(
     doc = json.loads((run / "updates" / "u" / "update.json").read_text())
     rows = {r["metric"]: r for r in doc["comparison"]}
     assert 0 <= rows["new.accuracy"]["parent"] <= 1 and 0 <= rows["new.accuracy"]["child"] <= 1
+
+
+def test_a_served_run_audited_by_another_auditor_version_is_audited_again_first(
+    parent: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """update compares the refresh with what today's auditors say of the served model."""
+    from fairtune._rundir import RunDir
+    from fairtune.workflows.update import served_run
+
+    base = served_run(RunDir(parent)).root
+    path = base / "audit" / "fairness.json"
+    doc = json.loads(path.read_text())
+    doc["provenance"]["code"] = "0" * 16  # another version of the fairness auditor wrote it
+    path.write_text(json.dumps(doc))
+    new = write_csv(tmp_path / "new.csv", tiny_biased_rows(60, seed=11))
+    argv = ["update", str(parent), "--data", str(new), "--name", "u3", "--no-progress", "--tolerance", "100"]
+    assert main(argv) in (0, 3)
+    out = capsys.readouterr().err  # the log is on stderr
+    assert (
+        f"update: auditing {base} again before the comparison (audit/fairness.json: written by another" in out
+    )
+    assert json.loads(path.read_text())["provenance"]["code"] != "0" * 16

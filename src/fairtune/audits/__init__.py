@@ -18,9 +18,18 @@ from fairtune.audits._spec import AuditContext, AuditorSpec, Metric
 
 if TYPE_CHECKING:
     from fairtune.audits._preflight import audit_input_problems
+    from fairtune.audits._provenance import provenance, stale_reason
     from fairtune.audits._result import AuditResult
 
-__getattr__ = lazy_exports(__name__, {"audit_input_problems": "_preflight", "AuditResult": "_result"})
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "audit_input_problems": "_preflight",
+        "AuditResult": "_result",
+        "provenance": "_provenance",
+        "stale_reason": "_provenance",
+    },
+)
 
 __all__ = [
     "AuditContext",
@@ -31,6 +40,8 @@ __all__ = [
     "auditors",
     "classifier_auditors",
     "enabled_auditors",
+    "provenance",
     "register_auditor",
     "register_metrics",
+    "stale_reason",
 ]

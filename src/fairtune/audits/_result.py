@@ -25,6 +25,8 @@ class AuditResult:
     examples: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    #: what wrote the document (audits/_provenance.py), set by the audit workflow
+    provenance: dict[str, str] | None = None
 
     def finding(self, severity: Severity, message: str, **extra: Any) -> None:
         self.findings.append({"severity": severity, "message": message, **extra})
@@ -38,6 +40,7 @@ class AuditResult:
             "examples": self.examples,
             "details": self.details,
             "seconds": round(self.seconds, 3),
+            **({"provenance": self.provenance} if self.provenance else {}),
         }
 
     def write(self, run_root: Path) -> Path:

@@ -42,4 +42,12 @@ def run(args: argparse.Namespace) -> int:
         )  # any gate failed
     table.add_row("gates", *gate_row)
     console().print(table)
+    for name, codes in result["auditors_differ"].items():
+        versions = ", ".join(f"{d}: {c or 'unrecorded'}" for d, c in codes.items())
+        console(stderr=True).print(
+            f"[yellow]warning:[/yellow] audit/{name}.json was written by different versions of the {name} "
+            f"auditor in these runs ({versions}), "
+            f"so its numbers may not measure the same thing. Audit each again with this version: "
+            f"fairtune audit RUN_DIR --only {name}"
+        )
     return 0

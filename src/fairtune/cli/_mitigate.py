@@ -92,7 +92,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="share of the training rows held out for --sweep (default 0.1)",
     )
     p.add_argument(
-        "--reaudit", action="store_true", help="audit the parent's runs again even where an audit exists"
+        "--reaudit",
+        action="store_true",
+        help="audit the parent's runs again even where their audits are current (an audit written by another "
+        "version of the auditor, or under other settings, is redone anyway)",
     )
     p.add_argument(
         "--overwrite", action="store_true", help="discard an existing child run of this mitigation first"

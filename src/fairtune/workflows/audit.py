@@ -97,7 +97,7 @@ def audit(
 ) -> dict[str, dict[str, Any]]:
     """Run the chosen (default: enabled) auditors; return {name: audit document}. `overrides`
     (`audit.privacy.sample=500`) change the run's audit settings first, saved to its config.yaml."""
-    from fairtune.audits import AuditContext, auditors, classifier_auditors, enabled_auditors
+    from fairtune.audits import AuditContext, auditors, classifier_auditors, enabled_auditors, provenance
     from fairtune.data import load_task_data
     from fairtune.models import load_run_classifier
 
@@ -115,6 +115,7 @@ def audit(
     for name in names:
         log(f"audit {name}: running on {run.root}")
         result = auditors()[name](ctx)
+        result.provenance = provenance(name, cfg)
         path = result.write(run.root)
         log(
             f"audit {name}: {len(result.metrics)} metrics, {len(result.findings)} findings in "

@@ -164,7 +164,7 @@ def audit_model(
     """Run the auditors on `model` (anything `fairtune.models.classifier` takes) over the labelled `data`
     (a path, a DataFrame, a `datasets.Dataset`, or (texts, labels)). `train`: the model's training texts,
     for the privacy audit. Gates in `config` are checked."""
-    from fairtune.audits import AuditContext, auditors
+    from fairtune.audits import AuditContext, auditors, provenance
     from fairtune.data import labelled_data
     from fairtune.evaluation import classification_metrics
     from fairtune.models import classifier
@@ -185,6 +185,7 @@ def audit_model(
     for n in names:
         log(f"audit {n}: running")
         result = auditors()[n](ctx)
+        result.provenance = provenance(n, cfg)
         ctx.prior[n] = result.to_json()
         log(
             f"audit {n}: {len(result.metrics)} metrics, {len(result.findings)} findings, "

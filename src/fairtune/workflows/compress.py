@@ -122,12 +122,13 @@ def reaudit(
     run: RunDir, cfg: FairtuneConfig, clf: Any, task: Any, out_root: Path, names: Sequence[str]
 ) -> dict[str, dict[str, float]]:
     """Run `names` auditors on `clf`; write out_root/audit/<name>.json; return their metrics."""
-    from fairtune.audits import AuditContext, auditors
+    from fairtune.audits import AuditContext, auditors, provenance
 
     ctx = AuditContext(clf, task.eval, cfg, train=task.train, run=run)
     out = {}
     for name in names:
         result = auditors()[name](ctx)
+        result.provenance = provenance(name, cfg)  # a variant is audited under its run's settings
         result.write(out_root)
         out[name] = dict(result.metrics)
     return out
@@ -169,6 +170,7 @@ def compress(
     """Build, measure and re-audit `variants` (names from `requested_variants`, with the same `source`);
     return compress/summary.json's content. Every variant is measured against the run's fp32 model, also
     when it is built from another variant."""
+    from fairtune.audits import stale_reason
     from fairtune.compress import (
         ONNX_VARIANTS,
         build_bf16,
@@ -240,11 +242,11 @@ def compress(
     parent_m["size_mb"] = size_mb(model_dir)
     parent_audits = {}
     for name in names_audit:
-        path = run.root / "audit" / f"{name}.json"
-        if path.is_file():
-            parent_audits[name] = read_json(path).get("metrics", {})
-        else:
-            log(f"compress: the parent has no audit/{name}.json; auditing it first")
+        why = stale_reason(run.root, name)
+        if why is None:
+            parent_audits[name] = read_json(run.root / "audit" / f"{name}.json").get("metrics", {})
+        else:  # its variants are compared with what today's auditor says of it
+            log(f"compress: auditing the parent first (audit/{name}.json: {why})")
             parent_audits.update(reaudit(run, cfg, parent_clf, task, run.root, [name]))
     del parent_clf
     summary: dict[str, Any] = {

@@ -292,6 +292,17 @@ def _train(cfg: FairtuneConfig, show_progress: bool, log: Callable[[str], None])
     stage("train")(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
 
 
+def _audit_unless_current(root: Path, kind: str, reaudit: bool, log: Callable[[str], None]) -> None:
+    """Audit the run at `root` for `kind` when asked to (--reaudit) or when its document cannot be compared
+    with what today's auditor writes (none yet, another version of the auditor, other settings)."""
+    from fairtune.audits import stale_reason
+
+    why = "asked by --reaudit" if reaudit else stale_reason(root, kind)
+    if why:
+        log(f"mitigate: auditing {root} ({kind}; audit/{kind}.json: {why})")
+        stage("audit")(root, only=[kind], log=log)
+
+
 def _seeded_runs(
     cfg: FairtuneConfig,
     root: Path,
@@ -303,7 +314,6 @@ def _seeded_runs(
     log: Callable[[str], None],
 ) -> list[Path]:
     """The replicas of the run at `root` for every seed but its own (the first), trained and audited."""
-    audit = stage("audit")
     out = [root]
     for seed in seeds[1:]:
         rcfg = replica_config(cfg, root, seed)
@@ -311,8 +321,7 @@ def _seeded_runs(
         run.check_same_config(rcfg)
         log(f"mitigate: seed {seed}: training {run.root}")
         _train(rcfg, show_progress, log)
-        if reaudit or not (run.root / "audit" / f"{kind}.json").is_file():
-            audit(run.root, only=[kind], log=log)
+        _audit_unless_current(run.root, kind, reaudit, log)
         out.append(run.root)
     return out
 
@@ -479,7 +488,9 @@ def mitigate(
 ) -> list[dict[str, Any]]:
     """Train, audit and compare the child for the requested mitigation over `seeds` seeds (unset: the
     parent's mitigate.seeds); re-render the parent's report. `reaudit` audits the parent's runs again
-    even where an audit exists (the children are always re-audited). `sweep` (KEY=V1,V2,...) first
+    even where their audit documents are current; without it, a parent's run is audited again only when
+    its document cannot be compared with today's auditor (audits/_provenance.py). The children are
+    always audited. `sweep` (KEY=V1,V2,...) first
     chooses that option's value on a `validation_share` split of the training rows (mitigations/_sweep.py)."""
     import shutil
 
@@ -508,9 +519,7 @@ def mitigate(
     if overwrite:
         shutil.rmtree(child.root, ignore_errors=True)
     child.check_same_config(cfg)
-    if reaudit or not (parent.root / "audit" / f"{kind}.json").is_file():
-        log(f"mitigate: auditing the parent ({kind})")
-        audit(parent.root, only=[kind], log=log)
+    _audit_unless_current(parent.root, kind, reaudit, log)
     augmentation = None
     if cfg.data.extra_train and not (child.model / "config.json").is_file():
         child.root.mkdir(parents=True, exist_ok=True)

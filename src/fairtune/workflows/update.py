@@ -132,6 +132,20 @@ def scored(run: RunDir, new_eval: LabelledData) -> dict[str, float]:
     }
 
 
+def _audit_unless_current(base: RunDir, log: Callable[[str], None]) -> None:
+    """Audit the served run again where its audit documents cannot be compared with what today's auditors
+    write of the child (another version of an auditor, other settings, none yet), and re-render its report."""
+    from fairtune.audits import enabled_auditors, stale_reason
+
+    stale = {n: why for n in enabled_auditors(base.load_config()) if (why := stale_reason(base.root, n))}
+    if not stale:
+        return
+    reasons = "; ".join(f"audit/{n}.json: {why}" for n, why in stale.items())
+    log(f"update: auditing {base.root} again before the comparison ({reasons})")
+    stage("audit")(base.root, only=list(stale), log=log)
+    stage("report")(base.root)
+
+
 def decide(gates: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
     """Why the child may not be promoted (empty: it may)."""
     failed = [f"gate {g['metric']} failed" for g in gates["gates"] if not g["passed"]]
@@ -205,6 +219,7 @@ def update(
     child = RunDir.for_config(ccfg)
     stage("train")(ccfg, overwrite=True, show_progress=show_progress)
     base = served_run(parent)
+    _audit_unless_current(base, log)
     stage("audit")(child.root, log=log)
     gates = stage("report")(child.root)
     rows = compare_metrics(
