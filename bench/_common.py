@@ -306,7 +306,7 @@ class MitigationBench:
     """A seeded mitigation benchmark: which arms, which metrics, which targets."""
 
     name: str  # results file: bench/results/<host-class>/<name>.json
-    arms: dict[str, tuple[list[str], str]]  # arm -> (`fairtune mitigate` arguments, child folder)
+    arms: dict[str, tuple[list[str], str]]  # arm -> (`fairtune mitigate` arguments, child folder or glob)
     metrics: dict[str, str]  # result name -> compared metric in mitigation.json
     targets: dict[str, float]  # result name -> relative reduction asked for
     excluding_0: tuple[str, ...]  # results whose interval of the difference must lie below 0
@@ -320,7 +320,8 @@ def add_reaudit_flag(ap: Any) -> None:
         "--no-reaudit",
         dest="reaudit",
         action="store_false",
-        help="keep the parent runs' audits (default: the first arm re-audits them with today's auditor)",
+        help="keep the parent runs' audits where they are current (default: the first arm re-audits them; "
+        "either way, an audit written by another version of the auditor is redone)",
     )
 
 
@@ -351,6 +352,15 @@ def _seeded_results(name: str) -> dict[str, Any] | None:
     return earlier if earlier and all(k in earlier for k in ("seeds", "parent", "arms")) else None
 
 
+def child_document(run: Path, child: str) -> Path:
+    """The mitigation.json of the arm's child: a folder name, or a glob for a swept arm, whose child is
+    named after the value the sweep chose (the newest match)."""
+    found = sorted(run.glob(f"mitigate/{child}/mitigation.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise SystemExit(f"no mitigation.json under {run}/mitigate/{child}: did the arm's mitigate run?")
+    return found[-1]
+
+
 def run_arms(
     bench: MitigationBench,
     run: Path,
@@ -374,7 +384,7 @@ def run_arms(
         flags, child = bench.arms[arm]
         again = ["--reaudit"] if k == 0 and reaudit else []
         wall = fairtune("mitigate", str(where), *flags, "--seeds", str(seeds), "--no-progress", *again)
-        doc = json.loads((run / "mitigate" / child / "mitigation.json").read_text())
+        doc = json.loads(child_document(run, child).read_text())
         parent, arms[arm] = arm_results(doc, bench.metrics)
         arms[arm].update({key: doc.get(key) for key in bench.keep}, mitigate_wall_seconds=wall)
         arms[arm]["targets"] = judge_arm(arms[arm], bench.targets, bench.excluding_0, bench.max_drop_points)

@@ -7,7 +7,8 @@ on SST-2 once per seed, and the parent is trained once per seed too):
 
 1. The parent: `fairtune train configs/sst2-minilm.yaml` unless OUTPUT_DIR/sst2-minilm is trained.
 2. `fairtune mitigate RUN --fairness METHOD [...] --seeds N` for each arm (`all-tp16` is `all
-   --template-pairs 16`): the parent and the child are each
+   --template-pairs 16`; `all-tp16-sweep` first chooses CLP's weight among 0.25, 0.5 and 1 on a
+   validation split of train, one training per value): the parent and the child are each
    trained with N seeds (runs already trained with the same config are reused, so a stopped bench
    continues where it stopped) and audited with the same settings. The first arm re-audits the parent's
    runs, so all of them are measured by this version of the audit.
@@ -48,6 +49,11 @@ ARMS = {
     "clp": (["--fairness", "clp"], "fairness-clp"),
     "all": (["--fairness", "all"], "fairness-all"),
     "all-tp16": (["--fairness", "all", "--template-pairs", "16"], "fairness-all-tp16"),
+    # all-tp16 with the pairing weight chosen on a validation split of train, against the accuracy budget
+    "all-tp16-sweep": (
+        ["--fairness", "all", "--template-pairs", "16", "--sweep", "clp_lambda=0.25,0.5,1"],
+        "fairness-all-tp16-sweep-clp_lambda-*",
+    ),
 }
 TARGETS = {"identity_fped": 0.5, "template_spread_max": 0.5, "flip_rate": 0.5}
 EXCLUDING_0 = ("identity_fped", "template_spread_max")

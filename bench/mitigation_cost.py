@@ -15,8 +15,9 @@ so that drift of a shared machine falls on every arm alike. The projected cost o
 arm's steps per epoch (identity balance adds rows, so it takes more steps) x the mean of the two costs
 per step (the cost moving linearly from one to the other); A2T attacks only after its first steps
 (10% by default, half in `a2t-late` and `both-late`), which cost what the parent's do there. The ratio
-to the parent's projection is what the mitigation targets bound (at most 3x). Results:
-bench/results/<host-class>/mitigation_cost.json.
+to the parent's projection is what the mitigation targets bound (at most 3x). Arms of an earlier run
+that `--arms` leaves out are kept, each with its run (date, steps, rounds) and its ratio to the parent
+timed in that run. Results: bench/results/<host-class>/mitigation_cost.json.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, trained_run, write_results
+from _common import ROOT, read_results, trained_run, write_results
 
 CONFIG = ROOT / "configs" / "sst2-minilm.yaml"
 WARMUP = 10
@@ -48,6 +49,7 @@ ARMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "a2t-late": ("robustness", "a2t", {"a2t_share": 0.25, "a2t_start": 0.5}),
     "both": ("robustness", "both", {}),
     "both-late": ("robustness", "both", {"a2t_share": 0.25, "perturb_share": 0.5, "a2t_start": 0.5}),
+    "both-eps0.3": ("robustness", "both", {"epsilon": 0.3}),
 }
 
 
@@ -145,6 +147,27 @@ def summary(measured: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def stamped(arms: dict[str, Any], steps: int, repeats: int) -> dict[str, Any]:
+    """Each arm with the run that measured it (its ratio is to the parent timed in that run)."""
+    from datetime import UTC, datetime
+
+    run = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "steps_timed": steps, "repeats": repeats}
+    return {a: {**m, "run": run} for a, m in arms.items()}
+
+
+def with_earlier(arms: dict[str, Any]) -> dict[str, Any]:
+    """`arms` plus the arms of this host class's earlier results that this run did not time, each with its
+    own run, so a run for one new arm keeps the others' ratios (each one's against its own run's parent)."""
+    earlier = read_results("mitigation_cost") or {"arms": {}}
+    run = {k: earlier.get(k) for k in ("steps_timed", "repeats")}
+    kept = {
+        a: {"run": {"date": earlier["machine"]["date"], **run}, **m}
+        for a, m in earlier["arms"].items()
+        if a not in arms
+    }
+    return {a: (arms | kept)[a] for a in [*ARMS, *kept] if a in arms or a in kept}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=60)
@@ -162,7 +185,7 @@ def main() -> None:
             "trained": str(trained.relative_to(ROOT)),
         },
         "config": str(CONFIG.relative_to(ROOT)),
-        "arms": summary(measured, info),
+        "arms": with_earlier(stamped(summary(measured, info), args.steps, args.repeats)),
     }
     path = write_results("mitigation_cost", doc)
     print(f"written to {path.relative_to(ROOT)}")

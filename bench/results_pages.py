@@ -1133,6 +1133,11 @@ def mitigation_page() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _timed(run: dict[str, Any]) -> str:
+    """When (UTC, to the minute) the cost run that timed an arm started."""
+    return str(run["date"])[:16].replace("T", " ")
+
+
 def _cost_section(host: Path) -> list[str]:
     """The side-by-side training cost of every arm (bench/mitigation_cost.py), if measured on `host`."""
     path = host / "mitigation_cost.json"
@@ -1145,10 +1150,17 @@ def _cost_section(host: Path) -> list[str]:
         f"`bench/mitigation_cost.py`: {doc['steps_timed']} timed steps per arm, {doc['repeats']} rounds in",
         "alternating order in one process, from a fresh head (the start of training) and from the parent's",
         "trained model (the end of training); the projection is the mean of the two costs per step × the",
-        f"arm's steps for the whole run. Machine: {_machine(doc)}.",
+        f"arm's steps for the whole run. Machine: {_machine(doc)}. Each ratio is to the parent timed in",
+        "the same run; the last column says which run (arms left out of a later run keep their own).",
         "",
         *_head(
-            "arm", "s/step, fresh model", "s/step, trained model", "projected training s", "× parent", "≤ 3×"
+            "arm",
+            "s/step, fresh model",
+            "s/step, trained model",
+            "projected training s",
+            "× parent",
+            "≤ 3×",
+            "timed",
         ),
     ]
     for arm, m in doc["arms"].items():
@@ -1162,6 +1174,7 @@ def _cost_section(host: Path) -> list[str]:
                 f"{m['projected_train_seconds']:,.0f}",
                 f"{ratio:.2f}×",
                 "yes" if ratio <= 3 else "**no**",
+                _timed(m.get("run") or {"date": doc["machine"]["date"]}),
             )
         )
     return [*out, ""]

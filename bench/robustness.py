@@ -62,6 +62,8 @@ ARMS = {
         ["--robustness", "both", "--a2t-share", "0.25", "--perturb-share", "0.5", "--a2t-start", "0.5"],
         "robustness-both-a2t0.25-perturb0.5-start0.5",
     ),
+    # both, with an embedding radius three times the default's (FreeLB++: a larger bound helps)
+    "both-eps0.3": (["--robustness", "both", "--epsilon", "0.3"], "robustness-both-eps0.3"),
     "augment": (["--robustness", "augment"], "robustness-augment"),
 }
 CONFIG = "configs/sst2-minilm.yaml"

@@ -153,3 +153,40 @@ def test_a_mitigation_bench_run_for_one_arm_keeps_the_other_arms_with_their_seed
     doc = {"seeds": 5, "arms": {"a": {"seeds": 5}, **kept}}
     assert pages._seeds_line(doc).startswith("seeds: the parent 5; `a` 5, `b` 2 (")
     assert pages._seeds_line({"seeds": 3, "arms": {"a": {}, "b": {"seeds": 3}}}) == "3 seeds per arm"
+
+
+def test_a_cost_run_for_some_arms_keeps_the_others_with_the_run_that_timed_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ratio is to the parent of its own run: a later run for one arm keeps the others, saying when
+    they were timed, and the page prints that date."""
+    common, cost, pages = _module("_common"), _module("mitigation_cost"), _module("results_pages")
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(cost, "read_results", common.read_results)
+    assert cost.with_earlier({"parent": {"ratio_vs_parent": 1.0}}) == {"parent": {"ratio_vs_parent": 1.0}}
+    earlier = {
+        "steps_timed": 60,
+        "repeats": 2,
+        "arms": {"parent": {"x": 1}, "pgd": {"x": 3}, "a2t": {"x": 2}},
+    }
+    path = common.write_results("mitigation_cost", earlier)
+    date = json.loads(path.read_text())["machine"]["date"]
+    new = cost.stamped({"parent": {"x": 9}, "a2t": {"x": 8}}, 30, 1)
+    assert new["a2t"]["run"]["steps_timed"] == 30 and new["a2t"]["run"]["date"] >= date
+    merged = cost.with_earlier(new)
+    assert list(merged) == ["parent", "pgd", "a2t"]  # the benchmark's own order
+    assert merged["parent"] == new["parent"] and merged["a2t"] == new["a2t"]  # timed now
+    assert merged["pgd"] == {"x": 3, "run": {"date": date, "steps_timed": 60, "repeats": 2}}
+    assert pages._timed(merged["pgd"]["run"]) == date[:16].replace("T", " ")
+
+
+def test_a_swept_arm_finds_the_child_named_after_the_chosen_value(tmp_path: Path) -> None:
+    common = _module("_common")
+    for name in ("fairness-all-tp16-sweep-clp_lambda-0.5", "fairness-all-tp16"):
+        (tmp_path / "mitigate" / name).mkdir(parents=True)
+        (tmp_path / "mitigate" / name / "mitigation.json").write_text("{}")
+    found = common.child_document(tmp_path, "fairness-all-tp16-sweep-clp_lambda-*")
+    assert found.parent.name == "fairness-all-tp16-sweep-clp_lambda-0.5"
+    assert common.child_document(tmp_path, "fairness-all-tp16").parent.name == "fairness-all-tp16"
+    with pytest.raises(SystemExit, match=r"no mitigation\.json"):
+        common.child_document(tmp_path, "robustness-both")
