@@ -64,6 +64,8 @@ ARMS = {
     ),
     # both, with an embedding radius three times the default's (FreeLB++: a larger bound helps)
     "both-eps0.3": (["--robustness", "both", "--epsilon", "0.3"], "robustness-both-eps0.3"),
+    # both, and a quarter of each batch also trained on a copy with random synonym swaps (no queries)
+    "both-syn0.25": (["--robustness", "both", "--synonym-share", "0.25"], "robustness-both-syn0.25"),
     "augment": (["--robustness", "augment"], "robustness-augment"),
 }
 CONFIG = "configs/sst2-minilm.yaml"

@@ -96,6 +96,26 @@ def test_attack_flips_through_a_synonym_within_constraints(wn) -> None:
 
 
 @needs_wordnet
+def test_random_substitution_swaps_the_attacks_own_candidates_without_a_model(wn) -> None:
+    from fairtune.audits.robustness._attack import Synonyms, random_substitution
+
+    settings = AttackSettings(min_similarity=None, max_change=0.2)
+    synonyms = Synonyms(wn, settings)
+    text = "The acting in this old picture was good, and the plot was dull."
+    out = {random_substitution(text, synonyms, settings.max_change, random.Random(s)) for s in range(20)}
+    assert None not in out and text not in out and len(out) > 5  # a random copy each time
+    for new in out:
+        old_words, new_words = text.split(), new.split()
+        changed = [(a, b) for a, b in zip(old_words, new_words, strict=True) if a != b]
+        assert len(changed) == 2  # max_change of 12 words, no more
+        for a, b in changed:  # the attack's candidates, case and punctuation kept
+            bare = a.strip(",.")
+            assert b.strip(",.").lower() in synonyms(bare) and b[0].isupper() == a[0].isupper()
+            assert a[len(bare) :] == b[len(b.strip(",.")) :]
+    assert random_substitution("this is not it", synonyms, 0.2, random.Random(0)) is None  # stop words only
+
+
+@needs_wordnet
 def test_attack_respects_stop_words_budget_and_similarity(wn) -> None:
     texts = ["this is not the picture that i would see again"]
     # the weak spot is a stop word: never substituted, so the attack must fail

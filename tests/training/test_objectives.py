@@ -131,10 +131,53 @@ def test_attack_training_learns_and_records_what_it_did(tiny_config: dict) -> No
     assert rec["perturbed_copies"] > 0 and np.isfinite(metrics["train"]["history"][-1]["loss"])
 
 
+def _recorded(method: Any, seen: list[Any]) -> Any:
+    """`method`, with a copy of each list it returns appended to `seen`."""
+
+    def spy(*args: Any) -> Any:
+        out = method(*args)
+        seen.append(list(out))
+        return out
+
+    return spy
+
+
+@pytest.mark.skipif(not WORDNET, reason="wordnet-base not installed")
+def test_attack_training_adds_query_free_synonym_copies_without_changing_the_others(
+    tiny_config: dict,
+) -> None:
+    """synonym_share adds random-substitution copies; the attacked and perturbed rows stay those drawn
+    without it, so turning it on changes nothing else."""
+    attack_cfg = {"share": 0.25, "perturb_share": 0.25, "start": 0.0}
+    copies = {}
+    for extra in ({}, {"synonym_share": 0.5}):
+        raw = {**tiny_config, "train": {**tiny_config["train"], "attack": {**attack_cfg, **extra}}}
+        ctx, model, data = _ctx(raw)
+        (attack,) = build_objectives(ctx)
+        seen: list[list[tuple[str, int]]] = []
+        for name in ("_adversarial", "_perturbed", "_substituted"):
+            setattr(attack, name, _recorded(getattr(attack, name), seen))
+        assert attack.loss(_step(model, ctx, list(range(8)), number=3)) is not None
+        copies[bool(extra)] = seen
+    plain, with_syn = copies[False], copies[True]
+    assert len(plain) == 2 and with_syn[:2] == plain  # the same attacked and perturbed copies
+    substituted = with_syn[2]
+    assert 1 <= len(substituted) <= 4  # half of 8 rows, those with a word to swap
+    originals = {data.train.texts[i]: int(data.train.labels[i]) for i in range(8)}
+    for text, label in substituted:  # word swaps of a batch text, its label kept
+        assert text not in originals
+        assert any(
+            o != text and len(o.split()) == len(text.split()) and originals[o] == label for o in originals
+        )
+    assert attack.info()["synonym_copies"] == len(substituted)
+
+
 def test_a2t_settings_out_of_range_are_refused_naming_the_field() -> None:
     from fairtune.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"train\.attack\.share"):
         build_config({"train": {"attack": {"share": 1.5}}})
-    with pytest.raises(ConfigError, match="share and perturb_share are both 0"):
+    with pytest.raises(ConfigError, match="share, perturb_share and synonym_share are all 0"):
         build_config({"train": {"attack": {"share": 0, "perturb_share": 0}}})
+    with pytest.raises(ConfigError, match=r"train\.attack\.synonym_share"):
+        build_config({"train": {"attack": {"synonym_share": 0}}})

@@ -44,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--a2t-share", type=float, help="a2t: share of each batch attacked (default 0.125)")
     p.add_argument("--perturb-share", type=float, help="a2t: share of each batch perturbed (default 0.25)")
     p.add_argument(
+        "--synonym-share",
+        type=float,
+        help="a2t: share of each batch that also trains on a copy with random synonym swaps, "
+        "no model queries (default 0)",
+    )
+    p.add_argument(
         "--a2t-start",
         type=float,
         help="a2t: share of the training steps taken before the first attack (default 0.1)",
@@ -83,7 +89,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="first choose this option's value on a validation split of the training rows (never the eval "
         "split): the parent's recipe and each value are trained once and audited there; the value with the "
         "lowest harm within the accuracy budget is used. Keys: clp_lambda, template_pairs, "
-        "balance_per_phrase (fairness); epsilon, steps, a2t_share, perturb_share, a2t_start (robustness)",
+        "balance_per_phrase (fairness); epsilon, steps, a2t_share, perturb_share, a2t_start, "
+        "synonym_share (robustness)",
     )
     p.add_argument(
         "--validation-share",
@@ -130,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             "a2t_share": args.a2t_share,
             "perturb_share": args.perturb_share,
             "a2t_start": args.a2t_start,
+            "synonym_share": args.synonym_share,
         },
         seeds=args.seeds,
         sweep=args.sweep,

@@ -234,14 +234,23 @@ class AttackTrainingConfig(Section):
     """Attack-based adversarial training in the manner of A2T (Yoo & Qi 2021): at each step, a share of
     the batch is attacked with a cheap version of the audit's word-substitution attack (leave-one-out word
     ranking, WordNet synonyms, a small query budget, no similarity model) using the model being trained,
-    and a share gets a random label-preserving perturbation (typos, case, punctuation, contractions,
-    numbers, names); the model also trains on those copies."""
+    a share gets a random label-preserving perturbation (typos, case, punctuation, contractions,
+    numbers, names), and a share (none by default) gets random substitutions from the attack's candidates
+    without any query; the model also trains on those copies."""
 
     share: float = Field(
         0.125, ge=0, le=1, description="Share of each batch attacked (0: no attack, perturbations only)."
     )
     perturb_share: float = Field(
         0.25, ge=0, le=1, description="Share of each batch that also trains on a perturbed copy."
+    )
+    synonym_share: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Share of each batch that also trains on a copy with `max_change` of its words "
+        "swapped for random candidates of the attack (WordNet synonyms), chosen without querying the "
+        "model: the query-free counterpart of the attack (unset: none).",
     )
     start: float = Field(
         0.1,
@@ -260,8 +269,10 @@ class AttackTrainingConfig(Section):
 
     @model_validator(mode="after")
     def _something_to_do(self) -> AttackTrainingConfig:
-        if self.share == 0 and self.perturb_share == 0:
-            raise ValueError("share and perturb_share are both 0, so nothing would be attacked or perturbed")
+        if self.share == 0 and self.perturb_share == 0 and not self.synonym_share:
+            raise ValueError(
+                "share, perturb_share and synonym_share are all 0, so nothing would be attacked or perturbed"
+            )
         return self
 
 

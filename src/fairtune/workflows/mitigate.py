@@ -77,6 +77,7 @@ A2T_OPTIONS = {
     "a2t_share": ("share", "a2t"),
     "perturb_share": ("perturb_share", "perturb"),
     "a2t_start": ("start", "start"),
+    "synonym_share": ("synonym_share", "syn"),
 }
 #: the options of each part of a --robustness method, by its place in ROBUSTNESS_METHODS' flags
 ROBUSTNESS_OPTIONS = (("adv_method", "epsilon", "steps"), tuple(A2T_OPTIONS), ("augment_examples",))

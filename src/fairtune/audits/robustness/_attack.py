@@ -18,7 +18,9 @@ example stops as soon as its label flips.
 from __future__ import annotations
 
 import math
+import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,33 +142,61 @@ def _split(text: str) -> list[str]:
     return [*pieces, text[last:]]
 
 
+class Synonyms:
+    """The attack's candidates for a word: WordNet synonyms (of its most frequent part of speech, with
+    `pos_agreement`), single words, no stop words, at most `max_candidates`; cached by word."""
+
+    def __init__(self, wordnet: Any, settings: AttackSettings) -> None:
+        self.wn, self.s = wordnet, settings
+        self._cache: dict[str, list[str]] = {}
+
+    def __call__(self, word: str) -> list[str]:
+        w = word.lower()
+        if w not in self._cache:
+            self._cache[w] = self._find(w)[: self.s.max_candidates]
+        return self._cache[w]
+
+    def _find(self, w: str) -> list[str]:
+        out: list[str] = []
+        if w in self.s.stop_words or not w.isalpha():
+            return out
+        pos = main_pos(self.wn, w) if self.s.pos_agreement else None
+        if self.s.pos_agreement and pos is None:
+            return out
+        for syn in self.wn.synsets(w, pos=pos) if pos else self.wn.synsets(w):
+            for lemma in syn.lemmas():
+                name = lemma.name().lower()
+                if name != w and name.isalpha() and name not in self.s.stop_words and name not in out:
+                    out.append(name)
+        return out
+
+
+def random_substitution(
+    text: str, synonyms: Callable[[str], list[str]], max_change: float, rng: random.Random
+) -> str | None:
+    """`text` with `max_change` of its words (at least one) swapped for a random candidate of the attack
+    (`synonyms`: WordNet synonyms of the same part of speech), chosen without querying any model; None
+    if no word has a candidate. The query-free counterpart of the attack, for training copies."""
+    pieces = _split(text)
+    slots = [i for i in range(1, len(pieces), 2) if synonyms(pieces[i])]
+    if not slots:
+        return None
+    k = min(len(slots), max(1, int(max_change * (len(pieces) // 2))))
+    for slot in rng.sample(slots, k):
+        pieces[slot] = match_case(pieces[slot], rng.choice(synonyms(pieces[slot])))
+    return "".join(pieces)
+
+
 class WordSubstitutionAttack:
     def __init__(
         self, clf: Classifier, wordnet: Any, settings: AttackSettings, encoder: SentenceEncoder | None = None
     ) -> None:
         self.clf = CachedClassifier(clf)
-        self.wn = wordnet
         self.s = settings
         self.encoder = encoder
-        self._syn_cache: dict[str, list[str]] = {}
+        self.synonyms = Synonyms(wordnet, settings)
         if settings.min_similarity and encoder is None:
             raise ValueError("min_similarity needs a sentence encoder")
-
-    def synonyms(self, word: str) -> list[str]:
-        w = word.lower()
-        if w in self._syn_cache:
-            return self._syn_cache[w]
-        out: list[str] = []
-        if w not in self.s.stop_words and w.isalpha():
-            pos = main_pos(self.wn, w) if self.s.pos_agreement else None
-            if not self.s.pos_agreement or pos is not None:
-                for syn in self.wn.synsets(w, pos=pos) if pos else self.wn.synsets(w):
-                    for lemma in syn.lemmas():
-                        name = lemma.name().lower()
-                        if name != w and name.isalpha() and name not in self.s.stop_words and name not in out:
-                            out.append(name)
-        self._syn_cache[w] = out[: self.s.max_candidates]
-        return self._syn_cache[w]
 
     def _budget_left(self, ex: _Example) -> float:
         return math.inf if self.s.query_budget is None else self.s.query_budget - ex.queries

@@ -2,9 +2,11 @@
 
 At each step after the first `start` share of training, a seeded share of the batch is attacked with the
 robustness audit's word-substitution attack run cheaply (leave-one-out word ranking, WordNet synonyms, a
-small query budget, no sentence-similarity model) against the model as it is now, and another share
-gets one random label-preserving perturbation of the invariance tests. The model then also trains on
-those copies, with their original labels: weight * cross-entropy on the copies is added to the loss.
+small query budget, no sentence-similarity model) against the model as it is now, another share
+gets one random label-preserving perturbation of the invariance tests, and a third share (`synonym_share`,
+none by default) gets `max_change` of its words swapped for random candidates of the attack, with no
+query. The model then also trains on those copies, with their original labels: weight * cross-entropy
+on the copies is added to the loss.
 The attack's queries run in inference mode, without dropout, so they draw no random numbers.
 """
 
@@ -37,9 +39,16 @@ class AttackTraining(Objective):
             max_candidates=cfg.max_candidates,
         )
         self.attack: Any = None  # made at the first attack: it needs the live model
+        self.synonyms: Any = None  # the attack's candidates, for the query-free copies
         self.perturbations = Perturbations(wordnet, read_names()).core()
         self.first_step = int(cfg.start * total_steps)
-        self.counts = {"attacked": 0, "attack_succeeded": 0, "adversarial_copies": 0, "perturbed_copies": 0}
+        self.counts = {
+            "attacked": 0,
+            "attack_succeeded": 0,
+            "adversarial_copies": 0,
+            "perturbed_copies": 0,
+            "synonym_copies": 0,
+        }
 
     def _adversarial(self, step: Step, rows: list[int]) -> list[tuple[str, int]]:
         from fairtune.audits.robustness import WordSubstitutionAttack
@@ -71,6 +80,19 @@ class AttackTraining(Objective):
                     break
         return out
 
+    def _substituted(self, step: Step, rows: list[int], rng: random.Random) -> list[tuple[str, int]]:
+        from fairtune.audits.robustness._attack import Synonyms, random_substitution
+
+        if self.synonyms is None:
+            self.synonyms = Synonyms(self.wordnet, self.settings)
+        train, out = self.ctx.data.train, []
+        for r in rows:
+            i = step.idx[r]
+            new = random_substitution(train.texts[i], self.synonyms, self.cfg.max_change, rng)
+            if new is not None and new != train.texts[i]:
+                out.append((new, int(train.labels[i])))
+        return out
+
     def _rows(self, rng: np.random.Generator, n: int, share: float) -> list[int]:
         k = round(share * n)
         return sorted(rng.choice(n, size=k, replace=False).tolist()) if k else []
@@ -86,6 +108,10 @@ class AttackTraining(Objective):
         perturbed = self._perturbed(step, self._rows(rng, n, self.cfg.perturb_share), py_rng)
         self.counts["perturbed_copies"] += len(perturbed)
         copies += perturbed
+        if self.cfg.synonym_share:  # drawn after the others, so their rows stay what they were
+            substituted = self._substituted(step, self._rows(rng, n, self.cfg.synonym_share), py_rng)
+            self.counts["synonym_copies"] += len(substituted)
+            copies += substituted
         if not copies:
             return None
         encoded = tokenize(self.ctx.tokenizer, [t for t, _ in copies], self.ctx.max_length)
