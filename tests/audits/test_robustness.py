@@ -107,12 +107,15 @@ def test_random_substitution_swaps_the_attacks_own_candidates_without_a_model(wn
     for new in out:
         old_words, new_words = text.split(), new.split()
         changed = [(a, b) for a, b in zip(old_words, new_words, strict=True) if a != b]
-        assert len(changed) == 2  # max_change of 12 words, no more
+        assert len(changed) == 2  # max_change of 13 words, rounded down
         for a, b in changed:  # the attack's candidates, case and punctuation kept
             bare = a.strip(",.")
             assert b.strip(",.").lower() in synonyms(bare) and b[0].isupper() == a[0].isupper()
             assert a[len(bare) :] == b[len(b.strip(",.")) :]
-    assert random_substitution("this is not it", synonyms, 0.2, random.Random(0)) is None  # stop words only
+    assert random_substitution("this is not it", synonyms, 1.0, random.Random(0)) is None  # stop words only
+    short = "a good old picture"  # four words: the attack may change none of them at 0.2
+    assert random_substitution(short, synonyms, 0.2, random.Random(0)) is None
+    assert random_substitution(short, synonyms, 0.5, random.Random(0)) not in (None, short)
 
 
 @needs_wordnet

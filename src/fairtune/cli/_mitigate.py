@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--synonym-share",
         type=float,
         help="a2t: share of each batch that also trains on a copy with random synonym swaps, "
-        "no model queries (default 0)",
+        "no model queries (default: none)",
     )
     p.add_argument(
         "--a2t-start",

@@ -174,14 +174,17 @@ class Synonyms:
 def random_substitution(
     text: str, synonyms: Callable[[str], list[str]], max_change: float, rng: random.Random
 ) -> str | None:
-    """`text` with `max_change` of its words (at least one) swapped for a random candidate of the attack
-    (`synonyms`: WordNet synonyms of the same part of speech), chosen without querying any model; None
-    if no word has a candidate. The query-free counterpart of the attack, for training copies."""
+    """`text` with as many of its words as the attack may change (`max_change` of them, rounded down)
+    swapped for random candidates of the attack (`synonyms`: WordNet synonyms of the same part of
+    speech), chosen without querying any model. None where the attack would leave the text alone (under
+    two words, or no change allowed) or no word has a candidate. The query-free counterpart of the
+    attack, for training copies."""
     pieces = _split(text)
+    n_words = len(pieces) // 2
     slots = [i for i in range(1, len(pieces), 2) if synonyms(pieces[i])]
-    if not slots:
+    k = min(len(slots), int(max_change * n_words))
+    if n_words < 2 or k < 1:
         return None
-    k = min(len(slots), max(1, int(max_change * (len(pieces) // 2))))
     for slot in rng.sample(slots, k):
         pieces[slot] = match_case(pieces[slot], rng.choice(synonyms(pieces[slot])))
     return "".join(pieces)
