@@ -149,7 +149,8 @@ def summary(measured: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
 
 
 def stamped(arms: dict[str, Any], steps: int, repeats: int) -> dict[str, Any]:
-    """Each arm with the run that measured it (its ratio is to the parent timed in that run)."""
+    """Each arm with the run that measured it, dated when it finished (its ratio is to the parent timed
+    in that run)."""
     from datetime import UTC, datetime
 
     run = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "steps_timed": steps, "repeats": repeats}
@@ -164,9 +165,9 @@ def with_earlier(arms: dict[str, Any]) -> dict[str, Any]:
     kept = {
         a: {"run": {"date": earlier["machine"]["date"], **run}, **m}
         for a, m in earlier["arms"].items()
-        if a not in arms
+        if a not in arms and a in ARMS  # an arm the benchmark no longer has is dropped
     }
-    return {a: (arms | kept)[a] for a in [*ARMS, *kept] if a in arms or a in kept}
+    return {a: (arms | kept)[a] for a in ARMS if a in arms or a in kept}
 
 
 def main() -> None:

@@ -1134,8 +1134,8 @@ def mitigation_page() -> str:
 
 
 def _timed(run: dict[str, Any]) -> str:
-    """When (UTC, to the minute) the cost run that timed an arm started."""
-    return str(run["date"])[:16].replace("T", " ")
+    """When (UTC, to the minute) the cost run that timed an arm finished; "–" where unrecorded."""
+    return str(run["date"])[:16].replace("T", " ") if run.get("date") else "–"
 
 
 def _cost_section(host: Path) -> list[str]:

@@ -71,7 +71,7 @@ def test_a_document_is_current_only_when_code_and_settings_match(run_root: Path)
     assert stale_reason(run_root, "fairness") == "written under other settings"
 
 
-def test_the_code_digest_covers_the_auditors_data_files(
+def test_the_code_digest_covers_the_auditors_data_files_and_declared_inputs(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Word lists and templates are part of what an auditor is: editing one makes a new version."""
@@ -82,15 +82,19 @@ def test_the_code_digest_covers_the_auditors_data_files(
     assert any(p.suffix == ".tsv" for p in folder.rglob("*"))
     original = Path.read_bytes
 
+    fairness = prov.code_digest("fairness")
+    lexicon = Path(prov.__file__).parents[1] / "data" / "lexicons" / "religion.tsv"
+    assert lexicon.is_file()  # outside the fairness package: declared as one of its inputs
+
     def edited(self: Path) -> bytes:
         data = original(self)
-        return data + b"\n# edited" if self.name == "names.tsv" else data
+        return data + b"\n# edited" if self.name in ("names.tsv", "religion.tsv") else data
 
     prov.code_digest.cache_clear()
     monkeypatch.setattr(Path, "read_bytes", edited)
     try:
-        assert prov.code_digest("robustness") != before
+        assert prov.code_digest("robustness") != before and prov.code_digest("fairness") != fairness
     finally:
         monkeypatch.undo()
         prov.code_digest.cache_clear()
-    assert prov.code_digest("robustness") == before
+    assert prov.code_digest("robustness") == before and prov.code_digest("fairness") == fairness

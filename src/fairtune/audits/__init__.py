@@ -18,7 +18,7 @@ from fairtune.audits._spec import AuditContext, AuditorSpec, Metric
 
 if TYPE_CHECKING:
     from fairtune.audits._preflight import audit_input_problems
-    from fairtune.audits._provenance import provenance, stale_reason
+    from fairtune.audits._provenance import provenance, stale_audits, stale_reason
     from fairtune.audits._result import AuditResult
 
 __getattr__ = lazy_exports(
@@ -27,6 +27,7 @@ __getattr__ = lazy_exports(
         "audit_input_problems": "_preflight",
         "AuditResult": "_result",
         "provenance": "_provenance",
+        "stale_audits": "_provenance",
         "stale_reason": "_provenance",
     },
 )
@@ -43,5 +44,6 @@ __all__ = [
     "provenance",
     "register_auditor",
     "register_metrics",
+    "stale_audits",
     "stale_reason",
 ]

@@ -8,8 +8,10 @@ written before documents carried their provenance, another version of the audito
 settings), and those workflows audit such a run again first.
 
 The code digest covers every file of the auditor's package (its `_plugin.py`'s folder: code, word lists,
-templates) and the shared modules of `fairtune/audits/`. The settings digest covers the config sections
-an auditor may read: the seed, data, model and training sections and its own `audit.<name>` section.
+templates), the files outside it that it declares it reads (`register_auditor(inputs=...)`: the fairness
+lexicons, shared helpers) and the shared modules of `fairtune/audits/`. The settings digest covers the
+config sections an auditor may read: the seed, data, model and training sections and its own
+`audit.<name>` section.
 """
 
 from __future__ import annotations
@@ -37,18 +39,45 @@ def _digest(parts: list[bytes]) -> str:
     return h.hexdigest()[:16]
 
 
-@functools.cache
-def code_digest(name: str) -> str:
-    """A digest of the files of auditor `name`'s package and of fairtune/audits/*.py."""
+#: never part of a digest: caches, editor leftovers
+_SKIP_SUFFIXES = (".pyc", ".swp", ".tmp", "~")
+
+
+def _files(root: Path) -> list[Path]:
+    """`root` itself if a file, else every file under it but caches and editor leftovers, in order."""
+    if root.is_file():
+        return [root]
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(_SKIP_SUFFIXES)
+    )
+
+
+def _code_roots(name: str) -> list[Path]:
+    """What auditor `name`'s code is: fairtune/audits/*.py, its package (the folder of its `_plugin.py`;
+    a runner defined in any other module: that module's file) and its declared `inputs`."""
     from fairtune.audits._registry import auditors
 
-    runner = auditors()[name].run
-    own = Path(sys.modules[runner.__module__].__file__ or "").parent if runner is not None else None
-    shared = Path(__file__).parent
-    files = sorted(shared.glob("*.py"))
-    if own is not None and own != shared:
-        files += sorted(p for p in own.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    return _digest([b for p in files for b in (p.name.encode(), p.read_bytes())])
+    spec = auditors()[name]
+    audits = Path(__file__).parent
+    roots = [*sorted(audits.glob("*.py")), *(audits.parent / rel for rel in spec.inputs)]
+    module = sys.modules.get(spec.run.__module__) if spec.run is not None else None
+    file = getattr(module, "__file__", None)
+    if file:
+        roots.append(Path(file).parent if Path(file).name == "_plugin.py" else Path(file))
+    return roots
+
+
+@functools.cache
+def code_digest(name: str) -> str:
+    """A digest of the files of auditor `name`'s code (`_code_roots`), each named by its path under its
+    root's parent, so a file moved between folders counts as a change."""
+    parts: list[bytes] = []
+    for root in _code_roots(name):
+        for path in _files(root):
+            parts += [str(path.relative_to(root.parent)).encode(), path.read_bytes()]
+    return _digest(parts)
 
 
 def settings_digest(name: str, cfg: FairtuneConfig) -> str:
@@ -76,8 +105,8 @@ def stale_reason(run_root: Path, name: str) -> str | None:
     path = run_root / "audit" / f"{name}.json"
     if not path.is_file():
         return "none yet"
-    got = read_json(path).get("provenance") or {}
-    if not got:
+    got = read_json(path).get("provenance")
+    if not isinstance(got, dict) or not got:
         return "written before audit documents recorded the auditor's version"
     want = provenance(name, RunDir(run_root).load_config())
     if got.get("code") != want["code"]:
@@ -85,3 +114,8 @@ def stale_reason(run_root: Path, name: str) -> str | None:
     if got.get("settings") != want["settings"]:
         return "written under other settings"
     return None
+
+
+def stale_audits(run_root: Path, names: list[str]) -> dict[str, str]:
+    """{auditor: why} for those of `names` whose document in the run cannot be compared (`stale_reason`)."""
+    return {n: why for n in names if (why := stale_reason(run_root, n))}

@@ -31,14 +31,16 @@ def register_auditor(
     reaudit_variants: bool = True,
     description: str = "",
     preflight: Preflight | None = None,
+    inputs: tuple[str, ...] = (),
 ) -> Callable[[Runner], Runner]:
     """Register the function that runs auditor `name` (config section `audit.<name>`) over an
     `AuditContext`; auditors run by `order`. `metrics` are all the metrics it may write; `preflight`
-    lists what it will lack, checked before any training."""
+    lists what it will lack, checked before any training; `inputs` names the files and folders under
+    fairtune/ outside its own package that it reads (its code digest covers them)."""
 
     def deco(run: Runner) -> Runner:
         about = description or (run.__doc__ or "")
-        spec = AuditorSpec(name, order, run, metrics, reaudit_variants, about, preflight)
+        spec = AuditorSpec(name, order, run, metrics, reaudit_variants, about, preflight, inputs)
         _AUDITORS.register(name, order)(spec)
         return run
 

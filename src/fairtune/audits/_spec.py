@@ -80,6 +80,9 @@ class AuditorSpec:
     description: str = ""
     #: checked before any training when the auditor is enabled
     preflight: Preflight | None = None
+    #: files and folders outside its own package that it reads (paths under fairtune/: lexicons,
+    #: shared helpers), part of its code digest (audits/_provenance.py)
+    inputs: tuple[str, ...] = ()
 
     @property
     def on_classifier(self) -> bool:

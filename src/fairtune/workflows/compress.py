@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fairtune._io import atomic_write_json, read_json
 from fairtune._rundir import RunDir
-from fairtune._stages import register_stage
+from fairtune._stages import register_stage, stage
 from fairtune.config import FairtuneConfig
 from fairtune.errors import COMPRESS_NOTHING, FairtuneError
 
@@ -170,7 +170,7 @@ def compress(
     """Build, measure and re-audit `variants` (names from `requested_variants`, with the same `source`);
     return compress/summary.json's content. Every variant is measured against the run's fp32 model, also
     when it is built from another variant."""
-    from fairtune.audits import stale_reason
+    from fairtune.audits import stale_audits
     from fairtune.compress import (
         ONNX_VARIANTS,
         build_bf16,
@@ -240,15 +240,13 @@ def compress(
         lambda: TorchClassifier.from_dir(model_dir, precision="fp32", **kw), texts, labels
     )
     parent_m["size_mb"] = size_mb(model_dir)
-    parent_audits = {}
-    for name in names_audit:
-        why = stale_reason(run.root, name)
-        if why is None:
-            parent_audits[name] = read_json(run.root / "audit" / f"{name}.json").get("metrics", {})
-        else:  # its variants are compared with what today's auditor says of it
-            log(f"compress: auditing the parent first (audit/{name}.json: {why})")
-            parent_audits.update(reaudit(run, cfg, parent_clf, task, run.root, [name]))
     del parent_clf
+    stale = stale_audits(run.root, names_audit)
+    if stale:  # the variants are compared with what today's auditors say of the parent, audited as usual
+        reasons = "; ".join(f"audit/{n}.json: {why}" for n, why in stale.items())
+        log(f"compress: auditing the parent first ({reasons})")
+        stage("audit")(run.root, only=list(stale), log=log)
+    parent_audits = {n: read_json(run.root / "audit" / f"{n}.json").get("metrics", {}) for n in names_audit}
     summary: dict[str, Any] = {
         "schema": "fairtune/compress/v1",
         "parent": {"name": "fp32", **parent_m},

@@ -132,12 +132,12 @@ def scored(run: RunDir, new_eval: LabelledData) -> dict[str, float]:
     }
 
 
-def _audit_unless_current(base: RunDir, log: Callable[[str], None]) -> None:
+def _reaudit_served(base: RunDir, log: Callable[[str], None]) -> None:
     """Audit the served run again where its audit documents cannot be compared with what today's auditors
     write of the child (another version of an auditor, other settings, none yet), and re-render its report."""
-    from fairtune.audits import enabled_auditors, stale_reason
+    from fairtune.audits import enabled_auditors, stale_audits
 
-    stale = {n: why for n in enabled_auditors(base.load_config()) if (why := stale_reason(base.root, n))}
+    stale = stale_audits(base.root, enabled_auditors(base.load_config()))
     if not stale:
         return
     reasons = "; ".join(f"audit/{n}.json: {why}" for n, why in stale.items())
@@ -217,9 +217,9 @@ def update(
     log(f"update: {counts['new_train']} new rows + {counts['replayed']} replayed; training {name}")
     ccfg = child_config(pcfg, parent, name, files, epochs, lr)
     child = RunDir.for_config(ccfg)
-    stage("train")(ccfg, overwrite=True, show_progress=show_progress)
     base = served_run(parent)
-    _audit_unless_current(base, log)
+    _reaudit_served(base, log)  # before training: a failing audit costs no training
+    stage("train")(ccfg, overwrite=True, show_progress=show_progress)
     stage("audit")(child.root, log=log)
     gates = stage("report")(child.root)
     rows = compare_metrics(

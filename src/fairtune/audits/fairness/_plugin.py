@@ -94,7 +94,13 @@ def preflight(cfg: FairtuneConfig) -> list[str]:
     return problems
 
 
-@register_auditor("fairness", order=10, metrics=METRICS, preflight=preflight)
+@register_auditor(
+    "fairness",
+    order=10,
+    metrics=METRICS,
+    preflight=preflight,
+    inputs=("data/lexicons", "data/_lexicon.py", "data/_swap.py", "data/_templates.py"),
+)
 def run_fairness(ctx: AuditContext) -> AuditResult:
     """Counterfactual identity swaps, identity-term error rates, template probes, the EEC, group metrics."""
     from fairtune.audits.fairness import audit_fairness

@@ -69,7 +69,7 @@ def run_extras(ctx: AuditContext) -> dict[str, Any]:
     return extras
 
 
-@register_auditor("privacy", order=40, metrics=METRICS)
+@register_auditor("privacy", order=40, metrics=METRICS, inputs=("data/_canary.py",))
 def run_privacy(ctx: AuditContext) -> AuditResult:
     """Membership inference on training against held-out texts; canary exposure; the DP guarantee."""
     from fairtune.audits.privacy import audit_privacy

@@ -63,7 +63,9 @@ def preflight(cfg: FairtuneConfig) -> list[str]:
     return problems
 
 
-@register_auditor("robustness", order=20, metrics=METRICS, preflight=preflight)
+@register_auditor(
+    "robustness", order=20, metrics=METRICS, preflight=preflight, inputs=("data/_swap.py", "data/_wordnet.py")
+)
 def run_robustness(ctx: AuditContext) -> AuditResult:
     """Invariance tests and a constrained word-substitution attack (black-box: predictions only)."""
     from fairtune.audits.robustness import SentenceEncoder, audit_robustness
