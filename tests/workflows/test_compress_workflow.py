@@ -43,6 +43,9 @@ def compressed(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -
 def test_every_variant_is_built_measured_and_reaudited(compressed: Path) -> None:
     summary = json.loads((compressed / "compress" / "summary.json").read_text())
     assert set(summary["variants"]) == set(VARIANTS)
+    # the parent, trained but never audited, was audited first as `fairtune audit` does, provenance included
+    own = json.loads((compressed / "audit" / "fairness.json").read_text())
+    assert own["provenance"]["code"] and "flip_rate" in own["metrics"]
     parent = summary["parent"]
     assert parent["size_mb"] > 0 and parent["throughput"] > 0
     for name, m in summary["variants"].items():
