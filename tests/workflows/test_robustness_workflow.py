@@ -111,9 +111,11 @@ def test_a_parent_audit_of_another_auditor_version_is_redone_before_the_comparis
     path.write_text(json.dumps(doc))
     argv = ["mitigate", str(parent), "--robustness", "adv", "--epsilon", "0.05", "--no-progress"]
     assert main(argv) == 0  # the child exists: nothing is trained, both sides are audited
-    out = capsys.readouterr().out
-    assert f"auditing {parent} (robustness; audit/robustness.json: written before audit documents" in out
+    log = capsys.readouterr().err  # mitigate logs on stderr
+    assert f"auditing {parent} (robustness; audit/robustness.json: written before audit documents" in log
     redone = json.loads(path.read_text())
     assert redone["provenance"] and redone["metrics"]["attack_success_rate"] != 0.123456
     assert main(argv) == 0
-    assert f"auditing {parent} (" not in capsys.readouterr().out  # current now: kept
+    log = capsys.readouterr().err
+    assert f"running on {parent / 'mitigate'}" in log  # the child is audited, as always...
+    assert f"auditing {parent} (" not in log and f"running on {parent}\n" not in log  # ...the parent is not
