@@ -68,6 +68,19 @@ def test_run_skips_done_stages_and_force_redoes_later_ones(tmp_path: Path, tiny_
     assert "train: already done" in out and "report: its config inputs changed" in out
     assert json.loads((run / "gates.json").read_text())["gates"][0]["min"] == 1.5
 
+    # after an upgrade that changed an auditor's code, the audits (and the report) are redone, nothing else
+    path = sorted((run / "audit").glob("*.json"))[0]
+    doc = json.loads(path.read_text())
+    doc["provenance"]["code"] = "0" * 16
+    path.write_text(json.dumps(doc))
+    assert main(["run", str(stricter), "--no-progress"]) == 3
+    out = capsys.readouterr().out
+    assert "train: already done" in out and "evaluate: already done" in out
+    assert f"audit: audit/{path.stem}.json: written by another version of the {path.stem} auditor" in out
+    assert json.loads(path.read_text())["provenance"]["code"] != "0" * 16
+    assert main(["run", str(stricter), "--no-progress"]) == 3
+    assert "audit: already done" in capsys.readouterr().out
+
 
 def test_gate_exit_code_both_ways(tmp_path: Path, tiny_config: dict, capsys) -> None:
     raw = {**tiny_config, "gates": {"eval.accuracy": {"min": 0.8}, "eval.ece": {"max": 0.5}}}

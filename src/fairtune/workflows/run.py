@@ -49,6 +49,19 @@ def _stage_fns(
     }
 
 
+def _changed_since(name: str, cfg: FairtuneConfig, run: RunDir, record: dict[str, Any]) -> str | None:
+    """Why a finished stage is stale: its config inputs changed, or (audit) a document of an enabled
+    auditor was written by another version of it (an upgrade) or is missing; None if it is not."""
+    if record.get("inputs") != fingerprint(cfg, name):
+        return "its config inputs changed since it ran"
+    if name != "audit":
+        return None
+    from fairtune.audits import enabled_auditors, stale_audits
+
+    stale = stale_audits(run.root, enabled_auditors(cfg))
+    return "; ".join(f"audit/{n}.json: {why}" for n, why in stale.items()) or None
+
+
 def run_pipeline(
     cfg: FairtuneConfig,
     *,
@@ -77,8 +90,9 @@ def run_pipeline(
     fns = _stage_fns(cfg, run, show_progress, log)
     for i, name in enumerate(STAGES):
         record = done.get(name, {})
-        if record.get("done") and record.get("inputs") != fingerprint(cfg, name):
-            log(f"{name}: its config inputs changed since it ran; redoing it and every later stage")
+        changed = _changed_since(name, cfg, run, record) if record.get("done") else None
+        if changed:
+            log(f"{name}: {changed}; redoing it and every later stage")
             first_forced = min(first_forced, i)
         forced = i >= first_forced
         if record.get("done") and not forced:
