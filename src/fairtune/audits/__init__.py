@@ -18,7 +18,7 @@ from fairtune.audits._spec import AuditContext, AuditorSpec, Metric
 
 if TYPE_CHECKING:
     from fairtune.audits._preflight import audit_input_problems
-    from fairtune.audits._provenance import provenance, stale_audits, stale_reason
+    from fairtune.audits._provenance import describe_stale, provenance, stale_audits, stale_reason
     from fairtune.audits._result import AuditResult
 
 __getattr__ = lazy_exports(
@@ -26,6 +26,7 @@ __getattr__ = lazy_exports(
     {
         "audit_input_problems": "_preflight",
         "AuditResult": "_result",
+        "describe_stale": "_provenance",
         "provenance": "_provenance",
         "stale_audits": "_provenance",
         "stale_reason": "_provenance",
@@ -40,6 +41,7 @@ __all__ = [
     "audit_input_problems",
     "auditors",
     "classifier_auditors",
+    "describe_stale",
     "enabled_auditors",
     "provenance",
     "register_auditor",

@@ -119,3 +119,8 @@ def stale_reason(run_root: Path, name: str) -> str | None:
 def stale_audits(run_root: Path, names: list[str]) -> dict[str, str]:
     """{auditor: why} for those of `names` whose document in the run cannot be compared (`stale_reason`)."""
     return {n: why for n in names if (why := stale_reason(run_root, n))}
+
+
+def describe_stale(stale: dict[str, str]) -> str:
+    """`stale_audits`' answer as one log clause: "audit/fairness.json: none yet; audit/..."."""
+    return "; ".join(f"audit/{n}.json: {why}" for n, why in stale.items())

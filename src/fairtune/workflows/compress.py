@@ -170,7 +170,7 @@ def compress(
     """Build, measure and re-audit `variants` (names from `requested_variants`, with the same `source`);
     return compress/summary.json's content. Every variant is measured against the run's fp32 model, also
     when it is built from another variant."""
-    from fairtune.audits import stale_audits
+    from fairtune.audits import describe_stale, stale_audits
     from fairtune.compress import (
         ONNX_VARIANTS,
         build_bf16,
@@ -243,8 +243,7 @@ def compress(
     del parent_clf
     stale = stale_audits(run.root, names_audit)
     if stale:  # the variants are compared with what today's auditors say of the parent, audited as usual
-        reasons = "; ".join(f"audit/{n}.json: {why}" for n, why in stale.items())
-        log(f"compress: auditing the parent first ({reasons})")
+        log(f"compress: auditing the parent first ({describe_stale(stale)})")
         stage("audit")(run.root, only=list(stale), log=log)
     parent_audits = {n: read_json(run.root / "audit" / f"{n}.json").get("metrics", {}) for n in names_audit}
     summary: dict[str, Any] = {

@@ -265,20 +265,14 @@ def write_robust_augmentation(
 
 
 def _perturbed_copies(train: Any, idx: Any, perturb: dict[str, Any], seed: int) -> list[tuple[str, int]]:
-    """One random label-preserving perturbation of each sampled training text (the first of a seeded
-    shuffle of the perturbations that changes it), with the text's label id."""
+    """One random label-preserving perturbation of each sampled training text, with its label id."""
     import random
 
-    rng, out = random.Random(seed), []
-    for i in idx:
-        names = list(perturb)
-        rng.shuffle(names)
-        for name in names:
-            new = perturb[name](train.texts[i], rng)
-            if new is not None and new != train.texts[i]:
-                out.append((new, int(train.labels[i])))
-                break
-    return out
+    from fairtune.audits.robustness._perturb import perturb_once
+
+    rng = random.Random(seed)
+    made = ((perturb_once(train.texts[i], perturb, rng), int(train.labels[i])) for i in idx)
+    return [(text, label) for text, label in made if text is not None]
 
 
 def _train(cfg: FairtuneConfig, show_progress: bool, log: Callable[[str], None]) -> None:

@@ -56,10 +56,9 @@ def _changed_since(name: str, cfg: FairtuneConfig, run: RunDir, record: dict[str
         return "its config inputs changed since it ran"
     if name != "audit":
         return None
-    from fairtune.audits import enabled_auditors, stale_audits
+    from fairtune.audits import describe_stale, enabled_auditors, stale_audits
 
-    stale = stale_audits(run.root, enabled_auditors(cfg))
-    return "; ".join(f"audit/{n}.json: {why}" for n, why in stale.items()) or None
+    return describe_stale(stale_audits(run.root, enabled_auditors(cfg))) or None
 
 
 def run_pipeline(

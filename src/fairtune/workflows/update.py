@@ -135,13 +135,12 @@ def scored(run: RunDir, new_eval: LabelledData) -> dict[str, float]:
 def _reaudit_served(base: RunDir, log: Callable[[str], None]) -> None:
     """Audit the served run again where its audit documents cannot be compared with what today's auditors
     write of the child (another version of an auditor, other settings, none yet), and re-render its report."""
-    from fairtune.audits import enabled_auditors, stale_audits
+    from fairtune.audits import describe_stale, enabled_auditors, stale_audits
 
     stale = stale_audits(base.root, enabled_auditors(base.load_config()))
     if not stale:
         return
-    reasons = "; ".join(f"audit/{n}.json: {why}" for n, why in stale.items())
-    log(f"update: auditing {base.root} again before the comparison ({reasons})")
+    log(f"update: auditing {base.root} again before the comparison ({describe_stale(stale)})")
     stage("audit")(base.root, only=list(stale), log=log)
     stage("report")(base.root)
 

@@ -165,6 +165,20 @@ def number_change(text: str, rng: random.Random) -> str | None:
     return replace_one(_NUMBER, text, rng, other)
 
 
+def perturb_once(
+    text: str, perturbations: dict[str, Callable[[str, random.Random], str | None]], rng: random.Random
+) -> str | None:
+    """`text` changed by the first perturbation, in a random order, that changes it; None if none does.
+    The training copies of the robustness mitigations (A2T's perturbed share, `augment`)."""
+    names = list(perturbations)
+    rng.shuffle(names)
+    for name in names:
+        new = perturbations[name](text, rng)
+        if new is not None and new != text:
+            return new
+    return None
+
+
 class Perturbations:
     """The INV perturbations. Some need resources: WordNet (synonyms), a name list, context phrases.
 

@@ -13,6 +13,7 @@ The attack's queries run in inference mode, without dropout, so they draw no ran
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,31 +68,30 @@ class AttackTraining(Objective):
         self.counts["attack_succeeded"] += sum(ex.success for ex in examples)
         return [(ex.current(), ex.label) for ex in examples if ex.changed]
 
-    def _perturbed(self, step: Step, rows: list[int], rng: random.Random) -> list[tuple[str, int]]:
+    def _copies(
+        self, step: Step, rows: list[int], make: Callable[[str], str | None]
+    ) -> list[tuple[str, int]]:
+        """(made copy, label) for each of `rows` whose text `make` changes."""
         train, out = self.ctx.data.train, []
         for r in rows:
-            text = train.texts[step.idx[r]]
-            names = list(self.perturbations)
-            rng.shuffle(names)
-            for name in names:
-                new = self.perturbations[name](text, rng)
-                if new is not None and new != text:
-                    out.append((new, int(train.labels[step.idx[r]])))
-                    break
+            i = step.idx[r]
+            new = make(train.texts[i])
+            if new is not None and new != train.texts[i]:
+                out.append((new, int(train.labels[i])))
         return out
+
+    def _perturbed(self, step: Step, rows: list[int], rng: random.Random) -> list[tuple[str, int]]:
+        from fairtune.audits.robustness._perturb import perturb_once
+
+        return self._copies(step, rows, lambda text: perturb_once(text, self.perturbations, rng))
 
     def _substituted(self, step: Step, rows: list[int], rng: random.Random) -> list[tuple[str, int]]:
         from fairtune.audits.robustness._attack import Synonyms, random_substitution
 
         if self.synonyms is None:
             self.synonyms = Synonyms(self.wordnet, self.settings)
-        train, out = self.ctx.data.train, []
-        for r in rows:
-            i = step.idx[r]
-            new = random_substitution(train.texts[i], self.synonyms, self.cfg.max_change, rng)
-            if new is not None and new != train.texts[i]:
-                out.append((new, int(train.labels[i])))
-        return out
+        syn, max_change = self.synonyms, self.cfg.max_change
+        return self._copies(step, rows, lambda text: random_substitution(text, syn, max_change, rng))
 
     def _rows(self, rng: np.random.Generator, n: int, share: float) -> list[int]:
         k = round(share * n)
