@@ -51,6 +51,7 @@ ARMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "both-late": ("robustness", "both", {"a2t_share": 0.25, "perturb_share": 0.5, "a2t_start": 0.5}),
     "both-eps0.3": ("robustness", "both", {"epsilon": 0.3}),
     "both-syn0.25": ("robustness", "both", {"synonym_share": 0.25}),
+    "both-grad": ("robustness", "both", {"a2t_ranking": "gradient"}),
 }
 
 

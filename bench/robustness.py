@@ -66,6 +66,9 @@ ARMS = {
     "both-eps0.3": (["--robustness", "both", "--epsilon", "0.3"], "robustness-both-eps0.3"),
     # both, and a quarter of each batch also trained on a copy with random synonym swaps (no queries)
     "both-syn0.25": (["--robustness", "both", "--synonym-share", "0.25"], "robustness-both-syn0.25"),
+    # both, with the attack ranking words by their embedding gradient (A2T's own ranking) instead of
+    # leave-one-out
+    "both-grad": (["--robustness", "both", "--a2t-ranking", "gradient"], "robustness-both-grad"),
     "augment": (["--robustness", "augment"], "robustness-augment"),
 }
 CONFIG = "configs/sst2-minilm.yaml"

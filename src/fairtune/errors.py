@@ -287,6 +287,11 @@ PRIVACY_NEEDS_TRAIN = (
     "out with only=[...]."
 )
 POSITIVE_LABEL_UNKNOWN = "{field}: {label!r} is not one of the model's labels {labels}. Pick one of them."
+ATTACK_RANKING_SLOW_TOKENIZER = (
+    "train.attack.ranking: 'gradient' maps tokens to words by character offsets, which the tokenizer of "
+    "{model!r} ({kind}) does not give. Use a model with a fast tokenizer (tokenizer.json), or set "
+    "train.attack.ranking to leave_one_out."
+)
 WORDNET_MISSING = (
     "{field}: WordNet not found at {path} (missing {missing}). Install it with "
     "`sudo apt-get install --no-install-recommends wordnet-base` (what `make setup` does), or set {field} "

@@ -121,6 +121,31 @@ def test_attack_training_trains_on_attacked_and_perturbed_copies_with_their_labe
 
 
 @pytest.mark.skipif(not WORDNET, reason="wordnet-base not installed")
+def test_attack_training_ranks_words_by_gradient_when_asked(
+    tiny_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ranking: gradient hands the attack a gradient ranker built on the live model; unset, the attack
+    ranks by deletion (no ranker)."""
+    from fairtune.audits.robustness import WordSubstitutionAttack
+
+    rankers: list[Any] = []
+    real = WordSubstitutionAttack.attack
+    monkeypatch.setattr(
+        WordSubstitutionAttack,
+        "attack",
+        lambda s, t, y, rank=None: rankers.append(rank) or real(s, t, y, rank),
+    )
+    for ranking in (None, "gradient"):
+        rankers.clear()
+        attack_cfg = {"share": 0.5, "perturb_share": 0.0, "start": 0.0, "ranking": ranking}
+        ctx, model, _ = _ctx({**tiny_config, "train": {**tiny_config["train"], "attack": attack_cfg}})
+        (attack,) = build_objectives(ctx)
+        attack.loss(_step(model, ctx, list(range(8)), number=0))
+        assert len(rankers) == 1 and (rankers[0] is None) == (ranking is None)
+        assert attack.info()["ranking"] == ranking and attack.info()["attacked"] == 4
+
+
+@pytest.mark.skipif(not WORDNET, reason="wordnet-base not installed")
 def test_attack_training_learns_and_records_what_it_did(tiny_config: dict) -> None:
     raw = {**tiny_config}
     raw["train"] = {**tiny_config["train"], "lr": 3e-3, "attack": {"share": 0.25}}

@@ -58,7 +58,11 @@ def test_run_writes_the_robustness_audit(parent: Path) -> None:
     [
         ("adv", ["--epsilon", "0.05"], "robustness-adv-eps0.05"),
         ("augment", ["--augment-examples", "40"], "robustness-augment"),
-        ("a2t", ["--a2t-share", "0.5", "--a2t-start", "0.5"], "robustness-a2t-a2t0.5-start0.5"),
+        (
+            "a2t",
+            ["--a2t-share", "0.5", "--a2t-start", "0.5", "--a2t-ranking", "gradient"],
+            "robustness-a2t-a2t0.5-start0.5-grad",
+        ),
     ],
 )
 def test_mitigation_children_are_reaudited_on_the_same_sample(
@@ -82,6 +86,7 @@ def test_mitigation_children_are_reaudited_on_the_same_sample(
         assert cfg["train"]["adversarial"]["epsilon"] == 0.05 and doc["augmentation"] is None
     elif method == "a2t":
         assert cfg["train"]["attack"]["share"] == 0.5 and cfg["train"]["attack"]["start"] == 0.5
+        assert cfg["train"]["attack"]["ranking"] == "gradient"
         steps = json.loads((child / "metrics.json").read_text())["train"]["steps"]
         assert doc["attack"]["first_step"] == int(0.5 * steps) > 0  # training used the start it was given
         assert doc["augmentation"] is None

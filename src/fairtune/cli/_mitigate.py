@@ -50,6 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "no model queries (default: none)",
     )
     p.add_argument(
+        "--a2t-ranking",
+        choices=["leave_one_out", "gradient"],
+        help="a2t: how the attack orders a text's words: one query per word (leave_one_out, the default) or "
+        "one gradient pass per batch (gradient, as A2T)",
+    )
+    p.add_argument(
         "--a2t-start",
         type=float,
         help="a2t: share of the training steps taken before the first attack (default 0.1)",
@@ -138,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
             "perturb_share": args.perturb_share,
             "a2t_start": args.a2t_start,
             "synonym_share": args.synonym_share,
+            "a2t_ranking": args.a2t_ranking,
         },
         seeds=args.seeds,
         sweep=args.sweep,

@@ -232,11 +232,11 @@ class AdversarialConfig(Section):
 
 class AttackTrainingConfig(Section):
     """Attack-based adversarial training in the manner of A2T (Yoo & Qi 2021): at each step, a share of
-    the batch is attacked with a cheap version of the audit's word-substitution attack (leave-one-out word
-    ranking, WordNet synonyms, a small query budget, no similarity model) using the model being trained,
-    a share gets a random label-preserving perturbation (typos, case, punctuation, contractions,
-    numbers, names), and a share (none by default) gets random substitutions from the attack's candidates
-    without any query; the model also trains on those copies."""
+    the batch is attacked with a cheap version of the audit's word-substitution attack (leave-one-out or
+    gradient word ranking, WordNet synonyms, a small query budget, no similarity model) using the model
+    being trained, a share gets a random label-preserving perturbation (typos, case, punctuation,
+    contractions, numbers, names), and a share (none by default) gets random substitutions from the
+    attack's candidates without any query; the model also trains on those copies."""
 
     share: float = Field(
         0.125, ge=0, le=1, description="Share of each batch attacked (0: no attack, perturbations only)."
@@ -260,6 +260,12 @@ class AttackTrainingConfig(Section):
         "starts from a model that already fits the task).",
     )
     query_budget: int = Field(30, ge=2, le=1000, description="Model queries per attacked text.")
+    ranking: Literal["leave_one_out", "gradient"] | None = Field(
+        None,
+        description="How the attack orders a text's words: leave_one_out (one query per word, as the audit's "
+        "attack) or gradient (the norm of the loss's gradient at each word's embeddings, one forward and "
+        "backward pass per batch, as A2T; the queries saved go to substitutes); unset: leave_one_out.",
+    )
     max_candidates: int = Field(8, ge=1, le=100, description="Synonyms tried per word.")
     max_change: float = Field(0.2, gt=0, le=1, description="Most words changed, as a share of the text's.")
     weight: float = Field(1.0, gt=0, le=10, description="Weight of the loss on the copies.")

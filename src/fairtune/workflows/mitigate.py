@@ -78,7 +78,10 @@ A2T_OPTIONS = {
     "perturb_share": ("perturb_share", "perturb"),
     "a2t_start": ("start", "start"),
     "synonym_share": ("synonym_share", "syn"),
+    "a2t_ranking": ("ranking", ""),
 }
+#: how a value other than a number shows in a child's name
+VALUE_TAGS = {"gradient": "grad", "leave_one_out": "loo"}
 #: the options of each part of a --robustness method, by its place in ROBUSTNESS_METHODS' flags
 ROBUSTNESS_OPTIONS = (("adv_method", "epsilon", "steps"), tuple(A2T_OPTIONS), ("augment_examples",))
 
@@ -110,8 +113,9 @@ def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
             name += f"-eps{options['epsilon']:g}"
     if kind == "robustness" and ROBUSTNESS_METHODS[method][1]:
         for key, (_, tag) in A2T_OPTIONS.items():
-            if options.get(key) is not None:
-                name += f"-{tag}{options[key]:g}"
+            value = options.get(key)
+            if value is not None:
+                name += f"-{tag}{VALUE_TAGS[value] if isinstance(value, str) else format(value, 'g')}"
     return name
 
 

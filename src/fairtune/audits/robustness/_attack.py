@@ -133,6 +133,20 @@ class _Example:
     def with_word(self, slot: int, word: str) -> str:
         return "".join(word if i == slot else p for i, p in enumerate(self.pieces))
 
+    def spans(self) -> dict[int, tuple[int, int]]:
+        """Each substitutable word's slot -> its (start, end) characters in `current()`."""
+        out, at, slots = {}, 0, set(self.word_slots)
+        for i, piece in enumerate(self.pieces):
+            if i in slots:
+                out[i] = (at, at + len(piece))
+            at += len(piece)
+        return out
+
+
+#: ranks the words of the examples still being attacked: sets each one's `order` (most important slot
+#: first) and adds the queries it spent to `queries`; may end an example (`done`, `reason`)
+Ranker = Callable[[list[_Example]], None]
+
 
 def _split(text: str) -> list[str]:
     pieces, last = [], 0
@@ -209,9 +223,27 @@ class WordSubstitutionAttack:
         examples, skipped = self.attack(texts, labels)
         return self._summary(examples, skipped, time.perf_counter() - t0)
 
-    def attack(self, texts: list[str], labels: np.ndarray) -> tuple[list[_Example], dict[str, int]]:
+    def rank_by_deletion(self, live: list[_Example]) -> None:
+        """Leave-one-out importance of every substitutable word (one query each), all examples in one batch.
+        An example whose budget cannot pay for its ranking ends there, as a failure."""
+        for ex in live:
+            if self._budget_left(ex) < len(ex.word_slots):
+                ex.done, ex.reason = True, "query_budget"
+        live = [ex for ex in live if not ex.done]
+        loo = [(ex, slot, ex.with_word(slot, "")) for ex in live for slot in ex.word_slots]
+        p_loo = self.clf.predict_proba([t for _, _, t in loo])
+        drops: dict[int, list[tuple[float, int]]] = {}
+        for (ex, slot, _), p in zip(loo, p_loo, strict=True):
+            ex.queries += 1
+            drops.setdefault(ex.index, []).append((ex.p_label - float(p[ex.label]), slot))
+        for ex in live:
+            ex.order = [slot for _, slot in sorted(drops[ex.index], key=lambda d: -d[0])]
+
+    def attack(
+        self, texts: list[str], labels: np.ndarray, rank: Ranker | None = None
+    ) -> tuple[list[_Example], dict[str, int]]:
         """Attack every text; return each example's final state (`current()`, `changed`, `success`) and
-        the counts of texts skipped by reason."""
+        the counts of texts skipped by reason. `rank` orders each text's words (unset: by deletion)."""
         probs = self.clf.predict_proba(texts)
         examples: list[_Example] = []
         skipped: dict[str, int] = {"misclassified": 0, "too_short": 0, "no_substitutable_word": 0}
@@ -229,19 +261,10 @@ class WordSubstitutionAttack:
                 ex.done, ex.reason = True, "no_substitutable_word"
             if ex.done:
                 skipped[ex.reason] += 1
-            elif self._budget_left(ex) < len(slots):  # ranking alone would exceed the budget: a failure
-                ex.done, ex.reason = True, "query_budget"
             examples.append(ex)
+        # 1. the words' order of importance (by default, leave-one-out)
+        (rank or self.rank_by_deletion)([ex for ex in examples if not ex.done])
         live = [ex for ex in examples if not ex.done]
-        # 1. leave-one-out importance of every substitutable word, all examples in one batch
-        loo = [(ex, slot, ex.with_word(slot, "")) for ex in live for slot in ex.word_slots]
-        p_loo = self.clf.predict_proba([t for _, _, t in loo])
-        drops: dict[int, list[tuple[float, int]]] = {}
-        for (ex, slot, _), p in zip(loo, p_loo, strict=True):
-            ex.queries += 1
-            drops.setdefault(ex.index, []).append((ex.p_label - float(p[ex.label]), slot))
-        for ex in live:
-            ex.order = [slot for _, slot in sorted(drops[ex.index], key=lambda d: -d[0])]
         # 2. greedy substitution, one word position per example per round, all examples batched
         while live:
             jobs: list[tuple[_Example, int, list[str]]] = []

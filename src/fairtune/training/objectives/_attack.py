@@ -1,8 +1,8 @@
 """Attack-based adversarial training in the manner of A2T (Yoo & Qi 2021), from train.attack.
 
 At each step after the first `start` share of training, a seeded share of the batch is attacked with the
-robustness audit's word-substitution attack run cheaply (leave-one-out word ranking, WordNet synonyms, a
-small query budget, no sentence-similarity model) against the model as it is now, another share
+robustness audit's word-substitution attack run cheaply (leave-one-out or gradient word ranking, WordNet
+synonyms, a small query budget, no sentence-similarity model) against the model as it is now, another share
 gets one random label-preserving perturbation of the invariance tests, and a third share (`synonym_share`,
 none by default) gets `max_change` of its words swapped for random candidates of the attack, with no
 query. The model then also trains on those copies, with their original labels: weight * cross-entropy
@@ -32,6 +32,11 @@ class AttackTraining(Objective):
         from fairtune.data import load_wordnet
 
         self.cfg, self.ctx = cfg, ctx
+        if cfg.ranking == "gradient" and not getattr(ctx.tokenizer, "is_fast", False):
+            from fairtune.errors import ATTACK_RANKING_SLOW_TOKENIZER, ConfigError
+
+            model, kind = getattr(ctx.tokenizer, "name_or_path", "?"), type(ctx.tokenizer).__name__
+            raise ConfigError([ATTACK_RANKING_SLOW_TOKENIZER.format(model=model, kind=kind)])
         self.wordnet = wordnet = load_wordnet(cfg.wordnet, "train.attack.wordnet")
         self.settings = AttackSettings(
             max_change=cfg.max_change,
@@ -55,6 +60,7 @@ class AttackTraining(Objective):
         from fairtune.audits.robustness import WordSubstitutionAttack
         from fairtune.audits.robustness._attack import CachedClassifier
         from fairtune.models import TorchClassifier
+        from fairtune.training.objectives._ranking import gradient_ranker
 
         train = self.ctx.data.train
         model = step.acc.unwrap_model(step.model)
@@ -62,8 +68,11 @@ class AttackTraining(Objective):
         if self.attack is None:
             self.attack = WordSubstitutionAttack(live, self.wordnet, self.settings)
         self.attack.clf = CachedClassifier(live)  # a fresh cache: the model moved since the last step
+        rank = None
+        if self.cfg.ranking == "gradient":
+            rank = gradient_ranker(model, self.ctx.tokenizer, self.ctx.max_length)
         idx = [step.idx[r] for r in rows]
-        examples, _ = self.attack.attack([train.texts[i] for i in idx], train.labels[idx])
+        examples, _ = self.attack.attack([train.texts[i] for i in idx], train.labels[idx], rank)
         self.counts["attacked"] += len(examples)
         self.counts["attack_succeeded"] += sum(ex.success for ex in examples)
         return [(ex.current(), ex.label) for ex in examples if ex.changed]
