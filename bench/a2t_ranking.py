@@ -104,16 +104,16 @@ def main() -> None:
     rounds: list[dict[str, Any]] = []
     for r in range(args.repeats):
         order = ("leave_one_out", "gradient") if r % 2 == 0 else ("gradient", "leave_one_out")
-        got = {name: attack_all(attack, texts, labels, grad if name == "gradient" else None) for name in order}
+        got = {
+            name: attack_all(attack, texts, labels, grad if name == "gradient" else None) for name in order
+        }
         got["ratio_gradient_vs_leave_one_out"] = (
             got["gradient"]["seconds_per_batch"] / got["leave_one_out"]["seconds_per_batch"]
         )
         rounds.append(got)
         print(f"repeat {r + 1}: {got}", flush=True)
     summary = {
-        name: {
-            key: statistics.mean(g[name][key] for g in rounds) for key in rounds[0]["leave_one_out"]
-        }
+        name: {key: statistics.mean(g[name][key] for g in rounds) for key in rounds[0]["leave_one_out"]}
         for name in ("leave_one_out", "gradient")
     }
     ratios = [g["ratio_gradient_vs_leave_one_out"] for g in rounds]

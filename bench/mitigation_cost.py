@@ -52,6 +52,7 @@ ARMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "both-eps0.3": ("robustness", "both", {"epsilon": 0.3}),
     "both-syn0.25": ("robustness", "both", {"synonym_share": 0.25}),
     "both-grad": ("robustness", "both", {"a2t_ranking": "gradient"}),
+    "both-pertall": ("robustness", "both", {"a2t_perturbations": "all"}),
 }
 
 

@@ -69,6 +69,8 @@ ARMS = {
     # both, with the attack ranking words by their embedding gradient (A2T's own ranking) instead of
     # leave-one-out
     "both-grad": (["--robustness", "both", "--a2t-ranking", "gradient"], "robustness-both-grad"),
+    # both, with A2T's perturbed copies drawn from every invariance test of the audit, not the core twelve
+    "both-pertall": (["--robustness", "both", "--a2t-perturbations", "all"], "robustness-both-pertall"),
     "augment": (["--robustness", "augment"], "robustness-augment"),
 }
 CONFIG = "configs/sst2-minilm.yaml"

@@ -146,6 +146,24 @@ def test_attack_training_ranks_words_by_gradient_when_asked(
 
 
 @pytest.mark.skipif(not WORDNET, reason="wordnet-base not installed")
+def test_attack_training_perturbs_with_every_audit_perturbation_when_asked(tiny_config: dict) -> None:
+    """perturbations: all draws the perturbed copies from every invariance test of the audit (its wording
+    ones too); unset, from the core twelve."""
+    from fairtune.audits.robustness._perturb import perturbation_names
+
+    drawn = {}
+    for setting in (None, "core", "all"):
+        attack_cfg = {"share": 0.0, "perturb_share": 1.0, "start": 0.0, "perturbations": setting}
+        ctx, model, _ = _ctx({**tiny_config, "train": {**tiny_config["train"], "attack": attack_cfg}})
+        (attack,) = build_objectives(ctx)
+        drawn[setting] = set(attack.perturbations)
+        assert attack.loss(_step(model, ctx, list(range(8)), number=0)) is not None
+        assert attack.info()["perturbed_copies"] == 8 and attack.info()["perturbations"] == setting
+    assert drawn[None] == drawn["core"] and "typo_drop" in drawn["core"] and "typo_ocr" not in drawn["core"]
+    assert drawn["all"] == set(perturbation_names()) > drawn["core"]
+
+
+@pytest.mark.skipif(not WORDNET, reason="wordnet-base not installed")
 def test_attack_training_learns_and_records_what_it_did(tiny_config: dict) -> None:
     raw = {**tiny_config}
     raw["train"] = {**tiny_config["train"], "lr": 3e-3, "attack": {"share": 0.25}}

@@ -56,6 +56,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "one gradient pass per batch (gradient, as A2T)",
     )
     p.add_argument(
+        "--a2t-perturbations",
+        choices=["core", "all"],
+        help="a2t: the invariance perturbations the perturbed copies draw from: the twelve core ones (the "
+        "default) or all the audit's, its wording ones too",
+    )
+    p.add_argument(
         "--a2t-start",
         type=float,
         help="a2t: share of the training steps taken before the first attack (default 0.1)",
@@ -145,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
             "a2t_start": args.a2t_start,
             "synonym_share": args.synonym_share,
             "a2t_ranking": args.a2t_ranking,
+            "a2t_perturbations": args.a2t_perturbations,
         },
         seeds=args.seeds,
         sweep=args.sweep,

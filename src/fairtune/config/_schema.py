@@ -252,6 +252,13 @@ class AttackTrainingConfig(Section):
         "swapped for random candidates of the attack (WordNet synonyms), chosen without querying the "
         "model: the query-free counterpart of the attack (unset: none).",
     )
+    perturbations: Literal["core", "all"] | None = Field(
+        None,
+        description="Which invariance perturbations the perturbed copies draw from: core (the twelve "
+        "keyboard-typo, case, punctuation, contraction, noun-synonym, name and number ones) or all (the "
+        "audit's wording ones too: OCR and homophone typos, abbreviations, slang, spelling, adjective "
+        "synonyms, context phrases, chains, ...); unset: core.",
+    )
     start: float = Field(
         0.1,
         ge=0,

@@ -79,9 +79,10 @@ A2T_OPTIONS = {
     "a2t_start": ("start", "start"),
     "synonym_share": ("synonym_share", "syn"),
     "a2t_ranking": ("ranking", ""),
+    "a2t_perturbations": ("perturbations", "pert"),
 }
 #: how a value other than a number shows in a child's name
-VALUE_TAGS = {"gradient": "grad", "leave_one_out": "loo"}
+VALUE_TAGS = {"gradient": "grad", "leave_one_out": "loo", "core": "core", "all": "all"}
 #: the options of each part of a --robustness method, by its place in ROBUSTNESS_METHODS' flags
 ROBUSTNESS_OPTIONS = (("adv_method", "epsilon", "steps"), tuple(A2T_OPTIONS), ("augment_examples",))
 

@@ -2,11 +2,11 @@
 
 At each step after the first `start` share of training, a seeded share of the batch is attacked with the
 robustness audit's word-substitution attack run cheaply (leave-one-out or gradient word ranking, WordNet
-synonyms, a small query budget, no sentence-similarity model) against the model as it is now, another share
-gets one random label-preserving perturbation of the invariance tests, and a third share (`synonym_share`,
-none by default) gets `max_change` of its words swapped for random candidates of the attack, with no
-query. The model then also trains on those copies, with their original labels: weight * cross-entropy
-on the copies is added to the loss.
+synonyms, a small query budget, no sentence-similarity model) against the model as it is now, another
+share gets one random label-preserving perturbation of the invariance tests (the core ones, or all of
+them), and a third share (`synonym_share`, none by default) gets `max_change` of its words swapped for
+random candidates of the attack, with no query. The model then also trains on those copies, with their
+original labels: weight * cross-entropy on the copies is added to the loss.
 The attack's queries run in inference mode, without dropout, so they draw no random numbers.
 """
 
@@ -46,7 +46,8 @@ class AttackTraining(Objective):
         )
         self.attack: Any = None  # made at the first attack: it needs the live model
         self.synonyms: Any = None  # the attack's candidates, for the query-free copies
-        self.perturbations = Perturbations(wordnet, read_names()).core()
+        families = Perturbations(wordnet, read_names())
+        self.perturbations = families.all() if cfg.perturbations == "all" else families.core()
         self.first_step = int(cfg.start * total_steps)
         self.counts = {
             "attacked": 0,
