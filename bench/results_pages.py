@@ -915,6 +915,7 @@ PAGE_OF = {  # benchmark -> the pages its files feed
     "fairness": ("mitigations.md", "fairness-history.md"),
     "robustness": ("mitigations.md", "robustness-history.md"),
     "mitigation_cost": ("mitigations.md",),
+    "a2t_ranking": ("mitigations.md",),
     "explain": ("explanations.md",),
     "main_job": ("main-job.md",),
     "pii": ("pii.md",),
@@ -1124,7 +1125,7 @@ def mitigation_page() -> str:
                 "Commands: " + "; ".join(f"`{c}`" for c in doc["commands"]) + ".",
                 "",
             ]
-        lines += _cost_section(host)
+        lines += _cost_section(host) + _ranking_section(host)
     if not found:
         lines += [
             "No seed-based result has been recorded yet. The single-seed results (the `avx2` host class) are",
@@ -1136,6 +1137,36 @@ def mitigation_page() -> str:
 def _timed(run: dict[str, Any]) -> str:
     """When (UTC, to the minute) the cost run that timed an arm finished; "–" where unrecorded."""
     return str(run["date"])[:16].replace("T", " ") if run.get("date") else "–"
+
+
+def _ranking_section(host: Path) -> list[str]:
+    """A2T's two word rankings side by side (bench/a2t_ranking.py), if measured on `host`."""
+    path = host / "a2t_ranking.json"
+    if not path.is_file():
+        return []
+    doc = json.loads(path.read_text())
+    ratios = doc["ratio_gradient_vs_leave_one_out"]
+    out = [
+        f"## A2T's word ranking, host class `{host.name}`",
+        "",
+        f"`bench/a2t_ranking.py`: the parent attacks {doc['texts']} training texts in batches of",
+        f"{doc['batch']}, as `train.attack` does at its defaults, ranking words by deletion and by gradient",
+        f"in alternating order, {len(doc['repeats'])} rounds; rates are of the texts attacked. Machine:",
+        f"{_machine(doc)}.",
+        "",
+        *_head("ranking", "s per batch, each round", "queries per text", "flipped", "changed"),
+    ]
+    for name in ("leave_one_out", "gradient"):
+        m = doc["mean"][name]
+        each = " / ".join(f"{r[name]['seconds_per_batch']:.3f}" for r in doc["repeats"])
+        cells = (
+            f"{m['queries_per_attacked_text']:.1f}",
+            _pct(m["success_rate"], 1),
+            _pct(m["changed_rate"], 1),
+        )
+        out.append(_row(name, each, *cells))
+    each = " / ".join(f"{r:.2f}" for r in ratios["each"])
+    return [*out, "", f"Time per batch, gradient / leave-one-out: {each} (mean {ratios['mean']:.2f}).", ""]
 
 
 def _cost_section(host: Path) -> list[str]:
