@@ -1,4 +1,4 @@
-"""Gradient word ranking for the A2T attack (Yoo & Qi 2021, section 3.2): a word's importance is the norm
+"""Gradient word ranking for the A2T attack (Yoo & Qi 2021): a word's importance is the norm
 of the loss's gradient with respect to its tokens' input embeddings. One forward and one backward pass
 rank every word of every attacked text, where leave-one-out ranking spends one query per word; the
 queries it saves go to trying substitutes.
