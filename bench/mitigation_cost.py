@@ -53,6 +53,7 @@ ARMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "both-syn0.25": ("robustness", "both", {"synonym_share": 0.25}),
     "both-grad": ("robustness", "both", {"a2t_ranking": "gradient"}),
     "both-pertall": ("robustness", "both", {"a2t_perturbations": "all"}),
+    "both-pertall-eps0.3": ("robustness", "both", {"epsilon": 0.3, "a2t_perturbations": "all"}),
 }
 
 
