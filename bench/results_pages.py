@@ -916,6 +916,7 @@ PAGE_OF = {  # benchmark -> the pages its files feed
     "robustness": ("mitigations.md", "robustness-history.md"),
     "mitigation_cost": ("mitigations.md",),
     "a2t_ranking": ("mitigations.md",),
+    "invariance_margin": ("mitigations.md",),
     "explain": ("explanations.md",),
     "main_job": ("main-job.md",),
     "pii": ("pii.md",),
@@ -1125,7 +1126,7 @@ def mitigation_page() -> str:
                 "Commands: " + "; ".join(f"`{c}`" for c in doc["commands"]) + ".",
                 "",
             ]
-        lines += _cost_section(host) + _ranking_section(host)
+        lines += _cost_section(host) + _ranking_section(host) + _margin_section(host)
     if not found:
         lines += [
             "No seed-based result has been recorded yet. The single-seed results (the `avx2` host class) are",
@@ -1167,6 +1168,36 @@ def _ranking_section(host: Path) -> list[str]:
         out.append(_row(name, each, *cells))
     each = " / ".join(f"{r:.2f}" for r in ratios["each"])
     return [*out, "", f"Time per batch, gradient / leave-one-out: {each} (mean {ratios['mean']:.2f}).", ""]
+
+
+def _margin_section(host: Path) -> list[str]:
+    """Invariance failures by the confidence of the original prediction (bench/invariance_margin.py)."""
+    path = host / "invariance_margin.json"
+    if not path.is_file():
+        return []
+    doc = json.loads(path.read_text())
+    parent, child = doc["runs"]["parent"]["mean"], doc["runs"]["child"]["mean"]
+    out = [
+        f"## Invariance failures by confidence, host class `{host.name}`",
+        "",
+        "`bench/invariance_margin.py`: every pair of the audit's invariance tests (an eval text and its",
+        "perturbed copy), binned by the probability the model gave its original prediction; means over",
+        f"{len(doc['seeds'])} seeds of the parent and of the child `{doc['child']}`.",
+        f"Machine: {_machine(doc)}.",
+        "",
+        *_head(
+            "confidence",
+            "pairs: parent / child",
+            "failure rate: parent / child",
+            "share of the failures: parent / child",
+        ),
+    ]
+    for p, c in zip(parent, child, strict=True):
+        lo, hi = p["confidence"]
+        keys = ("pair_share", "failure_rate", "failure_share")
+        cells = [f"{_pct(p[k], 1)} / {_pct(c[k], 1)}" for k in keys]
+        out.append(_row(f"{lo:g}–{hi:g}", *cells))
+    return [*out, ""]
 
 
 def _cost_section(host: Path) -> list[str]:
