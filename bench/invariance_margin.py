@@ -62,6 +62,12 @@ def bins(conf: np.ndarray, failed: np.ndarray) -> list[dict[str, Any]]:
     return out
 
 
+def _mean(values: list[float | None]) -> float | None:
+    """The mean of the values a bin has (a bin with no pair has no failure rate)."""
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
 def seeds_of(root: Path) -> dict[str, Path]:
     runs = {"first": root}
     runs.update({p.name: p for p in sorted((root / "seeds").glob("seed-*")) if (p / "model").is_dir()})
@@ -85,7 +91,7 @@ def main() -> None:
             {
                 "confidence": list(EDGES[k : k + 2]),
                 **{
-                    key: float(np.mean([per_seed[s]["bins"][k][key] or 0.0 for s in shared]))
+                    key: _mean([per_seed[s]["bins"][k][key] for s in shared])
                     for key in ("pair_share", "failure_rate", "failure_share")
                 },
             }
