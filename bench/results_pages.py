@@ -1195,7 +1195,7 @@ def _margin_section(host: Path) -> list[str]:
     for p, c in zip(parent, child, strict=True):
         lo, hi = p["confidence"]
         keys = ("pair_share", "failure_rate", "failure_share")
-        cells = [f"{_pct(p[k], 1)} / {_pct(c[k], 1)}" for k in keys]
+        cells = [" / ".join("–" if r[k] is None else _pct(r[k], 1) for r in (p, c)) for k in keys]
         out.append(_row(f"{lo:g}–{hi:g}", *cells))
     return [*out, ""]
 
