@@ -81,8 +81,8 @@ A2T_OPTIONS = {
     "a2t_ranking": ("ranking", ""),
     "a2t_perturbations": ("perturbations", "pert"),
 }
-#: how a value other than a number shows in a child's name
-VALUE_TAGS = {"gradient": "grad", "leave_one_out": "loo", "core": "core", "all": "all"}
+#: how a value other than a number shows in a child's name, where not as itself
+VALUE_TAGS = {"gradient": "grad", "leave_one_out": "loo"}
 #: the options of each part of a --robustness method, by its place in ROBUSTNESS_METHODS' flags
 ROBUSTNESS_OPTIONS = (("adv_method", "epsilon", "steps"), tuple(A2T_OPTIONS), ("augment_examples",))
 
@@ -116,7 +116,8 @@ def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
         for key, (_, tag) in A2T_OPTIONS.items():
             value = options.get(key)
             if value is not None:
-                name += f"-{tag}{VALUE_TAGS[value] if isinstance(value, str) else format(value, 'g')}"
+                shown = VALUE_TAGS.get(value, value) if isinstance(value, str) else format(value, "g")
+                name += f"-{tag}{shown}"
     return name
 
 
