@@ -54,6 +54,7 @@ ARMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "both-grad": ("robustness", "both", {"a2t_ranking": "gradient"}),
     "both-pertall": ("robustness", "both", {"a2t_perturbations": "all"}),
     "both-pertall-eps0.3": ("robustness", "both", {"epsilon": 0.3, "a2t_perturbations": "all"}),
+    "both-pertall-kl4": ("robustness", "both", {"a2t_perturbations": "all", "a2t_consistency": 4.0}),
 }
 
 

@@ -71,6 +71,11 @@ ARMS = {
     "both-grad": (["--robustness", "both", "--a2t-ranking", "gradient"], "robustness-both-grad"),
     # both, with A2T's perturbed copies drawn from every invariance test of the audit, not the core twelve
     "both-pertall": (["--robustness", "both", "--a2t-perturbations", "all"], "robustness-both-pertall"),
+    # both-pertall plus a consistency term on the copies: 4 * KL(p(original) || p(copy)), original held fixed
+    "both-pertall-kl4": (
+        ["--robustness", "both", "--a2t-perturbations", "all", "--a2t-consistency", "4"],
+        "robustness-both-pertall-kl4",
+    ),
     # both-pertall with the embedding radius of both-eps0.3
     "both-pertall-eps0.3": (
         ["--robustness", "both", "--epsilon", "0.3", "--a2t-perturbations", "all"],

@@ -269,7 +269,8 @@ SWEEP_KEY = "--sweep: {key!r} cannot be swept with --{kind}. Sweepable with --{k
 SWEEP_NO_EFFECT = (
     "--sweep: {key} does not change --{kind} {method} (every value gives the same config). Sweep an "
     "option of this method, e.g. clp_lambda for clp, both or all; epsilon for adv or both (steps with "
-    "--adv-method pgd); a2t_share, perturb_share, a2t_start or synonym_share for a2t or both."
+    "--adv-method pgd); a2t_share, perturb_share, a2t_start, synonym_share or a2t_consistency for a2t "
+    "or both."
 )
 SWEEP_INTEGER = "--sweep: {key} takes whole numbers, got {value!r}. Pass e.g. --sweep {key}=4,16."
 SWEEP_SHARE = (

@@ -94,6 +94,7 @@ def test_a2t_settings_name_their_child_and_a_sweep_adds_no_second_name(
     assert m.child_name("robustness", "both", {"synonym_share": 0.5}) == "robustness-both-syn0.5"
     assert m.child_name("robustness", "both", {"a2t_ranking": "gradient"}) == "robustness-both-grad"
     assert m.child_name("robustness", "a2t", {"a2t_perturbations": "all"}) == "robustness-a2t-pertall"
+    assert m.child_name("robustness", "both", {"a2t_consistency": 4.0}) == "robustness-both-kl4"
     pcfg = build_config(
         {"name": "p", "output_dir": str(tmp_path), "data": {"train": "t.csv", "eval": "e.csv"}}
     )
@@ -111,6 +112,8 @@ def test_a2t_settings_name_their_child_and_a_sweep_adds_no_second_name(
     assert grad.name == "robustness-a2t-grad" and grad.train.attack.ranking == "gradient"
     every = m.child_config(pcfg, parent.root, "robustness", "both", {"a2t_perturbations": "all"})
     assert every.name == "robustness-both-pertall" and every.train.attack.perturbations == "all"
+    kl = m.child_config(pcfg, parent.root, "robustness", "a2t", {"a2t_consistency": 4.0})
+    assert kl.name == "robustness-a2t-kl4" and kl.train.attack.consistency == 4.0
     monkeypatch.setattr(m, "_sweep", lambda *a, **k: {"chosen": 3.0})
     choice = ("fairness", "clp", {"dimensions": ["gender"]})
     cfg, _ = m._child_after_sweep(parent, pcfg, choice, ("clp_lambda", [1.0, 3.0]), 0.1, **kw)

@@ -100,10 +100,10 @@ def test_attack_training_trains_on_attacked_and_perturbed_copies_with_their_labe
     assert attack.first_step == 20  # half of 40 steps
     idx = list(range(8))
     assert attack.loss(_step(model, ctx, idx, number=19)) is None  # not yet
-    seen: list[tuple[str, int]] = []
+    seen: list[tuple[str, int, int]] = []
     real = attack._adversarial
 
-    def spy(step: Step, rows: list[int]) -> list[tuple[str, int]]:
+    def spy(step: Step, rows: list[int]) -> list[tuple[str, int, int]]:
         out = real(step, rows)
         seen.extend(out)
         assert len(rows) == 4
@@ -114,10 +114,10 @@ def test_attack_training_trains_on_attacked_and_perturbed_copies_with_their_labe
     assert loss is not None and torch.isfinite(loss)
     info = attack.info()
     assert info["attacked"] == 4 and info["perturbed_copies"] >= 1
-    originals = {data.train.texts[i]: int(data.train.labels[i]) for i in idx}
-    for text, label in seen:  # each copy differs from a batch text by word swaps and keeps its label
-        source = [o for o in originals if len(o.split()) == len(text.split()) and o != text]
-        assert any(originals[o] == label for o in source)
+    for text, label, row in seen:  # each copy differs from its row's text by word swaps, label kept
+        source = data.train.texts[idx[row]]
+        assert text != source and len(text.split()) == len(source.split())
+        assert label == int(data.train.labels[idx[row]])
 
 
 @pytest.mark.skipif(not WORDNET, reason="wordnet-base not installed")
@@ -197,7 +197,7 @@ def test_attack_training_adds_query_free_synonym_copies_without_changing_the_oth
         raw = {**tiny_config, "train": {**tiny_config["train"], "attack": {**attack_cfg, **extra}}}
         ctx, model, data = _ctx(raw)
         (attack,) = build_objectives(ctx)
-        seen: list[list[tuple[str, int]]] = []
+        seen: list[list[tuple[str, int, int]]] = []
         for name in ("_adversarial", "_perturbed", "_substituted"):
             setattr(attack, name, _recorded(getattr(attack, name), seen))
         assert attack.loss(_step(model, ctx, list(range(8)), number=3)) is not None
@@ -206,13 +206,50 @@ def test_attack_training_adds_query_free_synonym_copies_without_changing_the_oth
     assert len(plain) == 2 and with_syn[:2] == plain  # the same attacked and perturbed copies
     substituted = with_syn[2]
     assert 1 <= len(substituted) <= 4  # half of 8 rows, those with a word to swap
-    originals = {data.train.texts[i]: int(data.train.labels[i]) for i in range(8)}
-    for text, label in substituted:  # word swaps of a batch text, its label kept
-        assert text not in originals
-        assert any(
-            o != text and len(o.split()) == len(text.split()) and originals[o] == label for o in originals
-        )
+    for text, label, row in substituted:  # word swaps of its row's text, its label kept
+        source = data.train.texts[row]
+        assert text != source and len(text.split()) == len(source.split())
+        assert label == int(data.train.labels[row])
     assert attack.info()["synonym_copies"] == len(substituted)
+
+
+@pytest.mark.skipif(not WORDNET, reason="wordnet-base not installed")
+def test_attack_training_consistency_adds_the_divergence_from_the_original_held_fixed(
+    tiny_config: dict,
+) -> None:
+    """consistency adds lambda * KL(p(original) || p(copy)) to the copies' cross-entropy, each copy
+    compared with its own row's prediction in the batch's forward pass, which gets no gradient from it."""
+    import torch.nn.functional as F
+
+    from fairtune.training._batching import collate, tokenize
+    from fairtune.training.objectives._attack import AttackTraining
+
+    attack_cfg = {"share": 0.0, "perturb_share": 1.0, "start": 0.0, "consistency": 2.5}
+    ctx, model, _ = _ctx({**tiny_config, "train": {**tiny_config["train"], "attack": attack_cfg}})
+    (with_kl,) = build_objectives(ctx)
+    plain = AttackTraining(ctx.cfg.attack.model_copy(update={"consistency": None}), ctx, 40)
+    model.eval()  # no dropout: the two objectives' forward passes match
+    idx = [7, 0, 5, 2, 3, 6, 1, 4]  # batch rows are not training indices
+    seen: list[list[tuple[str, int, int]]] = []
+    with_kl._perturbed = _recorded(with_kl._perturbed, seen)
+    step = _step(model, ctx, idx, number=4)
+    step.out.logits.retain_grad()
+    loss = with_kl.loss(step)
+    assert loss is not None
+    copies = seen[0]
+    assert len(copies) == 8 and sorted(c[2] for c in copies) == list(range(8))
+    batch = collate(tokenize(ctx.tokenizer, [c[0] for c in copies], 16), list(range(8)), None, ctx.pad_id)
+    with torch.no_grad():
+        log_q = F.log_softmax(model(**batch).logits, -1)
+        log_p = F.log_softmax(step.out.logits[[c[2] for c in copies]], -1)
+        kl = float((log_p.exp() * (log_p - log_q)).sum(-1).mean())
+        base = plain.loss(_step(model, ctx, idx, number=4))
+    assert kl > 0 and base is not None
+    torch.testing.assert_close(float(loss.detach()), float(base) + 2.5 * kl, rtol=1e-5, atol=1e-6)
+    assert with_kl.info()["mean_divergence"] == pytest.approx(kl, rel=1e-5)
+    assert "mean_divergence" not in plain.info()
+    loss.backward()
+    assert step.out.logits.grad is None  # the original's prediction is the fixed target
 
 
 def test_a2t_settings_out_of_range_are_refused_naming_the_field() -> None:
@@ -224,3 +261,5 @@ def test_a2t_settings_out_of_range_are_refused_naming_the_field() -> None:
         build_config({"train": {"attack": {"share": 0, "perturb_share": 0}}})
     with pytest.raises(ConfigError, match=r"train\.attack\.synonym_share"):
         build_config({"train": {"attack": {"synonym_share": 0}}})
+    with pytest.raises(ConfigError, match=r"train\.attack\.consistency"):
+        build_config({"train": {"attack": {"consistency": -1}}})

@@ -60,8 +60,17 @@ def test_run_writes_the_robustness_audit(parent: Path) -> None:
         ("augment", ["--augment-examples", "40"], "robustness-augment"),
         (
             "a2t",
-            ["--a2t-share", "0.5", "--a2t-start", "0.5", "--a2t-ranking", "gradient"],
-            "robustness-a2t-a2t0.5-start0.5-grad",
+            [
+                "--a2t-share",
+                "0.5",
+                "--a2t-start",
+                "0.5",
+                "--a2t-ranking",
+                "gradient",
+                "--a2t-consistency",
+                "2",
+            ],
+            "robustness-a2t-a2t0.5-start0.5-grad-kl2",
         ),
     ],
 )
@@ -86,13 +95,14 @@ def test_mitigation_children_are_reaudited_on_the_same_sample(
         assert cfg["train"]["adversarial"]["epsilon"] == 0.05 and doc["augmentation"] is None
     elif method == "a2t":
         assert cfg["train"]["attack"]["share"] == 0.5 and cfg["train"]["attack"]["start"] == 0.5
-        assert cfg["train"]["attack"]["ranking"] == "gradient"
+        assert cfg["train"]["attack"]["ranking"] == "gradient" and cfg["train"]["attack"]["consistency"] == 2
         steps = json.loads((child / "metrics.json").read_text())["train"]["steps"]
         assert doc["attack"]["first_step"] == int(0.5 * steps) > 0  # training used the start it was given
         assert doc["augmentation"] is None
         attack = doc["attack"]  # what training recorded: texts attacked and copies trained on
         assert attack["attacked"] > 0 and attack["perturbed_copies"] > 0
         assert attack["adversarial_copies"] <= attack["attacked"]
+        assert attack["mean_divergence"] > 0  # the consistency term was on
     else:
         aug = doc["augmentation"]
         assert aug["train_texts_sampled"] == 40 and aug["perturbed_added"] > 0

@@ -62,6 +62,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "default) or all the audit's, its wording ones too",
     )
     p.add_argument(
+        "--a2t-consistency",
+        type=float,
+        help="a2t: weight of a consistency term on the copies, the KL divergence from the prediction on "
+        "the original text to the prediction on its copy (default: none)",
+    )
+    p.add_argument(
         "--a2t-start",
         type=float,
         help="a2t: share of the training steps taken before the first attack (default 0.1)",
@@ -152,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             "synonym_share": args.synonym_share,
             "a2t_ranking": args.a2t_ranking,
             "a2t_perturbations": args.a2t_perturbations,
+            "a2t_consistency": args.a2t_consistency,
         },
         seeds=args.seeds,
         sweep=args.sweep,

@@ -276,6 +276,15 @@ class AttackTrainingConfig(Section):
     max_candidates: int = Field(8, ge=1, le=100, description="Synonyms tried per word.")
     max_change: float = Field(0.2, gt=0, le=1, description="Most words changed, as a share of the text's.")
     weight: float = Field(1.0, gt=0, le=10, description="Weight of the loss on the copies.")
+    consistency: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="Weight of a consistency term on the copies (UDA, Xie et al. 2020; TRADES): the KL "
+        "divergence from the model's prediction on each copy's original text, held fixed, to its "
+        "prediction on the copy, so that the model is taught not to change its prediction, not only "
+        "the label; added to the cross-entropy on the copies (unset: none).",
+    )
     wordnet: str | None = Field(
         None, description="WordNet 3.0 folder (unset: $FAIRTUNE_WORDNET or Debian's /usr/share/wordnet)."
     )

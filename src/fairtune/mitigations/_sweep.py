@@ -37,6 +37,7 @@ SWEEPABLE: dict[str, tuple[str, type]] = {
     "perturb_share": ("robustness", float),
     "a2t_start": ("robustness", float),
     "synonym_share": ("robustness", float),
+    "a2t_consistency": ("robustness", float),
 }
 #: Validation accuracy a chosen candidate may lose against the baseline, in points, per kind.
 ACCURACY_BUDGET = {"fairness": 0.5, "robustness": 1.0}

@@ -80,6 +80,7 @@ A2T_OPTIONS = {
     "synonym_share": ("synonym_share", "syn"),
     "a2t_ranking": ("ranking", ""),
     "a2t_perturbations": ("perturbations", "pert"),
+    "a2t_consistency": ("consistency", "kl"),
 }
 #: how a value other than a number shows in a child's name, where not as itself
 VALUE_TAGS = {"gradient": "grad", "leave_one_out": "loo"}

@@ -6,7 +6,10 @@ synonyms, a small query budget, no sentence-similarity model) against the model 
 share gets one random label-preserving perturbation of the invariance tests (the core ones, or all of
 them), and a third share (`synonym_share`, none by default) gets `max_change` of its words swapped for
 random candidates of the attack, with no query. The model then also trains on those copies, with their
-original labels: weight * cross-entropy on the copies is added to the loss.
+original labels: weight * cross-entropy on the copies is added to the loss, and, with `consistency`,
+consistency * KL(p(original) || p(copy)), the original's prediction held fixed (UDA's consistency training,
+Xie et al. 2020; TRADES, Zhang et al. 2019, with the clean side detached), which penalises a change of the
+prediction itself, most where the model is least sure.
 The attack's queries run in inference mode, without dropout, so they draw no random numbers.
 """
 
@@ -18,9 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from fairtune.training._batching import collate, tokenize
 from fairtune.training.objectives._base import Objective, ObjectiveContext, Step, register_objective
+
+#: (text of the copy, its label, its row in the batch)
+Copy = tuple[str, int, int]
 
 
 class AttackTraining(Objective):
@@ -56,8 +63,9 @@ class AttackTraining(Objective):
             "perturbed_copies": 0,
             "synonym_copies": 0,
         }
+        self.divergences: list[float] = []  # the consistency term of each step that has one
 
-    def _adversarial(self, step: Step, rows: list[int]) -> list[tuple[str, int]]:
+    def _adversarial(self, step: Step, rows: list[int]) -> list[Copy]:
         from fairtune.audits.robustness import WordSubstitutionAttack
         from fairtune.audits.robustness._attack import CachedClassifier
         from fairtune.models import TorchClassifier
@@ -76,26 +84,24 @@ class AttackTraining(Objective):
         examples, _ = self.attack.attack([train.texts[i] for i in idx], train.labels[idx], rank)
         self.counts["attacked"] += len(examples)
         self.counts["attack_succeeded"] += sum(ex.success for ex in examples)
-        return [(ex.current(), ex.label) for ex in examples if ex.changed]
+        return [(ex.current(), ex.label, r) for r, ex in zip(rows, examples, strict=True) if ex.changed]
 
-    def _copies(
-        self, step: Step, rows: list[int], make: Callable[[str], str | None]
-    ) -> list[tuple[str, int]]:
-        """(made copy, label) for each of `rows` whose text `make` changes."""
+    def _copies(self, step: Step, rows: list[int], make: Callable[[str], str | None]) -> list[Copy]:
+        """(made copy, label, row) for each of `rows` whose text `make` changes."""
         train, out = self.ctx.data.train, []
         for r in rows:
             i = step.idx[r]
             new = make(train.texts[i])
             if new is not None and new != train.texts[i]:
-                out.append((new, int(train.labels[i])))
+                out.append((new, int(train.labels[i]), r))
         return out
 
-    def _perturbed(self, step: Step, rows: list[int], rng: random.Random) -> list[tuple[str, int]]:
+    def _perturbed(self, step: Step, rows: list[int], rng: random.Random) -> list[Copy]:
         from fairtune.audits.robustness._perturb import perturb_once
 
         return self._copies(step, rows, lambda text: perturb_once(text, self.perturbations, rng))
 
-    def _substituted(self, step: Step, rows: list[int], rng: random.Random) -> list[tuple[str, int]]:
+    def _substituted(self, step: Step, rows: list[int], rng: random.Random) -> list[Copy]:
         from fairtune.audits.robustness._attack import Synonyms, random_substitution
 
         if self.synonyms is None:
@@ -124,13 +130,32 @@ class AttackTraining(Objective):
             copies += substituted
         if not copies:
             return None
-        encoded = tokenize(self.ctx.tokenizer, [t for t, _ in copies], self.ctx.max_length)
-        batch = collate(encoded, list(range(len(copies))), np.array([y for _, y in copies]), self.ctx.pad_id)
+        encoded = tokenize(self.ctx.tokenizer, [c[0] for c in copies], self.ctx.max_length)
+        batch = collate(encoded, list(range(len(copies))), np.array([c[1] for c in copies]), self.ctx.pad_id)
         out = step.model(**{k: v.to(step.acc.device) for k, v in batch.items()})
-        return self.cfg.weight * out.loss
+        loss = self.cfg.weight * out.loss
+        if self.cfg.consistency:
+            loss = loss + self.cfg.consistency * self._divergence(step, out.logits, [c[2] for c in copies])
+        return loss
+
+    def _divergence(self, step: Step, logits: torch.Tensor, rows: list[int]) -> torch.Tensor:
+        """Mean over copies of KL(p(original) || p(copy)), the original's prediction (from the batch's own
+        forward pass) held fixed."""
+        clean = step.out.logits[torch.as_tensor(rows, device=logits.device)].detach().float()
+        kl = F.kl_div(
+            F.log_softmax(logits.float(), -1),
+            F.log_softmax(clean, -1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        self.divergences.append(float(kl.detach()))
+        return kl
 
     def info(self) -> dict[str, Any]:
-        return {**self.cfg.model_dump(), "first_step": self.first_step, **self.counts}
+        info = {**self.cfg.model_dump(), "first_step": self.first_step, **self.counts}
+        if self.divergences:
+            info["mean_divergence"] = float(np.mean(self.divergences))
+        return info
 
 
 @register_objective("attack", order=30)
