@@ -118,3 +118,30 @@ def test_a2t_settings_name_their_child_and_a_sweep_adds_no_second_name(
     choice = ("fairness", "clp", {"dimensions": ["gender"]})
     cfg, _ = m._child_after_sweep(parent, pcfg, choice, ("clp_lambda", [1.0, 3.0]), 0.1, **kw)
     assert cfg.name == "fairness-clp-sweep-clp_lambda-3"
+
+
+def test_a_run_is_audited_again_when_stale_or_for_the_reason_given_and_the_log_says_which(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stale audit says why it is stale; a current one is audited only with a reason (--reaudit, a
+    child's runs), and the log gives that reason, not --reaudit where nobody asked for it."""
+    import fairtune.audits as audits
+    import fairtune.workflows.mitigate as m
+
+    audited: list[Path] = []
+    monkeypatch.setattr(m, "stage", lambda name: lambda root, **kw: audited.append(root))
+    lines: list[str] = []
+    for stale, again in (
+        (None, None),
+        ("none yet", None),
+        (None, m.REAUDIT_CHILD),
+        ("none yet", m.REAUDIT_ASKED),
+    ):
+        monkeypatch.setattr(audits, "stale_reason", lambda root, kind, s=stale: s)
+        m._audit_unless_current(tmp_path, "robustness", again, lines.append)
+    assert audited == [tmp_path] * 3
+    assert [line.rsplit(": ", 1)[1] for line in lines] == [
+        "none yet)",
+        "a child's runs are audited by every mitigate)",
+        "none yet)",
+    ]

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from fairtune.models._build import build_classifier, is_peft, load_trained, save_model
     from fairtune.models._classifier import TorchClassifier
     from fairtune.models._endpoint import EndpointClassifier, endpoint
+    from fairtune.models._modes import eval_mode
     from fairtune.models._pooling import BertForMeanPooledSequenceClassification, classifier_class
     from fairtune.models._run import load_run_classifier
 
@@ -27,6 +28,7 @@ _LAZY = {
     "load_trained": "_build",
     "save_model": "_build",
     "TorchClassifier": "_classifier",
+    "eval_mode": "_modes",
     "BertForMeanPooledSequenceClassification": "_pooling",
     "classifier_class": "_pooling",
     "load_run_classifier": "_run",
@@ -55,6 +57,7 @@ __all__ = [
     "classifier",
     "classifier_class",
     "endpoint",
+    "eval_mode",
     "is_peft",
     "load_pretrained",
     "load_run_classifier",

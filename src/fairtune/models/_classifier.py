@@ -53,25 +53,23 @@ class TorchClassifier:
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
+        from fairtune.models._modes import eval_mode
+
         device = next(self.model.parameters()).device
-        was_training = self.model.training
-        self.model.eval()
 
         def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
             logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
             return logits.float().cpu().numpy()  # type: ignore[no-any-return]
 
-        try:
-            with (
-                torch.inference_mode(),
-                torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"),
-            ):
-                return batched_by_length(
-                    self.tokenizer, texts, self.max_length, self.batch_size, len(self.labels), run
-                )
-        finally:
-            self.model.train(was_training)
+        with (
+            eval_mode(self.model),
+            torch.inference_mode(),
+            torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"),
+        ):
+            return batched_by_length(
+                self.tokenizer, texts, self.max_length, self.batch_size, len(self.labels), run
+            )
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.logits(texts))

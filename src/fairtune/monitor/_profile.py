@@ -86,7 +86,7 @@ def encode(clf: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     encoder's own view of the text, at the run's max_length."""
     import torch
 
-    from fairtune.models import softmax
+    from fairtune.models import eval_mode, softmax
     from fairtune.models._classifier import batched_by_length
     from fairtune.models._pooling import mean_pool
 
@@ -102,18 +102,12 @@ def encode(clf: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         pooled = mean_pool(out.hidden_states[-1].float(), mask_t)
         return torch.cat([pooled, out.logits.float()], dim=1).cpu().numpy()  # type: ignore[no-any-return]
 
-    was_training = model.training
-    model.eval()
-    try:
-        with (
-            torch.inference_mode(),
-            torch.autocast(device.type, dtype=torch.bfloat16, enabled=clf.precision == "bf16"),
-        ):
-            both = batched_by_length(
-                clf.tokenizer, texts, clf.max_length, clf.batch_size, hidden + n_labels, run
-            )
-    finally:
-        model.train(was_training)
+    with (
+        eval_mode(model),
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=torch.bfloat16, enabled=clf.precision == "bf16"),
+    ):
+        both = batched_by_length(clf.tokenizer, texts, clf.max_length, clf.batch_size, hidden + n_labels, run)
     return both[:, :hidden], softmax(both[:, hidden:]).astype(np.float32)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from fairtune.models import eval_mode
 from fairtune.training._batching import collate
 
 
@@ -107,11 +108,10 @@ class FrozenBottomCache:
 
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         self.states = [torch.empty(0)] * len(encoded)
-        was_training = model.training
-        model.eval()
         handle = self.encoder.register_forward_hook(grab)
         try:
-            with self._layers(torch.nn.ModuleList(self.layers[: self.first])), torch.inference_mode():
+            layers = torch.nn.ModuleList(self.layers[: self.first])
+            with eval_mode(model), self._layers(layers), torch.inference_mode():
                 for start in range(0, len(order), batch_size):
                     idx = order[start : start + batch_size]
                     batch = collate(encoded, idx, None, pad_id)
@@ -124,7 +124,6 @@ class FrozenBottomCache:
                         progress(len(idx))
         finally:
             handle.remove()
-            model.train(was_training)
 
     @contextmanager
     def top_only(self, idx: Sequence[int]) -> Iterator[None]:

@@ -146,23 +146,18 @@ def perplexity(
     training, so the two numbers compare)."""
     import torch
 
+    from fairtune.models import eval_mode
+
     coll = collator(tokenizer, mask_probability, whole_word, seed=seed)
-    was_training = model.training
-    model.eval()
     total, n_tokens = 0.0, 0
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(data), batch_size):
-                rows = [data[i] for i in range(start, min(start + batch_size, len(data)))]
-                batch = coll(rows)
-                labels = batch["labels"]
-                out = model(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels
-                )
-                k = int((labels != -100).sum())
-                total += float(out.loss) * k
-                n_tokens += k
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for start in range(0, len(data), batch_size):
+            rows = [data[i] for i in range(start, min(start + batch_size, len(data)))]
+            batch = coll(rows)
+            labels = batch["labels"]
+            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels)
+            k = int((labels != -100).sum())
+            total += float(out.loss) * k
+            n_tokens += k
     loss = total / max(n_tokens, 1)
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "masked_tokens": n_tokens}

@@ -294,12 +294,17 @@ def _train(cfg: FairtuneConfig, show_progress: bool, log: Callable[[str], None])
     stage("train")(cfg, resume=resume, overwrite=not resume, show_progress=show_progress)
 
 
-def _audit_unless_current(root: Path, kind: str, reaudit: bool, log: Callable[[str], None]) -> None:
-    """Audit the run at `root` for `kind` when asked to (--reaudit) or when its document cannot be compared
-    with what today's auditor writes (none yet, another version of the auditor, other settings)."""
+#: why a run is audited again even where its audit is current
+REAUDIT_ASKED = "asked by --reaudit"
+REAUDIT_CHILD = "a child's runs are audited by every mitigate"
+
+
+def _audit_unless_current(root: Path, kind: str, again: str | None, log: Callable[[str], None]) -> None:
+    """Audit the run at `root` for `kind` when its document cannot be compared with what today's auditor
+    writes (none yet, another version of the auditor, other settings), or else for the reason `again`."""
     from fairtune.audits import stale_reason
 
-    why = "asked by --reaudit" if reaudit else stale_reason(root, kind)
+    why = stale_reason(root, kind) or again
     if why:
         log(f"mitigate: auditing {root} ({kind}; audit/{kind}.json: {why})")
         stage("audit")(root, only=[kind], log=log)
@@ -311,7 +316,7 @@ def _seeded_runs(
     seeds: list[int],
     kind: str,
     *,
-    reaudit: bool,
+    again: str | None,
     show_progress: bool,
     log: Callable[[str], None],
 ) -> list[Path]:
@@ -323,7 +328,7 @@ def _seeded_runs(
         run.check_same_config(rcfg)
         log(f"mitigate: seed {seed}: training {run.root}")
         _train(rcfg, show_progress, log)
-        _audit_unless_current(run.root, kind, reaudit, log)
+        _audit_unless_current(run.root, kind, again, log)
         out.append(run.root)
     return out
 
@@ -521,7 +526,7 @@ def mitigate(
     if overwrite:
         shutil.rmtree(child.root, ignore_errors=True)
     child.check_same_config(cfg)
-    _audit_unless_current(parent.root, kind, reaudit, log)
+    _audit_unless_current(parent.root, kind, REAUDIT_ASKED if reaudit else None, log)
     augmentation = None
     if cfg.data.extra_train and not (child.model / "config.json").is_file():
         child.root.mkdir(parents=True, exist_ok=True)
@@ -533,8 +538,10 @@ def mitigate(
     _train(cfg, show_progress, log)
     audit(child.root, only=[kind], log=log)
     seeded: dict[str, Any] = {"show_progress": show_progress, "log": log}
-    parents = _seeded_runs(pcfg, parent.root, seed_list, kind, reaudit=reaudit, **seeded)
-    children = _seeded_runs(cfg, child.root, seed_list, kind, reaudit=True, **seeded)
+    parents = _seeded_runs(
+        pcfg, parent.root, seed_list, kind, again=REAUDIT_ASKED if reaudit else None, **seeded
+    )
+    children = _seeded_runs(cfg, child.root, seed_list, kind, again=REAUDIT_CHILD, **seeded)
     doc = _mitigation_doc(cfg, kind, method, parent, child, (seed_list, parents, children), augmentation)
     if sweep_doc:
         doc["sweep"] = sweep_doc

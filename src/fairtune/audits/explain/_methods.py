@@ -237,15 +237,16 @@ def _attribution_mode(model: Any) -> Iterator[None]:
     the embedding output in the autograd graph, and a LoRA model has that weight frozen. Both are
     restored afterwards. Other weights need no change: Captum asks autograd only for the gradient with
     respect to the embedding output, so no weight gradient is computed either way."""
+    from fairtune.models import eval_mode
+
     weight = model.get_input_embeddings().weight
-    was_training, needed_grad = model.training, weight.requires_grad
-    model.eval()
+    needed_grad = weight.requires_grad
     weight.requires_grad_(True)
     try:
-        yield
+        with eval_mode(model):
+            yield
     finally:
         weight.requires_grad_(needed_grad)
-        model.train(was_training)
 
 
 def integrated_gradients(

@@ -61,16 +61,14 @@ def _gradient_norms(
     model: Any, ids: torch.Tensor, mask: torch.Tensor, labels: list[int]
 ) -> list[list[float]]:
     """Per text, per token: the L2 norm of the summed cross-entropy's gradient at its input embedding."""
+    from fairtune.models import eval_mode
+
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         emb = model.get_input_embeddings()(ids.to(device)).detach().requires_grad_(True)
         logits = model(inputs_embeds=emb, attention_mask=mask.to(device)).logits
         loss = torch.nn.functional.cross_entropy(
             logits.float(), torch.tensor(labels, device=device), reduction="sum"
         )
         (grad,) = torch.autograd.grad(loss, emb)
-    finally:
-        model.train(was_training)
     return grad.float().norm(dim=-1).cpu().tolist()  # type: ignore[no-any-return]
