@@ -9,7 +9,7 @@ random candidates of the attack, with no query. The model then also trains on th
 original labels: weight * cross-entropy on the copies is added to the loss, and, with `consistency`,
 consistency * KL(p(original) || p(copy)), the original's prediction held fixed (UDA's consistency training,
 Xie et al. 2020; TRADES, Zhang et al. 2019, with the clean side detached), which penalises a change of the
-prediction itself, most where the model is least sure.
+prediction itself, whatever the label.
 The attack's queries run in inference mode, without dropout, so they draw no random numbers.
 """
 
