@@ -89,13 +89,13 @@ def main() -> None:
             print(f"{who} {s}: {int(failed.sum())} failures in {len(conf)} pairs", flush=True)
         mean = [
             {
-                "confidence": list(EDGES[k : k + 2]),
+                "confidence": [lo, hi],
                 **{
                     key: _mean([per_seed[s]["bins"][k][key] for s in shared])
                     for key in ("pair_share", "failure_rate", "failure_share")
                 },
             }
-            for k in range(len(EDGES) - 1)
+            for k, (lo, hi) in enumerate(itertools.pairwise(EDGES))
         ]
         doc["runs"][who] = {"per_seed": per_seed, "mean": mean}
     path = write_results("invariance_margin", doc)

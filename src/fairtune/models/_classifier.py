@@ -8,6 +8,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from fairtune.models._modes import eval_mode
+
 
 @runtime_checkable
 class Classifier(Protocol):
@@ -52,8 +54,6 @@ class TorchClassifier:
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         import torch
-
-        from fairtune.models._modes import eval_mode
 
         device = next(self.model.parameters()).device
 

@@ -526,7 +526,8 @@ def mitigate(
     if overwrite:
         shutil.rmtree(child.root, ignore_errors=True)
     child.check_same_config(cfg)
-    _audit_unless_current(parent.root, kind, REAUDIT_ASKED if reaudit else None, log)
+    parent_again = REAUDIT_ASKED if reaudit else None
+    _audit_unless_current(parent.root, kind, parent_again, log)
     augmentation = None
     if cfg.data.extra_train and not (child.model / "config.json").is_file():
         child.root.mkdir(parents=True, exist_ok=True)
@@ -538,9 +539,7 @@ def mitigate(
     _train(cfg, show_progress, log)
     audit(child.root, only=[kind], log=log)
     seeded: dict[str, Any] = {"show_progress": show_progress, "log": log}
-    parents = _seeded_runs(
-        pcfg, parent.root, seed_list, kind, again=REAUDIT_ASKED if reaudit else None, **seeded
-    )
+    parents = _seeded_runs(pcfg, parent.root, seed_list, kind, again=parent_again, **seeded)
     children = _seeded_runs(cfg, child.root, seed_list, kind, again=REAUDIT_CHILD, **seeded)
     doc = _mitigation_doc(cfg, kind, method, parent, child, (seed_list, parents, children), augmentation)
     if sweep_doc:
