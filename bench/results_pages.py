@@ -917,6 +917,7 @@ PAGE_OF = {  # benchmark -> the pages its files feed
     "mitigation_cost": ("mitigations.md",),
     "a2t_ranking": ("mitigations.md",),
     "invariance_margin": ("mitigations.md",),
+    "word_recognition": ("mitigations.md",),
     "explain": ("explanations.md",),
     "main_job": ("main-job.md",),
     "pii": ("pii.md",),
@@ -1127,6 +1128,7 @@ def mitigation_page() -> str:
                 "",
             ]
         lines += _cost_section(host) + _ranking_section(host) + _margin_section(host)
+        lines += _recognition_section(host)
     if not found:
         lines += [
             "No seed-based result has been recorded yet. The single-seed results (the `avx2` host class) are",
@@ -1198,6 +1200,53 @@ def _margin_section(host: Path) -> list[str]:
         cells = [" / ".join("–" if r[k] is None else _pct(r[k], 1) for r in (p, c)) for k in keys]
         out.append(_row(f"{lo:g}–{hi:g}", *cells))
     return [*out, ""]
+
+
+RECOGNITION_METRICS = {  # result name -> (row title, a rate shown in %)
+    "attack_success_rate": ("attack success rate", True),
+    "invariance_failure_rate": ("invariance failure rate", True),
+    "dev_accuracy": ("dev accuracy", True),
+}
+
+
+def _recognition_section(host: Path) -> list[str]:
+    """The word-recognition front end on trained runs, with and without (bench/word_recognition.py)."""
+    path = host / "word_recognition.json"
+    if not path.is_file():
+        return []
+    doc = json.loads(path.read_text())
+    arms = doc["arms"]
+    out = [
+        f"## The word-recognition front end, host class `{host.name}`",
+        "",
+        "`bench/word_recognition.py`: the front end of `model.word_recognition` (`--word-recognition`) added",
+        "to the trained runs of the parent and of a child, each audited and evaluated again beside the",
+        f"same runs without it; {doc['seeds']} seeds, means with 95% intervals. Each arm against the parent",
+        f"without the front end (relative change, interval of the difference). Machine: {_machine(doc)}.",
+        "",
+        *_head("metric", "parent", *arms),
+    ]
+    for name, (title, pct) in RECOGNITION_METRICS.items():
+        p = doc["parent"][name]
+        cells = [_recognition_cell(a, name, pct) for a in arms.values()]
+        out.append(_row(title, _with_ci(p["mean"], p["ci95"], pct), *cells))
+    met = [a for a, rec in arms.items() if rec["targets"]["all_met"]]
+    out += ["", f"Arms meeting every robustness target: {', '.join(met) if met else 'none'}.", ""]
+    return out
+
+
+def _recognition_cell(arm: Doc, name: str, pct: bool) -> str:
+    """0.70% [0.53, 0.87], −25% [−1.31, −0.62] pts: the arm's mean, its change against the parent."""
+    d = arm["diff"][name]
+    change = f"{_signed(100 * d['relative'], '.0f')}% {_interval_of(d['ci95'], pct)}"
+    return f"{_with_ci(arm[name]['mean'], arm[name]['ci95'], pct)}, {change}"
+
+
+def _interval_of(ci: list[float] | None, pct: bool) -> str:
+    if ci is None:
+        return ""
+    scale, unit = (100, " pts") if pct else (1, "")
+    return f"[{_signed(scale * ci[0], '.2f')}, {_signed(scale * ci[1], '.2f')}]{unit}"
 
 
 def _cost_section(host: Path) -> list[str]:

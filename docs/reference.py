@@ -67,7 +67,7 @@ def config_reference() -> str:
         if prefix in seen:
             continue
         seen.add(prefix)
-        lines += [f"## `{prefix or '(top level)'}`", "", (model.__doc__ or "").strip().replace("\n", " "), ""]
+        lines += [f"## `{prefix or '(top level)'}`", "", " ".join((model.__doc__ or "").split()), ""]
         lines += ["| key | type | default | what it does |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
             key = f"{prefix}.{name}" if prefix else name

@@ -338,6 +338,10 @@ MITIGATE_UNUSED_OPTION = (
     "fairtune mitigate: {flag} does nothing with --robustness {method}. It is an option of {users}; "
     "leave it out or choose one of those."
 )
+MITIGATE_WORD_RECOGNITION = (
+    "fairtune mitigate: --word-recognition is a robustness option (a spelling front end before the model), "
+    "not one of --{kind} {method}. Use it with --robustness, e.g. --robustness both --word-recognition."
+)
 SEEDS_RANGE = (
     "mitigate.seeds (--seeds): {value} is not a number of seeds from 1 to {most}. Pass e.g. --seeds 3 to "
     "train the parent and each mitigated child with 3 seeds."

@@ -155,3 +155,27 @@ def test_an_unknown_gate_lists_the_closest_metrics_not_all_of_them() -> None:
     assert "Did you mean 'fairness.identity_fped'?" in msg
     listed = [m for m in all_metric_names() if m in msg]
     assert 1 < len(listed) <= 7 and len(all_metric_names()) > 50
+
+
+@pytest.mark.parametrize(
+    ("extra", "name"),
+    [
+        ({"train": {"privacy": {"epsilon": 8}}}, "train.privacy"),
+        ({"encryption": {"key_env": "K"}}, "encryption"),
+    ],
+)
+def test_word_recognition_is_refused_where_its_plain_text_dictionary_would_leak(
+    extra: dict, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its dictionary (training words with counts) is saved unencrypted in the model folder."""
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("K", Fernet.generate_key().decode())
+    with pytest.raises(ConfigError) as info:
+        build_config({"data": {"train": "t.csv"}, "model": {"word_recognition": {}}, **extra})
+    assert f"model.word_recognition cannot be combined with {name}" in info.value.render()
+    with pytest.raises(ConfigError) as info:
+        build_config({"data": {"train": "t.csv"}, "model": {"word_recognition": {"min_count": 1}}})
+    assert "model.word_recognition.min_count" in info.value.render()
+    cfg = build_config({"data": {"train": "t.csv"}, "model": {"word_recognition": {}}})
+    assert cfg.model.word_recognition is not None and cfg.model.word_recognition.min_count == 2

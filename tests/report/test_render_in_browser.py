@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from fairtune.cli import main
-from fairtune.report._model_card import MEAN_POOLING_CAVEAT, card_titles
+from fairtune.report._model_card import MEAN_POOLING_CAVEAT, WORD_RECOGNITION_CAVEAT, card_titles
 
 pytestmark = pytest.mark.integration
 
@@ -234,6 +234,9 @@ def test_model_card_names_a_hub_base_model_and_the_license() -> None:
     local_cfg = build_config({**raw, "model": {"name": "./my-model"}, "card": {}})
     local = ModelCard(render_model_card(local_cfg, ctx))
     assert "base_model" not in local.data.to_dict() and "license" not in local.data.to_dict()
+    assert WORD_RECOGNITION_CAVEAT not in local.text
+    fronted = build_config({**raw, "model": {"name": "minilm", "word_recognition": {}}})
+    assert WORD_RECOGNITION_CAVEAT in render_model_card(fronted, ctx)  # a pipeline would skip the front end
 
 
 def test_report_md_and_summary(report_run: Path) -> None:

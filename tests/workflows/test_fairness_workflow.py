@@ -196,6 +196,8 @@ def test_a_sweep_chooses_the_setting_on_a_validation_split_of_the_training_rows(
         ),
         (["--robustness", "a2t", "--sweep", "a2t_start=0.1,-0.5"], "train.attack.start"),
         (["--fairness", "cda", "--dimensions", "height"], "no lexicon for dimension 'height'"),
+        (["--fairness", "cda", "--word-recognition"], "--word-recognition is a robustness option"),
+        (["--privacy", "dp", "--word-recognition"], "not one of --privacy dp"),
     ],
 )
 def test_bad_mitigation_settings_exit_2_naming_the_field_before_any_work(

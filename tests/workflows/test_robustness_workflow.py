@@ -72,6 +72,7 @@ def test_run_writes_the_robustness_audit(parent: Path) -> None:
             ],
             "robustness-a2t-a2t0.5-start0.5-grad-kl2",
         ),
+        ("adv", ["--word-recognition"], "robustness-adv-wr"),
     ],
 )
 def test_mitigation_children_are_reaudited_on_the_same_sample(
@@ -91,7 +92,12 @@ def test_mitigation_children_are_reaudited_on_the_same_sample(
     c_attack = json.loads((child / "audit" / "robustness.json").read_text())["details"]["attack"]
     assert c_attack["sample"] == p_attack["sample"] and c_attack["constraints"] == p_attack["constraints"]
     cfg = yaml.safe_load((child / "config.yaml").read_text())
-    if method == "adv":
+    if "--word-recognition" in extra:  # the front end: saved with the model, its dictionary from train
+        assert cfg["model"]["word_recognition"] == {"min_count": 2, "max_edit_distance": 2, "min_length": 4}
+        assert (child / "model" / "word_recognition.json").is_file()
+        info = json.loads((child / "metrics.json").read_text())["train"]["word_recognition"]
+        assert info["dictionary"] > 10 and info["eval_texts_changed"] == 0  # eval uses the training words
+    elif method == "adv":
         assert cfg["train"]["adversarial"]["epsilon"] == 0.05 and doc["augmentation"] is None
     elif method == "a2t":
         assert cfg["train"]["attack"]["share"] == 0.5 and cfg["train"]["attack"]["start"] == 0.5

@@ -72,6 +72,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         help="a2t: share of the training steps taken before the first attack (default 0.1)",
     )
+    p.add_argument(
+        "--word-recognition",
+        action="store_true",
+        help="robustness: also put a spelling front end before the model, built from the training texts "
+        "(model.word_recognition): typos are put right before the model reads a text",
+    )
     p.add_argument("--adv-method", choices=["fgm", "pgd"], help="adversarial training method (default fgm)")
     p.add_argument(
         "--epsilon",
@@ -159,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
             "a2t_ranking": args.a2t_ranking,
             "a2t_perturbations": args.a2t_perturbations,
             "a2t_consistency": args.a2t_consistency,
+            "word_recognition": args.word_recognition or None,
         },
         seeds=args.seeds,
         sweep=args.sweep,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -231,8 +231,10 @@ class OnnxClassifier:
         *,
         batch_size: int = 128,
         max_length: int = 128,
+        front_end: Callable[[Sequence[str]], list[str]] | None = None,
     ) -> None:
         self.path = Path(onnx_path)
+        self.front_end = front_end
         self.session = session(self.path)
         self.tokenizer = tokenizer
         self.labels = list(labels)
@@ -245,6 +247,8 @@ class OnnxClassifier:
         def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             return self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]  # type: ignore[no-any-return]
 
+        if self.front_end is not None:
+            texts = self.front_end(texts)
         return batched_by_length(
             self.tokenizer, texts, self.max_length, self.batch_size, len(self.labels), run
         )

@@ -56,8 +56,14 @@ class PruneSpec:
         return f"pruned-{self.method}-{round(self.amount * 100)}"
 
 
-def _write_meta(out: Path, kind: str, **recipe: Any) -> None:
-    (out / "variant.json").write_text(json.dumps({"kind": kind, **recipe}, indent=2) + "\n")
+def _write_meta(out: Path, kind: str, *, source: str, **recipe: Any) -> None:
+    """variant.json, and the source model's word-recognition front end where it has one: a variant reads
+    its texts as the model it was made from does."""
+    from fairtune.models import RECOGNIZER_FILE
+
+    (out / "variant.json").write_text(json.dumps({"kind": kind, "source": source, **recipe}, indent=2) + "\n")
+    if (Path(source) / RECOGNIZER_FILE).is_file():
+        shutil.copyfile(Path(source) / RECOGNIZER_FILE, out / RECOGNIZER_FILE)
 
 
 def _save_hf(model: Any, tokenizer: Any, out: Path) -> None:
@@ -394,7 +400,7 @@ def load_variant(path: Path, *, batch_size: int, max_length: int, precision: str
     """A compressed variant behind the `Classifier` interface."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from fairtune.models import TorchClassifier, classifier_class
+    from fairtune.models import TorchClassifier, classifier_class, load_recognizer
 
     meta = read_json(path / "variant.json")
     kind = meta["kind"]
@@ -409,6 +415,7 @@ def load_variant(path: Path, *, batch_size: int, max_length: int, precision: str
             labels,
             batch_size=batch_size,
             max_length=max_length,
+            front_end=load_recognizer(path),
         )
     if kind == "torch-int8":
         config = AutoConfig.from_pretrained(path)
@@ -431,6 +438,7 @@ def load_variant(path: Path, *, batch_size: int, max_length: int, precision: str
         batch_size=batch_size,
         max_length=max_length,
         precision="fp32",
+        front_end=load_recognizer(path),
     )
 
 

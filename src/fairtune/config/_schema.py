@@ -118,6 +118,24 @@ class LoraConfig(Section):
     )
 
 
+class WordRecognitionConfig(Section):
+    """A spelling front end before the model (`fairtune.models.WordRecognizer`), built from the training
+    texts when training ends and saved in the model folder: typos are put right before the model reads a
+    text, wherever the folder is loaded (audits, predict, serve, compressed variants)."""
+
+    min_count: int = Field(
+        2,
+        ge=2,
+        le=1000,
+        description="A training word enters the dictionary once it occurs this many times (never once: "
+        "a word seen once would put one training text's rare word in the model folder).",
+    )
+    max_edit_distance: int = Field(
+        2, ge=1, le=2, description="Largest correction, in edits (a swapped pair of letters is one)."
+    )
+    min_length: int = Field(4, ge=2, le=20, description="Shorter words are never changed.")
+
+
 class ModelConfig(Section):
     """The foundation model to fine-tune."""
 
@@ -133,6 +151,9 @@ class ModelConfig(Section):
         description="What the classification head reads. cls: the model's own head ([CLS] and pooler for "
         "BERT). mean: the mean of the last layer's token states, how sentence encoders such as the "
         "packaged MiniLM were trained (BERT-family models only).",
+    )
+    word_recognition: WordRecognitionConfig | None = Field(
+        None, description="Correct misspelled words before the model reads a text, e.g. {} (unset: off)."
     )
     lora: LoraConfig | None = Field(None, description="Train LoRA adapters instead of all weights.")
     device: Literal["auto", "cpu", "cuda"] | None = Field(
@@ -905,6 +926,19 @@ class FairtuneConfig(Section):
         if layers is not None:
             return f"the top {layers} encoder layer(s), the pooler and the head"
         return "every weight but the embeddings" if p.freeze_embeddings else "all weights"
+
+    @model_validator(mode="after")
+    def _word_recognition_in_the_open(self) -> FairtuneConfig:
+        if self.model.word_recognition is None:
+            return self
+        for name, value in (("train.privacy", self.train.privacy), ("encryption", self.encryption)):
+            if value is not None:
+                raise ValueError(
+                    f"model.word_recognition cannot be combined with {name}: its dictionary, the words of "
+                    "the training texts with their counts, is saved in plain text in the model folder. "
+                    "Remove one of them"
+                )
+        return self
 
     @model_validator(mode="after")
     def _bias_only_without_lora(self) -> FairtuneConfig:

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from fairtune.models._classifier import Classifier, softmax
+from fairtune.models._recognition import FILE as RECOGNIZER_FILE
 from fairtune.models._resolve import load_pretrained, packaged_minilm_path, resolve_model
 
 if TYPE_CHECKING:
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
     from fairtune.models._endpoint import EndpointClassifier, endpoint
     from fairtune.models._modes import eval_mode
     from fairtune.models._pooling import BertForMeanPooledSequenceClassification, classifier_class
+    from fairtune.models._recognition import (
+        WordRecognizer,
+        build_recognizer,
+        load_recognizer,
+        tokenizer_words,
+    )
     from fairtune.models._run import load_run_classifier
 
 #: name -> the module that defines it, imported when the name is first used
@@ -32,6 +39,10 @@ _LAZY = {
     "BertForMeanPooledSequenceClassification": "_pooling",
     "classifier_class": "_pooling",
     "load_run_classifier": "_run",
+    "WordRecognizer": "_recognition",
+    "load_recognizer": "_recognition",
+    "build_recognizer": "_recognition",
+    "tokenizer_words": "_recognition",
     "classifier": "_adapters",
     "CallableClassifier": "_adapters",
     "ProbaClassifier": "_adapters",
@@ -47,23 +58,28 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "RECOGNIZER_FILE",
     "BertForMeanPooledSequenceClassification",
     "CallableClassifier",
     "Classifier",
     "EndpointClassifier",
     "ProbaClassifier",
     "TorchClassifier",
+    "WordRecognizer",
     "build_classifier",
+    "build_recognizer",
     "classifier",
     "classifier_class",
     "endpoint",
     "eval_mode",
     "is_peft",
     "load_pretrained",
+    "load_recognizer",
     "load_run_classifier",
     "load_trained",
     "packaged_minilm_path",
     "resolve_model",
     "save_model",
     "softmax",
+    "tokenizer_words",
 ]

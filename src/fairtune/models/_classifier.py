@@ -30,7 +30,10 @@ class TorchClassifier:
         max_length: int = 128,
         precision: str = "auto",
         device: str | None = None,
+        front_end: Callable[[Sequence[str]], list[str]] | None = None,
     ) -> None:
+        """`front_end` rewrites the texts before the tokenizer reads them (the word-recognition front end
+        of `_recognition.py`; `from_dir` loads the model folder's own)."""
         from fairtune.models._device import resolve_device
         from fairtune.training import resolve_precision
 
@@ -41,6 +44,7 @@ class TorchClassifier:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_length = max_length
+        self.front_end = front_end
         self.precision = resolve_precision(precision, self.device)
         cfg = model.config
         self.labels = [cfg.id2label[i] for i in range(cfg.num_labels)]
@@ -48,9 +52,10 @@ class TorchClassifier:
     @classmethod
     def from_dir(cls, model_dir: str | Path, **kwargs: Any) -> TorchClassifier:
         from fairtune.models._build import load_trained
+        from fairtune.models._recognition import load_recognizer
 
         model, tokenizer = load_trained(model_dir)
-        return cls(model, tokenizer, **kwargs)
+        return cls(model, tokenizer, **{"front_end": load_recognizer(model_dir), **kwargs})
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         import torch
@@ -62,6 +67,8 @@ class TorchClassifier:
             logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
             return logits.float().cpu().numpy()  # type: ignore[no-any-return]
 
+        if self.front_end is not None:
+            texts = self.front_end(texts)
         with (
             eval_mode(self.model),
             torch.inference_mode(),

@@ -261,9 +261,19 @@ def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
         f"- The numbers above come from one eval set ({ev['source']}); they say nothing about other domains.",
         "- Probabilities are only as calibrated as the ECE above shows; check calibration on your own data.",
         *([MEAN_POOLING_CAVEAT] if cfg.model.pooling == "mean" else []),
+        *([WORD_RECOGNITION_CAVEAT] if cfg.model.word_recognition is not None else []),
         "",
     ]
     return f"---\n{front}\n---\n\n" + "\n".join(sections)
+
+
+WORD_RECOGNITION_CAVEAT = (
+    "- Texts pass a spelling front end before the model (`model.word_recognition`, "
+    "`word_recognition.json` in this folder): words outside its dictionary of training words are "
+    "corrected to the nearest one. fairtune's loaders (`fairtune.models.classifier(folder)`, `predict`, "
+    "`serve`) apply it, and every number above was measured with it; a plain `transformers` pipeline "
+    "skips it. It also holds the training texts' frequent words with their counts."
+)
 
 
 def write_model_card(model_dir: Path, cfg: FairtuneConfig, ctx: dict[str, Any]) -> Path:

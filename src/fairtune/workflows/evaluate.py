@@ -13,7 +13,7 @@ from fairtune._stages import register_stage
 def evaluate(run_dir: str | Path, data_file: str | None = None) -> dict[str, Any]:
     """Evaluate and merge the result into metrics.json (`eval`, or `evals[<file>]` for --data)."""
     from fairtune.data import load_task_data
-    from fairtune.models import load_trained
+    from fairtune.models import load_recognizer, load_trained
     from fairtune.training import evaluate_model
 
     run = RunDir(Path(run_dir))
@@ -27,10 +27,11 @@ def evaluate(run_dir: str | Path, data_file: str | None = None) -> dict[str, Any
         # Validate the file against the run's label space: train labels are the model's labels.
         data_cfg = data_cfg.model_copy(update={"eval": data_file, "max_eval_rows": None})
     split = load_task_data(data_cfg, cfg.seed, cfg.encryption).eval
+    front_end = load_recognizer(model_dir)  # the texts as the model folder reads them
     result = evaluate_model(
         model,
         tokenizer,
-        split.texts,
+        split.texts if front_end is None else front_end(split.texts),
         split.labels,
         labels,
         batch_size=cfg.train.eval_batch_size,

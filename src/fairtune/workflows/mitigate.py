@@ -4,11 +4,11 @@
 Trains a child run with the mitigation and re-audits it with the parent's audit settings (for
 robustness: the same attack sample and constraints). The child lives in RUN_DIR/mitigate/<kind>-<method>/
 with the parent's config plus the mitigation's keys (`train.counterfactual`, `train.identity_balance`,
-`train.adversarial`, `data.extra_train`, `train.privacy`, `data.redact`), so it is an ordinary run
-directory. With N seeds, the parent and the child are each trained N times (the parent's own run and
-the child above are the first seed; the others live in <run>/seeds/seed-<s>/), and every compared
-metric gets its mean, a 95% interval, and the interval of the difference child - parent: a change
-whose interval covers 0 is "not distinguishable from retraining noise", never an improvement.
+`train.adversarial`, `model.word_recognition`, `data.extra_train`, `train.privacy`, `data.redact`), so
+it is an ordinary run directory. With N seeds, the parent and the child are each trained N times (the
+parent's own run and the child above are the first seed; the others live in <run>/seeds/seed-<s>/), and
+every compared metric gets its mean, a 95% interval, and the interval of the difference child - parent:
+a change whose interval covers 0 is "not distinguishable from retraining noise", never an improvement.
 `mitigation.json` in the child links it to its parent and holds the before/after table; the parent's
 report shows it.
 """
@@ -29,6 +29,7 @@ from fairtune.config import (
 from fairtune.errors import (
     MITIGATE_NOTHING,
     MITIGATE_UNUSED_OPTION,
+    MITIGATE_WORD_RECOGNITION,
     SEEDS_RANGE,
     ConfigError,
     FairtuneError,
@@ -90,8 +91,10 @@ ROBUSTNESS_OPTIONS = (("adv_method", "epsilon", "steps"), tuple(A2T_OPTIONS), ("
 
 def _refuse_unused(kind: str, method: str, options: dict[str, Any]) -> None:
     """An option of a part the --robustness method does not run (--a2t-start with adv) is refused, not
-    silently ignored."""
+    silently ignored; so is --word-recognition with a mitigation other than --robustness."""
     if kind != "robustness":
+        if options.get("word_recognition"):
+            raise FairtuneError(MITIGATE_WORD_RECOGNITION.format(kind=kind, method=method))
         return
     for part, keys in enumerate(ROBUSTNESS_OPTIONS):
         given = [k for k in keys if options.get(k) is not None]
@@ -119,6 +122,8 @@ def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
             if value is not None:
                 shown = VALUE_TAGS.get(value, value) if isinstance(value, str) else format(value, "g")
                 name += f"-{tag}{shown}"
+    if kind == "robustness" and options.get("word_recognition"):
+        name += "-wr"
     return name
 
 
@@ -168,6 +173,8 @@ def child_config(
 
     # through build_config, so the child's config is validated as a whole (e.g. DP with its batch size)
     raw = config_to_dict(parent.model_copy(update={"name": name, "output_dir": str(out_dir), "data": data}))
+    if kind == "robustness" and options.get("word_recognition"):
+        raw["model"]["word_recognition"] = {}  # the front end, at its defaults
     raw["train"].update(
         {k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in train_update.items()}
     )

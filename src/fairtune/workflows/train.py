@@ -25,6 +25,20 @@ def insert_canaries(cfg: FairtuneConfig, data: Any, run: RunDir) -> dict[str, An
     return canaries.summary()
 
 
+def front_end(cfg: FairtuneConfig, data: Any, texts: list[str], tokenizer: Any) -> tuple[Any, dict[str, Any]]:
+    """model.word_recognition: the front end built from the training `texts`, and the eval split read
+    through it, as the saved model will read every text (evaluation and best-model selection included)."""
+    if cfg.model.word_recognition is None:
+        return None, {}
+    from fairtune.models import build_recognizer
+
+    recognizer, info = build_recognizer(cfg.model.word_recognition, texts, tokenizer)
+    before = data.eval.texts
+    data.eval.texts = recognizer(before)
+    info["eval_texts_changed"] = sum(a != b for a, b in zip(before, data.eval.texts, strict=True))
+    return recognizer, info
+
+
 def train(
     cfg: FairtuneConfig, *, resume: bool = False, overwrite: bool = False, show_progress: bool = True
 ) -> dict[str, Any]:
@@ -47,12 +61,14 @@ def train(
     set_seed(cfg.seed, deterministic=cfg.train.deterministic)
     from fairtune.mitigations import apply_data_transforms
 
+    plain_train = list(data.train.texts)  # the front end's dictionary: before copies and canaries
     mitigations, extras = apply_data_transforms(cfg, data)
     from fairtune.data._augment import augment_training
 
     augmented = augment_training(cfg.train.augment, data, seed=cfg.seed, max_length=cfg.data.max_length)
     canary_info = insert_canaries(cfg, data, run)
     model, tokenizer = build_classifier(cfg.model, data.label_names)
+    recognizer, recognition = front_end(cfg, data, plain_train, tokenizer)
     trackers = run_trackers(cfg, run.root)
     trainer = Trainer(
         model,
@@ -75,6 +91,8 @@ def train(
     metrics: dict[str, Any] = {}
     if trainer.acc.is_main_process:
         save_model(trainer.unwrapped(), tokenizer, run.model)
+        if recognizer is not None:
+            recognizer.save(run.model)
         saved = time.perf_counter() - t0
         st = result.state
         metrics = {
@@ -102,6 +120,7 @@ def train(
                 **({"augment": augmented} if augmented else {}),
                 **({"privacy": result.dp, "dp_epsilon": result.dp["epsilon_spent"]} if result.dp else {}),
                 **({"canaries": canary_info} if canary_info else {}),
+                **({"word_recognition": recognition} if recognition else {}),
             },
             "labels": data.label_names,
         }

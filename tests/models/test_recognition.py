@@ -1,0 +1,95 @@
+"""The word-recognition front end: what it corrects, what it leaves alone, and that every loader of a
+model folder puts it in front of the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fairtune.models import RECOGNIZER_FILE, TorchClassifier, WordRecognizer, load_recognizer
+
+CORPUS = ["a great movie", "great acting", "the movie is great", "a boring plot", "boring and dull"] * 2
+
+
+def recognizer(**kw: object) -> WordRecognizer:
+    return WordRecognizer.build(CORPUS, ["groat", "greet"], **kw)  # type: ignore[arg-type]
+
+
+def test_typos_become_the_nearest_frequent_training_word_in_the_writers_casing() -> None:
+    rec = recognizer()
+    # adjacent key, dropped letter, inserted letter, swapped letters (one edit), OCR digit
+    assert rec(["a grest mvie", "a grat moviee", "bornig", "b0ring plot"]) == [
+        "a great movie",
+        "a great movie",
+        "boring",
+        "boring plot",
+    ]
+    assert rec(["GREST", "Grest acting"]) == ["GREAT", "Great acting"]
+
+
+def test_real_words_short_words_foreign_words_and_far_words_are_left_alone() -> None:
+    rec = recognizer()
+    assert "groat" in rec.protected and "greet" in rec.protected  # near "great": kept as real words
+    assert "zebra" not in rec.protected  # far from every dictionary word: nothing to protect it from
+    texts = ["a groat movie", "greet us", "pllot", "movie", "grêat", "zebra", "12345", "abc_def"]
+    out = rec(texts)
+    assert out[:2] == texts[:2] and out[3:] == texts[3:]
+    assert out[2] == "plot"
+    assert rec(["plt"]) == ["plt"]  # shorter than min_length (4): never changed
+    assert recognizer(min_length=3)(["plt"]) == ["plot"]
+
+
+def test_a_correction_keeps_the_first_letter() -> None:
+    rec = WordRecognizer.build(["fated fated fated", "dated"] * 2)
+    assert rec(["xated", "sated", "dsted"]) == ["xated", "sated", "dated"]
+
+
+def test_rare_training_words_stay_out_of_the_dictionary() -> None:
+    rec = WordRecognizer.build(["secretword once", "common common"], min_count=2)
+    assert "secretword" not in rec.counts and rec.counts == {"common": 2}
+    assert WordRecognizer.build(["secretword once"] * 3, min_count=3).counts == {"secretword": 3, "once": 3}
+
+
+def test_saved_and_loaded_it_corrects_the_same(tmp_path: Path) -> None:
+    rec = recognizer(max_edit_distance=1)
+    assert load_recognizer(tmp_path) is None
+    rec.save(tmp_path)
+    back = load_recognizer(tmp_path)
+    assert back is not None and back.to_dict() == rec.to_dict()
+    texts = ["a grest movie", "a groat gret plot", "rnovie"]
+    assert back(texts) == rec(texts) == ["a great movie", "a groat great plot", "rnovie"]  # rn/m: 2 edits
+
+
+def test_torch_classifier_from_a_folder_with_a_front_end_reads_corrected_texts(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    assert TorchClassifier.from_dir(folder).front_end is None
+    recognizer().save(folder)
+    assert (folder / RECOGNIZER_FILE).is_file()
+    clf = TorchClassifier.from_dir(folder, precision="fp32")
+    plain = TorchClassifier(clf.model, clf.tokenizer, precision="fp32")  # the same weights, no front end
+    typo, clean = clf.predict_proba(["a grest mvie"]), plain.predict_proba(["a great movie"])
+    np.testing.assert_allclose(typo, clean, rtol=1e-6)
+    assert not np.array_equal(plain.predict_proba(["a grest mvie"]), clean)  # the typo alone reads otherwise
+
+
+@pytest.mark.parametrize("build", ["bf16", "int8"])
+def test_compressed_variants_carry_the_front_end(tmp_path: Path, tiny_model_dir: Path, build: str) -> None:
+    import shutil
+
+    from fairtune.compress._variants import build_bf16, build_int8, load_variant
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    recognizer().save(folder)
+    out = tmp_path / build
+    {"bf16": build_bf16, "int8": build_int8}[build](folder, out)
+    variant = load_variant(out, batch_size=8, max_length=16, precision="fp32")
+    assert variant.front_end is not None
+    assert variant.front_end(["a grest mvie"]) == ["a great movie"]
