@@ -314,6 +314,20 @@ class MitigationBench:
     keep: tuple[str, ...] = ()  # mitigation.json fields copied into each arm
 
 
+def mitigate_choice(flags: list[str]) -> tuple[str, str, dict[str, Any]]:
+    """(kind, method, options) of `fairtune mitigate RUN *flags`, parsed by the command's own parser: a
+    benchmark that builds an arm's config itself reads the same arm table the seeded benchmarks run."""
+    import argparse
+
+    from fairtune.cli._mitigate import add_arguments, mitigation_options
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["RUN", *flags])
+    kind = next(k for k in ("fairness", "robustness", "privacy") if getattr(args, k))
+    return kind, getattr(args, kind), {k: v for k, v in mitigation_options(args).items() if v is not None}
+
+
 def add_reaudit_flag(ap: Any) -> None:
     """`--no-reaudit` (dest `reaudit`) for a mitigation benchmark's argument parser."""
     ap.add_argument(

@@ -190,3 +190,16 @@ def test_a_swept_arm_finds_the_child_named_after_the_chosen_value(tmp_path: Path
     assert common.child_document(tmp_path, "fairness-all-tp16").parent.name == "fairness-all-tp16"
     with pytest.raises(SystemExit, match=r"no mitigation\.json"):
         common.child_document(tmp_path, "robustness-both")
+
+
+def test_the_cost_benchmark_times_the_arms_of_the_seeded_benchmarks_under_their_child_names() -> None:
+    """bench/mitigation_cost.py reads its arms from the tables of bench/fairness.py and bench/robustness.py
+    through `fairtune mitigate`'s own parser; each arm's options name the child folder its table reads."""
+    from fairtune.workflows.mitigate import child_name
+
+    cost = _module("mitigation_cost")
+    tables = {**_module("fairness").ARMS, **_module("robustness").ARMS}
+    assert set(cost.ARMS) == {"parent", *tables} - set(cost.NOT_TIMED)
+    for arm, (kind, method, options) in cost.ARMS.items():
+        if arm != "parent":
+            assert child_name(kind, method, options) == tables[arm][1], arm

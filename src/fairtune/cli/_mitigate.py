@@ -146,27 +146,7 @@ def run(args: argparse.Namespace) -> int:
         fairness=args.fairness,
         robustness=args.robustness,
         privacy=args.privacy,
-        options={
-            "dp_epsilon": args.dp_epsilon,
-            "dp_batch_size": args.dp_batch_size,
-            "dp_lr": args.dp_lr,
-            "clp_lambda": args.clp_lambda,
-            "template_pairs": args.template_pairs,
-            "balance_per_phrase": args.balance_per_phrase,
-            "dimensions": args.dimensions,
-            "adv_method": args.adv_method,
-            "epsilon": args.epsilon,
-            "steps": args.steps,
-            "augment_examples": args.augment_examples,
-            "a2t_share": args.a2t_share,
-            "perturb_share": args.perturb_share,
-            "a2t_start": args.a2t_start,
-            "synonym_share": args.synonym_share,
-            "a2t_ranking": args.a2t_ranking,
-            "a2t_perturbations": args.a2t_perturbations,
-            "a2t_consistency": args.a2t_consistency,
-            "word_recognition": args.word_recognition or None,
-        },
+        options=mitigation_options(args),
         seeds=args.seeds,
         sweep=args.sweep,
         validation_share=args.validation_share,
@@ -179,6 +159,31 @@ def run(args: argparse.Namespace) -> int:
     for doc in docs:
         out.print(comparison_table(doc))
     return 0
+
+
+def mitigation_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The mitigation's options as `workflows.mitigate` takes them (None: not given)."""
+    return {
+        "dp_epsilon": args.dp_epsilon,
+        "dp_batch_size": args.dp_batch_size,
+        "dp_lr": args.dp_lr,
+        "clp_lambda": args.clp_lambda,
+        "template_pairs": args.template_pairs,
+        "balance_per_phrase": args.balance_per_phrase,
+        "dimensions": args.dimensions,
+        "adv_method": args.adv_method,
+        "epsilon": args.epsilon,
+        "steps": args.steps,
+        "augment_examples": args.augment_examples,
+        "a2t_share": args.a2t_share,
+        "perturb_share": args.perturb_share,
+        "a2t_start": args.a2t_start,
+        "synonym_share": args.synonym_share,
+        "a2t_ranking": args.a2t_ranking,
+        "a2t_perturbations": args.a2t_perturbations,
+        "a2t_consistency": args.a2t_consistency,
+        "word_recognition": args.word_recognition or None,
+    }
 
 
 def _interval(ci: list[float] | None) -> str:
