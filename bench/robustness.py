@@ -81,6 +81,19 @@ ARMS = {
         ["--robustness", "both", "--a2t-perturbations", "all", "--a2t-consistency", "2"],
         "robustness-both-pertall-kl2",
     ),
+    # both-pertall-kl2 with the word-recognition front end before the model (typos corrected)
+    "both-pertall-kl2-wr": (
+        [
+            "--robustness",
+            "both",
+            "--a2t-perturbations",
+            "all",
+            "--a2t-consistency",
+            "2",
+            "--word-recognition",
+        ],
+        "robustness-both-pertall-kl2-wr",
+    ),
     # both-pertall with the embedding radius of both-eps0.3
     "both-pertall-eps0.3": (
         ["--robustness", "both", "--epsilon", "0.3", "--a2t-perturbations", "all"],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from fairtune.models import RECOGNIZER_FILE, TorchClassifier, WordRecognizer, load_recognizer
 
@@ -93,3 +94,37 @@ def test_compressed_variants_carry_the_front_end(tmp_path: Path, tiny_model_dir:
     variant = load_variant(out, batch_size=8, max_length=16, precision="fp32")
     assert variant.front_end is not None
     assert variant.front_end(["a grest mvie"]) == ["a great movie"]
+
+
+def test_training_with_the_front_end_changes_no_weight_and_evaluates_through_it(
+    tiny_config: dict, tmp_path: Path
+) -> None:
+    """Without early stopping the front end only adds a file: the weights equal those of the same run
+    trained without it (so adding it to a trained run gives what training with it gives), and the eval
+    split is read through it (here a typo in every eval text, which it puts right)."""
+    from safetensors.torch import load_file
+
+    from fairtune.config import build_config
+    from fairtune.testing import tiny_sentiment_rows, write_csv
+    from fairtune.workflows.train import train
+
+    rows = tiny_sentiment_rows(32, seed=2)
+    typos = [(text.replace("movie", "mvoie"), label) for text, label in rows]
+    tiny_config["data"]["eval"] = str(write_csv(tmp_path / "typos.csv", typos))
+    changed = sum(a != b for (a, _), (b, _) in zip(rows, typos, strict=True))
+    plain = train(build_config(tiny_config), show_progress=False)
+    fronted_cfg = {
+        **tiny_config,
+        "name": "fronted",
+        "model": {**tiny_config["model"], "word_recognition": {}},
+    }
+    fronted = train(build_config(fronted_cfg), show_progress=False)
+    runs = Path(tiny_config["output_dir"])
+    a = load_file(runs / "tiny" / "model" / "model.safetensors")
+    b = load_file(runs / "fronted" / "model" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not (runs / "tiny" / "model" / RECOGNIZER_FILE).exists()
+    assert (runs / "fronted" / "model" / RECOGNIZER_FILE).is_file()
+    info = fronted["train"]["word_recognition"]
+    assert changed > 0 and info["eval_texts_changed"] == changed and info["dictionary"] > 10
+    assert [h["loss"] for h in plain["train"]["history"]] == [h["loss"] for h in fronted["train"]["history"]]
