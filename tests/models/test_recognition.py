@@ -3,12 +3,14 @@ model folder puts it in front of the model."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from fairtune.errors import RunError
 from fairtune.models import RECOGNIZER_FILE, TorchClassifier, WordRecognizer, load_recognizer
 
 CORPUS = ["a great movie", "great acting", "the movie is great", "a boring plot", "boring and dull"] * 2
@@ -61,6 +63,10 @@ def test_saved_and_loaded_it_corrects_the_same(tmp_path: Path) -> None:
     assert back is not None and back.to_dict() == rec.to_dict()
     texts = ["a grest movie", "a groat gret plot", "rnovie"]
     assert back(texts) == rec(texts) == ["a great movie", "a groat great plot", "rnovie"]  # rn/m: 2 edits
+    doc = json.loads((tmp_path / RECOGNIZER_FILE).read_text())
+    (tmp_path / RECOGNIZER_FILE).write_text(json.dumps({**doc, "format": 99}))
+    with pytest.raises(RunError, match="word-recognition format 99; this fairtune reads format 1"):
+        load_recognizer(tmp_path)
 
 
 def test_torch_classifier_from_a_folder_with_a_front_end_reads_corrected_texts(

@@ -6,10 +6,10 @@ correction with SymSpell (Garbe; the `symspellpy` package): the dictionary is th
 texts that occur at least `min_count` times, with their counts. A word of the input that is not in the
 dictionary, nor among the `protected` words (real words that are not in it, where they are near a
 dictionary word: an English word list with inflected forms, WordNet's lemmas, the tokenizer's whole
-words), becomes the most frequent dictionary
-word at the smallest edit distance (optimal string alignment: a swapped pair of letters is one edit),
-up to `max_edit_distance`; a word with no such neighbour stays as it is. Words shorter than
-`min_length` and words without a letter are never changed.
+words), becomes the dictionary word with the same first letter at the smallest edit distance (optimal
+string alignment: a swapped pair of letters is one edit), up to `max_edit_distance`; among several, the
+one with the same last letter, then the most frequent. A word with no such neighbour stays as it is, and
+so do words shorter than `min_length`, words without a letter and words with a non-ASCII letter.
 
 It lives in the model folder as `word_recognition.json`; every loader of the folder
 (`TorchClassifier.from_dir`, compressed variants) puts it in front of the model.
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fairtune._io import atomic_write_json, read_json
+from fairtune.errors import RunError
 
 FILE = "word_recognition.json"
 FORMAT = 1
@@ -130,6 +131,11 @@ def load_recognizer(model_dir: str | Path) -> WordRecognizer | None:
     if not path.is_file():
         return None
     d = read_json(path)
+    if d.get("format") != FORMAT:
+        raise RunError(
+            f"{path}: word-recognition format {d.get('format')!r}; this fairtune reads format {FORMAT}. "
+            "Train the run again with this version (model.word_recognition builds it)."
+        )
     return WordRecognizer(
         d["counts"], d["protected"], max_edit_distance=d["max_edit_distance"], min_length=d["min_length"]
     )
