@@ -1128,7 +1128,7 @@ def mitigation_page() -> str:
                 "",
             ]
         lines += _cost_section(host) + _ranking_section(host) + _margin_section(host)
-        lines += _recognition_section(host)
+        lines += _recognition_section(host) + _restoration_section(host)
     if not found:
         lines += [
             "No seed-based result has been recorded yet. The single-seed results (the `avx2` host class) are",
@@ -1245,6 +1245,40 @@ def _recognition_section(host: Path) -> list[str]:
     for name, (title, pct) in RECOGNITION_METRICS.items():
         cells = [_change(d[name], name, pct) for d in doc["paired"].values()]
         out.append(_row(title, *cells))
+    return [*out, ""]
+
+
+def _restoration_section(host: Path) -> list[str]:
+    """How the front end's settings were chosen (bench/recognizer_restoration.py), if measured on `host`."""
+    path = host / "recognizer_restoration.json"
+    if not path.is_file():
+        return []
+    doc = json.loads(path.read_text())
+    keys = ("context", "edit", "first_letter", "keep")
+    ranked = sorted(doc["settings"], key=lambda s: -s["net"])
+    shown = ranked[:5]
+    for pick in (lambda s: s["keep"] is None, lambda s: not s["context"]):
+        best = next(s for s in ranked if pick(s))
+        shown += [best] if best not in shown else []
+    default = ", ".join(f"{k} {doc['default'][k]}" for k in keys)
+    out = [
+        f"## The front end's settings, host class `{host.name}`",
+        "",
+        f"`bench/recognizer_restoration.py`: {doc['held_out_sentences']} training sentences held out",
+        f"from the front end's dictionary (built from the other {doc['building_texts']:,} training texts,",
+        "none of them part of a held-out sentence), each mistyped once by each of the audit's typo",
+        f"functions ({doc['cases']:,} typos); rates are of the typos, `clean` is words changed per 1,000",
+        "words of the sentences as written, `net` = restored − wrong − clean words changed per typo.",
+        f"The five best settings of {len(ranked)}, the best that always corrects (`keep` none) and the",
+        f"best without the context model; the package default is {default}. Machine: {_machine(doc)}.",
+        "",
+        *_head("context", "edit", "first letter", "keep", "restored", "kept", "wrong", "clean /1,000", "net"),
+    ]
+    for row in shown:
+        a = row["all"]
+        rates = (_pct(a["restored"], 1), _pct(a["kept"], 1), _pct(a["wrong"], 1))
+        cells = (*("none" if row[k] is None else row[k] for k in keys), *rates)
+        out.append(_row(*cells, f"{row['changed_clean_per_1000_words']:.2f}", f"{row['net']:.3f}"))
     return [*out, ""]
 
 

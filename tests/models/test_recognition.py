@@ -12,6 +12,7 @@ import torch
 
 from fairtune.errors import RunError
 from fairtune.models import RECOGNIZER_FILE, TorchClassifier, WordRecognizer, load_recognizer
+from fairtune.models._recognition import Channel
 
 CORPUS = ["a great movie", "great acting", "the movie is great", "a boring plot", "boring and dull"] * 2
 
@@ -40,19 +41,34 @@ def test_real_words_short_words_foreign_words_and_far_words_are_left_alone() -> 
     out = rec(texts)
     assert out[:2] == texts[:2] and out[3:] == texts[3:]
     assert out[2] == "plot"
-    assert rec(["plt"]) == ["plt"]  # shorter than min_length (4): never changed
-    assert recognizer(min_length=3)(["plt"]) == ["plot"]
+    assert rec(["pt"]) == ["pt"]  # shorter than min_length (3): never changed
+    assert rec(["plt"]) == ["plot"] and recognizer(min_length=4)(["plt"]) == ["plt"]
 
 
-def test_a_correction_keeps_the_first_letter() -> None:
-    rec = WordRecognizer.build(["fated fated fated", "dated"] * 2)
-    assert rec(["xated", "sated", "dsted"]) == ["xated", "sated", "dated"]
+def test_a_changed_first_letter_costs_a_correction_but_does_not_rule_it_out() -> None:
+    # "dfated" is one edit from "dated" (keeps the d) and from "fated" (changes it)
+    assert WordRecognizer.build(["fated"] * 20 + ["dated"] * 2)(["dfated"]) == ["dated"]
+    assert WordRecognizer.build(["fated"] * 200 + ["dated"] * 2)(["dfated"]) == ["fated"]  # far likelier
+    assert WordRecognizer.build(["dated"] * 2)(["xated"]) == ["dated"]  # OCR changes first letters
 
 
-def test_rare_training_words_stay_out_of_the_dictionary() -> None:
+def test_the_neighbouring_words_choose_among_equally_near_candidates() -> None:
+    rec = WordRecognizer.build(["i loved it"] * 3 + ["too loud music"] * 5)
+    assert rec(["lovd", "i lovd it", "too lovd music"]) == ["loud", "i loved it", "too loud music"]
+
+
+def test_with_keep_a_word_stays_unless_a_candidate_is_much_likelier() -> None:
+    texts = ["a grest movie", "a grsst movie"]  # one edit and two edits from "great"
+    assert recognizer(channel=Channel(keep=None))(texts) == ["a great movie", "a great movie"]
+    rec = recognizer(channel=Channel(edit=12.0, keep=-18.0))  # worth a change: evidence beyond 18 nats
+    assert rec(texts) == ["a great movie", "a grsst movie"]
+
+
+def test_rare_training_words_and_word_pairs_stay_out_of_the_dictionary() -> None:
     rec = WordRecognizer.build(["secretword once", "common common"], min_count=2)
-    assert "secretword" not in rec.counts and rec.counts == {"common": 2}
-    assert WordRecognizer.build(["secretword once"] * 3, min_count=3).counts == {"secretword": 3, "once": 3}
+    assert "secretword" not in rec.counts and rec.counts == {"common": 2} and rec.bigrams == {}
+    rec = WordRecognizer.build(["secretword once"] * 3, min_count=3)
+    assert rec.counts == {"secretword": 3, "once": 3} and rec.bigrams == {"secretword once": 3}
 
 
 def test_saved_and_loaded_it_corrects_the_same(tmp_path: Path) -> None:
@@ -65,7 +81,7 @@ def test_saved_and_loaded_it_corrects_the_same(tmp_path: Path) -> None:
     assert back(texts) == rec(texts) == ["a great movie", "a groat great plot", "rnovie"]  # rn/m: 2 edits
     doc = json.loads((tmp_path / RECOGNIZER_FILE).read_text())
     (tmp_path / RECOGNIZER_FILE).write_text(json.dumps({**doc, "format": 99}))
-    with pytest.raises(RunError, match="word-recognition format 99; this fairtune reads format 1"):
+    with pytest.raises(RunError, match="word-recognition format 99; this fairtune reads format 2"):
         load_recognizer(tmp_path)
 
 

@@ -133,7 +133,12 @@ class WordRecognitionConfig(Section):
     max_edit_distance: int = Field(
         2, ge=1, le=2, description="Largest correction, in edits (a swapped pair of letters is one)."
     )
-    min_length: int = Field(4, ge=2, le=20, description="Shorter words are never changed.")
+    min_length: int = Field(
+        3,
+        ge=2,
+        le=20,
+        description="Shorter words are never changed (a dropped letter makes a four-letter word three).",
+    )
 
 
 class ModelConfig(Section):

@@ -1,15 +1,16 @@
 """A word-recognition front end: misspelled words are put right before the classifier reads a text.
 
 A defence against typos that does not go through the classifier's training (Pruthi et al. 2019,
-"Combating Adversarial Misspellings with Robust Word Recognition"), here as dictionary spelling
-correction with SymSpell (Garbe; the `symspellpy` package): the dictionary is the words of the training
-texts that occur at least `min_count` times, with their counts. A word of the input that is not in the
+"Combating Adversarial Misspellings with Robust Word Recognition"), here as a noisy-channel spelling
+corrector (Kernighan, Church & Gale 1990) over SymSpell's candidates (Garbe; the `symspellpy` package).
+Its dictionary is the words of the training texts that occur at least `min_count` times, with their
+counts, and the word pairs (bigrams) that occur as often. A word of the input that is not in the
 dictionary, nor among the `protected` words (real words that are not in it, where they are near a
 dictionary word: an English word list with inflected forms, WordNet's lemmas, the tokenizer's whole
-words), becomes the dictionary word with the same first letter at the smallest edit distance (optimal
-string alignment: a swapped pair of letters is one edit), up to `max_edit_distance`; among several, the
-one with the same last letter, then the most frequent. A word with no such neighbour stays as it is, and
-so do words shorter than `min_length`, words without a letter and words with a non-ASCII letter.
+words), becomes the candidate within `max_edit_distance` edits (optimal string alignment: a swapped pair
+of letters is one edit), dictionary or protected word, that is likeliest given its neighbouring words,
+less a cost per edit and for a changed first letter (`Channel`). A word with no candidate stays as it is,
+and so do words shorter than `min_length`, words without a letter and words with a non-ASCII letter.
 
 It lives in the model folder as `word_recognition.json`; every loader of the folder
 (`TorchClassifier.from_dir`, compressed variants) puts it in front of the model.
@@ -17,7 +18,10 @@ It lives in the model folder as `word_recognition.json`; every loader of the fol
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import itertools
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -28,32 +32,58 @@ from fairtune._io import atomic_write_json, read_json
 from fairtune.errors import RunError
 
 FILE = "word_recognition.json"
-FORMAT = 1
+FORMAT = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Channel:
+    """The noisy channel's costs, in nats, and the context model's smoothing (see WordRecognizer._nearest;
+    the defaults were chosen on held-out training sentences: bench/recognizer_restoration.py)."""
+
+    edit: float = 12.0  #: per edit
+    first_letter: float = 3.0  #: for a changed first letter
+    keep: float | None = -16.0  #: the word stays unless a candidate beats it by -keep nats (None: never)
+    smoothing: float = 5.0  #: pseudo-count of the bigrams' backing off to word counts
+
+
 #: a word as the front end sees it: a run of letters and digits (OCR writes 0 for o)
 _WORD = re.compile(r"[^\W_]+")
 
 
 class WordRecognizer:
-    """texts -> texts with out-of-dictionary words replaced by their nearest frequent dictionary word."""
+    """texts -> texts with out-of-dictionary words replaced by the likeliest word they were meant to be."""
 
     def __init__(
         self,
         counts: dict[str, int],
         protected: Iterable[str] = (),
+        bigrams: dict[str, int] | None = None,
         *,
         max_edit_distance: int = 2,
-        min_length: int = 4,
+        min_length: int = 3,
+        channel: Channel | None = None,
     ) -> None:
         from symspellpy import SymSpell
 
         self.counts = dict(counts)
         self.protected = frozenset(protected)
+        self.bigrams = dict(bigrams or {})
         self.max_edit_distance = max_edit_distance
         self.min_length = min_length
+        self.channel = channel or Channel()
         self._spell = SymSpell(max_dictionary_edit_distance=max_edit_distance, prefix_length=7)
-        for word, count in self.counts.items():
-            self._spell.create_dictionary_entry(word, count)
-        self._word = functools.lru_cache(maxsize=100_000)(self._recognize)
+        self._index()
+        self._word = functools.lru_cache(maxsize=200_000)(self._recognize)
+
+    def _index(self) -> None:
+        """The symspell dictionary (training words and protected words are the targets) and the counts
+        the context model reads."""
+        for word in [*self.counts, *self.protected]:
+            self._spell.create_dictionary_entry(word, self.counts.get(word, 1))
+        self._total = sum(self.counts.values()) + len(self.counts) + len(self.protected)
+        self._left: Counter[str] = Counter()
+        for pair, n in self.bigrams.items():
+            self._left[pair.split(" ", 1)[0]] += n
 
     @classmethod
     def build(
@@ -63,34 +93,71 @@ class WordRecognizer:
         *,
         min_count: int = 2,
         max_edit_distance: int = 2,
-        min_length: int = 4,
+        min_length: int = 3,
+        channel: Channel | None = None,
     ) -> WordRecognizer:
-        """The dictionary from `texts` (words seen `min_count` times or more); of the `known` real words,
-        those a correction could reach are kept as protected."""
-        seen = Counter(w.lower() for t in texts for w in _WORD.findall(str(t)))
+        """The dictionary from `texts` (words and word pairs seen `min_count` times or more); of the
+        `known` real words, those a correction could reach are kept as protected."""
+        seen: Counter[str] = Counter()
+        pairs: Counter[str] = Counter()
+        for t in texts:
+            words = [w.lower() for w in _WORD.findall(str(t))]
+            seen.update(words)
+            pairs.update(f"{a} {b}" for a, b in itertools.pairwise(words))
         counts = {w: c for w, c in seen.items() if c >= min_count}
-        out = cls(counts, max_edit_distance=max_edit_distance, min_length=min_length)
-        near = {w for w in {k.lower() for k in known} if w not in counts and out._nearest(w) is not None}
-        out.protected = frozenset(near)
-        return out
+        bigrams = {p: c for p, c in pairs.items() if c >= min_count}
+        sizes: dict[str, Any] = {"max_edit_distance": max_edit_distance, "min_length": min_length}
+        probe = cls(counts, **sizes)  # the training words alone: which known words are near one
+        near = {w for w in {k.lower() for k in known} if w not in counts and probe._candidates(w)}
+        return cls(counts, near, bigrams, **sizes, channel=channel)
 
-    def _nearest(self, word: str) -> str | None:
-        """The dictionary word with the same first letter (people seldom mistype it: Rawlinson 1976; a
-        digit there may be OCR's) at the smallest edit distance; among several, the one that keeps the
-        last letter too, then the most frequent."""
+    def _candidates(self, word: str) -> list[Any]:
         from symspellpy import Verbosity
 
-        found = [
-            s
-            for s in self._spell.lookup(word, Verbosity.ALL, max_edit_distance=self.max_edit_distance)
-            if s.term[0] == word[0] or word[0].isdigit()
-        ]
+        found = self._spell.lookup(word, Verbosity.ALL, max_edit_distance=self.max_edit_distance)
+        return [s for s in found if s.term != word]
+
+    def _unigram(self, word: str) -> float:
+        return (self.counts.get(word, 0) + 1) / self._total
+
+    def _context(self, cand: str, prev: str | None, nxt: str | None) -> float:
+        """log P(cand | prev) + log P(next | cand): bigrams of the training texts, smoothed towards the
+        word counts (a neighbour the dictionary lacks tells nothing)."""
+        k = self.channel.smoothing
+        score = 0.0
+        if prev is not None:
+            score += math.log(
+                (self.bigrams.get(f"{prev} {cand}", 0) + k * self._unigram(cand)) / (self._left[prev] + k)
+            )
+        else:
+            score += math.log(self._unigram(cand))
+        if nxt is not None:
+            score += math.log(
+                (self.bigrams.get(f"{cand} {nxt}", 0) + k * self._unigram(nxt)) / (self._left[cand] + k)
+            )
+        return score
+
+    def _nearest(self, word: str, prev: str | None = None, nxt: str | None = None) -> str | None:
+        """The candidate (a target within `max_edit_distance`, optimal string alignment: a swapped pair
+        of letters is one edit) that is likeliest as what was meant: a noisy channel (Kernighan, Church &
+        Gale 1990), log P(candidate | neighbours) minus a cost per edit and a cost for a changed first
+        letter (people seldom mistype it: Rawlinson 1976; OCR does)."""
+        found = self._candidates(word)
         if not found:
             return None
-        best = min(found, key=lambda s: (s.distance, s.term[-1] != word[-1], -s.count))
-        return best.term if best.term != word else None
+        edit, first = self.channel.edit, self.channel.first_letter
 
-    def _recognize(self, word: str) -> str:
+        def score(s: Any) -> float:
+            changed_first = s.term[0] != word[0] and not word[0].isdigit()
+            return self._context(s.term, prev, nxt) - edit * s.distance - first * changed_first
+
+        best = max(found, key=lambda s: (score(s), s.term))
+        keep = self.channel.keep  # the word as it is, a word the dictionary lacks, `keep` nats up
+        return (
+            None if keep is not None and score(best) <= self._context(word, prev, nxt) + keep else best.term
+        )
+
+    def _recognize(self, word: str, prev: str | None, nxt: str | None) -> str:
         low = word.lower()
         if (
             len(word) < self.min_length
@@ -100,23 +167,37 @@ class WordRecognizer:
             or low in self.protected
         ):
             return word
-        fixed = self._nearest(low)
+        fixed = self._nearest(low, prev, nxt)
         if fixed is None:
             return word
         if word.isupper():
             return fixed.upper()
         return fixed.capitalize() if word[0].isupper() else fixed
 
+    def _text(self, text: str) -> str:
+        found = list(_WORD.finditer(text))
+        low = [m.group(0).lower() for m in found]
+        known = [w if w in self.counts else None for w in low]  # a neighbour the bigrams can tell
+        out, at = [], 0
+        for i, m in enumerate(found):
+            prev = known[i - 1] if i else None
+            nxt = known[i + 1] if i + 1 < len(found) else None
+            out += [text[at : m.start()], self._word(m.group(0), prev, nxt)]
+            at = m.end()
+        return "".join([*out, text[at:]])
+
     def __call__(self, texts: Sequence[str]) -> list[str]:
-        return [_WORD.sub(lambda m: self._word(m.group(0)), str(t)) for t in texts]
+        return [self._text(str(t)) for t in texts]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "max_edit_distance": self.max_edit_distance,
             "min_length": self.min_length,
+            "channel": dataclasses.asdict(self.channel),
             "counts": dict(sorted(self.counts.items())),
             "protected": sorted(self.protected),
+            "bigrams": dict(sorted(self.bigrams.items())),
         }
 
     def save(self, model_dir: str | Path) -> Path:
@@ -137,7 +218,12 @@ def load_recognizer(model_dir: str | Path) -> WordRecognizer | None:
             "Train the run again with this version (model.word_recognition builds it)."
         )
     return WordRecognizer(
-        d["counts"], d["protected"], max_edit_distance=d["max_edit_distance"], min_length=d["min_length"]
+        d["counts"],
+        d["protected"],
+        d["bigrams"],
+        max_edit_distance=d["max_edit_distance"],
+        min_length=d["min_length"],
+        channel=Channel(**d["channel"]),
     )
 
 

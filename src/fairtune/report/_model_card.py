@@ -270,9 +270,10 @@ def render_model_card(cfg: FairtuneConfig, ctx: dict[str, Any]) -> str:
 WORD_RECOGNITION_CAVEAT = (
     "- Texts pass a spelling front end before the model (`model.word_recognition`, "
     "`word_recognition.json` in this folder): words outside its dictionary of training words are "
-    "corrected to the nearest one. fairtune's loaders (`fairtune.models.classifier(folder)`, `predict`, "
-    "`serve`) apply it, and every number above was measured with it; a plain `transformers` pipeline "
-    "skips it. It also holds the training texts' frequent words with their counts."
+    "corrected to the likeliest nearby word, given their neighbours. fairtune's loaders "
+    "(`fairtune.models.classifier(folder)`, `predict`, `serve`) apply it, and every number above was "
+    "measured with it; a plain `transformers` pipeline skips it. It also holds the training texts' "
+    "frequent words and word pairs with their counts."
 )
 
 
