@@ -1224,7 +1224,7 @@ def _recognition_section(host: Path) -> list[str]:
         f"same runs without it; {doc['seeds']} seeds, means with 95% intervals. Each arm against the parent",
         f"without the front end (relative change, interval of the difference). Machine: {_machine(doc)}.",
         "The time ratios behind `time_within_3x` are those of the seed runs, not a cost measurement (see",
-        "the training cost table); the front end adds no training, only its build (about 20 s).",
+        "the training cost table); the front end adds no training, only its build (10–30 s here).",
         "",
         *_head("metric", "parent", *arms),
     ]
@@ -1254,7 +1254,7 @@ def _restoration_section(host: Path) -> list[str]:
     if not path.is_file():
         return []
     doc = json.loads(path.read_text())
-    keys = ("context", "edit", "first_letter", "keep")
+    keys = ("context", "min_length", "edit", "first_letter", "keep", "smoothing")
     ranked = sorted(doc["settings"], key=lambda s: -s["net"])
     shown = ranked[:5]
     for pick in (lambda s: s["keep"] is None, lambda s: not s["context"]):
@@ -1270,9 +1270,10 @@ def _restoration_section(host: Path) -> list[str]:
         f"functions ({doc['cases']:,} typos); rates are of the typos, `clean` is words changed per 1,000",
         "words of the sentences as written, `net` = restored − wrong − clean words changed per typo.",
         f"The five best settings of {len(ranked)}, the best that always corrects (`keep` none) and the",
-        f"best without the context model; the package default is {default}. Machine: {_machine(doc)}.",
+        f"best without the context model; the package default is {default}"
+        f"{' (the best)' if doc['default_is_best'] else ''}. Machine: {_machine(doc)}.",
         "",
-        *_head("context", "edit", "first letter", "keep", "restored", "kept", "wrong", "clean /1,000", "net"),
+        *_head(*(k.replace("_", " ") for k in keys), "restored", "kept", "wrong", "clean /1,000", "net"),
     ]
     for row in shown:
         a = row["all"]

@@ -60,7 +60,7 @@ def test_the_neighbouring_words_choose_among_equally_near_candidates() -> None:
 def test_with_keep_a_word_stays_unless_a_candidate_is_much_likelier() -> None:
     texts = ["a grest movie", "a grsst movie"]  # one edit and two edits from "great"
     assert recognizer(channel=Channel(keep=None))(texts) == ["a great movie", "a great movie"]
-    rec = recognizer(channel=Channel(edit=12.0, keep=-18.0))  # worth a change: evidence beyond 18 nats
+    rec = recognizer(channel=Channel(edit=12.0, keep=-18.0))  # two edits (24 nats) need 6 nats of context
     assert rec(texts) == ["a great movie", "a grsst movie"]
 
 

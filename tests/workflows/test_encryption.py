@@ -113,7 +113,8 @@ def test_a_run_with_encryption_leaves_no_training_text_in_plaintext(
     cfg = _config(tmp_path, tiny_model_dir)
     assert main(["run", str(cfg), "--no-progress"]) == 0
     run = tmp_path / "runs" / "enc"
-    needles = [_marker(i).encode() for i in range(60)] + [b"account number", b"Alice"]
+    # "Alice said", not "Alice": an encrypted file is base64 text, where five letters occur by chance
+    needles = [_marker(i).encode() for i in range(60)] + [b"account number", b"Alice said"]
     assert _leaks(run, needles) == []
     assert _leaks(tmp_path / "cache", needles) == []
     # what holds training text is encrypted; the model, metrics, audits and report are not

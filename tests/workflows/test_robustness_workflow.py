@@ -93,7 +93,7 @@ def test_mitigation_children_are_reaudited_on_the_same_sample(
     assert c_attack["sample"] == p_attack["sample"] and c_attack["constraints"] == p_attack["constraints"]
     cfg = yaml.safe_load((child / "config.yaml").read_text())
     if "--word-recognition" in extra:  # the front end: saved with the model, its dictionary from train
-        assert cfg["model"]["word_recognition"] == {"min_count": 2, "max_edit_distance": 2, "min_length": 4}
+        assert cfg["model"]["word_recognition"] == {"min_count": 2, "max_edit_distance": 2, "min_length": 3}
         assert (child / "model" / "word_recognition.json").is_file()
         info = json.loads((child / "metrics.json").read_text())["train"]["word_recognition"]
         assert info["dictionary"] > 10 and info["eval_texts_changed"] == 0  # eval uses the training words

@@ -42,7 +42,9 @@ class Channel:
 
     edit: float = 12.0  #: per edit
     first_letter: float = 3.0  #: for a changed first letter
-    keep: float | None = -16.0  #: the word stays unless a candidate beats it by -keep nats (None: never)
+    #: a candidate replaces the word only where it scores above the word as written (as an unknown word
+    #: in the same place) + keep; None: wherever there is one
+    keep: float | None = -16.0
     smoothing: float = 5.0  #: pseudo-count of the bigrams' backing off to word counts
 
 
@@ -141,7 +143,8 @@ class WordRecognizer:
         """The candidate (a target within `max_edit_distance`, optimal string alignment: a swapped pair
         of letters is one edit) that is likeliest as what was meant: a noisy channel (Kernighan, Church &
         Gale 1990), log P(candidate | neighbours) minus a cost per edit and a cost for a changed first
-        letter (people seldom mistype it: Rawlinson 1976; OCR does)."""
+        letter (people seldom mistype it: Rawlinson 1976; OCR does); None where there is none, or where
+        it is not likelier than the word as written by `Channel.keep`."""
         found = self._candidates(word)
         if not found:
             return None
@@ -152,10 +155,11 @@ class WordRecognizer:
             return self._context(s.term, prev, nxt) - edit * s.distance - first * changed_first
 
         best = max(found, key=lambda s: (score(s), s.term))
-        keep = self.channel.keep  # the word as it is, a word the dictionary lacks, `keep` nats up
-        return (
-            None if keep is not None and score(best) <= self._context(word, prev, nxt) + keep else best.term
-        )
+        keep = self.channel.keep
+        # the word stays unless the best candidate beats it (as an unknown word in the same place) by -keep
+        if keep is not None and score(best) <= self._context(word, prev, nxt) + keep:
+            return None
+        return str(best.term)
 
     def _recognize(self, word: str, prev: str | None, nxt: str | None) -> str:
         low = word.lower()
