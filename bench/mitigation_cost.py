@@ -13,7 +13,8 @@ the fresh model (the start of training) and from the parent's trained model (run
 first if missing: the end of training). Arms run in turn, `--repeats` times, in an interleaved order,
 so that drift of a shared machine falls on every arm alike. The projected cost of a whole run is the
 arm's steps per epoch (identity balance adds rows, so it takes more steps) x the mean of the two costs
-per step (the cost moving linearly from one to the other); A2T attacks only after its first steps
+per step (the cost moving linearly from one to the other), plus what the run spends once outside its
+steps (the word-recognition front end's build, timed here); A2T attacks only after its first steps
 (10% by default, half in `a2t-late` and `both-late`), which cost what the parent's do there. The ratio
 to the parent's projection is what the mitigation targets bound (at most 3x). Arms of an earlier run
 that `--arms` leaves out are kept, each with its run (date, steps, rounds) and its ratio to the parent
@@ -76,9 +77,11 @@ def seconds_per_step(cfg: Any, steps: int, start: Path | None) -> dict[str, Any]
 
     torch.manual_seed(cfg.seed)
     data = load_task_data(cfg.data, cfg.seed)
+    plain_texts = list(data.train.texts)
     _, extras = apply_data_transforms(cfg, data)
     full_steps = schedule(cfg.train, len(data.train))[1]
     model, tok = build_classifier(cfg.model, data.label_names)
+    once = front_end_seconds(cfg, plain_texts, tok)
     if start is not None:
         load_weights(model, start / "model.safetensors")
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp:
@@ -100,7 +103,24 @@ def seconds_per_step(cfg: Any, steps: int, start: Path | None) -> dict[str, Any]
             if k >= WARMUP:
                 times.append(time.perf_counter() - t0)
     plain = cfg.train.attack.start if cfg.train.attack is not None else 0.0
-    return {"seconds_per_step": statistics.mean(times), "full_run_steps": full_steps, "plain_share": plain}
+    return {
+        "seconds_per_step": statistics.mean(times),
+        "full_run_steps": full_steps,
+        "plain_share": plain,
+        "once_seconds": once,
+    }
+
+
+def front_end_seconds(cfg: Any, texts: list[str], tokenizer: Any) -> float:
+    """The seconds a run spends once, outside its steps: the word-recognition front end's build when
+    training ends (`model.word_recognition`; 0 without it)."""
+    if cfg.model.word_recognition is None:
+        return 0.0
+    from fairtune.models import build_recognizer
+
+    t0 = time.perf_counter()
+    build_recognizer(cfg.model.word_recognition, texts, tokenizer)
+    return time.perf_counter() - t0
 
 
 def measure(
@@ -134,12 +154,13 @@ def summary(measured: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         plain = info[a]["plain_share"]
         early = parent["fresh"] + (parent["trained"] - parent["fresh"]) * plain / 2
         late = by_state["fresh"] + (by_state["trained"] - by_state["fresh"]) * (1 + plain) / 2
-        run = info[a]["full_run_steps"] * (plain * early + (1 - plain) * late)
+        run = info[a]["full_run_steps"] * (plain * early + (1 - plain) * late) + info[a]["once_seconds"]
         out[a] = {
             "seconds_per_step": step,
             "seconds_per_step_by_state": by_state,
             "seconds_per_step_runs": per_state,
             "full_run_steps": info[a]["full_run_steps"],
+            "once_seconds": info[a]["once_seconds"],
             "projected_train_seconds": run,
             "ratio_vs_parent": run / parent_run,
             "within_3x": run / parent_run <= 3.0,
