@@ -56,17 +56,13 @@ def split(seed: int, held_out: int) -> tuple[list[str], list[str]]:
 
 
 def known_words() -> list[str]:
-    """The real words training protects: the default model's tokenizer words, symspellpy's English list
-    and WordNet's lemmas, as build_recognizer gathers them."""
+    """The real words training protects, for the default model's tokenizer."""
     from transformers import AutoTokenizer
 
-    from fairtune.data import load_wordnet
-    from fairtune.models._recognition import english_words, tokenizer_words
+    from fairtune.models._recognition import known_words as protected_words
     from fairtune.models._resolve import resolve_model
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm")[0])
-    lemmas = [w for w in load_wordnet().all_lemma_names() if w.isalpha()]
-    return [*tokenizer_words(tokenizer), *english_words(), *lemmas]
+    return protected_words(AutoTokenizer.from_pretrained(resolve_model("minilm")[0]))[0]
 
 
 def typo_cases(held: list[str], seed: int) -> list[tuple[str, str, int, str]]:

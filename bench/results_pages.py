@@ -1030,10 +1030,13 @@ def _targets(host: Path, doc: dict[str, Any], arm: str) -> dict[str, Any]:
     return {**targets, "timed_side_by_side": timed is not None}
 
 
+def _missed_names(targets: dict[str, Any]) -> list[str]:
+    """The targets an arm misses (not the summary flags)."""
+    return [k for k, v in targets.items() if v is False and k not in ("all_met", "timed_side_by_side")]
+
+
 def _missed(targets: dict[str, Any]) -> str:
-    missed = ", ".join(
-        k for k, v in targets.items() if v is False and k not in ("all_met", "timed_side_by_side")
-    )
+    missed = ", ".join(_missed_names(targets))
     where = "the cost table below" if targets["timed_side_by_side"] else "the seed runs, not the cost table"
     return f"the targets it misses (its time from {where}): {missed or 'none'}"
 
@@ -1234,7 +1237,7 @@ def _recognition_section(host: Path) -> list[str]:
         out.append(_row(title, _with_ci(p["mean"], p["ci95"], pct), *cells))
     out += ["", "Targets each arm misses (of bench/robustness.py's):", ""]
     for a, rec in arms.items():
-        missed = [k for k, v in rec["targets"].items() if v is False and k != "all_met"]
+        missed = _missed_names(rec["targets"])
         out.append(f"- `{a}`: {', '.join(f'`{k}`' for k in missed) if missed else 'none'}")
     out += [
         "",
@@ -1254,7 +1257,7 @@ def _restoration_section(host: Path) -> list[str]:
     if not path.is_file():
         return []
     doc = json.loads(path.read_text())
-    keys = ("context", "min_length", "edit", "first_letter", "keep", "smoothing")
+    keys = tuple(doc["default"])  # the settings' names, as the benchmark wrote them
     ranked = sorted(doc["settings"], key=lambda s: -s["net"])
     shown = ranked[:5]
     for pick in (lambda s: s["keep"] is None, lambda s: not s["context"]):

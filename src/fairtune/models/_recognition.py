@@ -246,26 +246,30 @@ def english_words() -> list[str]:
     return [line.split(" ", 1)[0] for line in text.splitlines() if line]
 
 
-def build_recognizer(cfg: Any, texts: Sequence[str], tokenizer: Any) -> tuple[WordRecognizer, dict[str, Any]]:
-    """The front end of `model.word_recognition` (`cfg`) from the training texts; the real words it
-    protects are the tokenizer's whole words, symspellpy's English word list and WordNet's one-word
-    lemmas (where WordNet is installed).
-    Returns it with its summary for metrics.json."""
+def known_words(tokenizer: Any) -> tuple[list[str], bool]:
+    """The real words a front end protects: the tokenizer's whole words, symspellpy's English word list
+    and WordNet's one-word lemmas (where WordNet is installed); with whether WordNet's are among them."""
     from fairtune.errors import FairtuneError
 
-    known = [*tokenizer_words(tokenizer), *english_words()]
     try:
         from fairtune.data import load_wordnet
 
         lemmas = [w for w in load_wordnet().all_lemma_names() if w.isalpha()]
     except (FairtuneError, LookupError, OSError):
         lemmas = []
+    return [*tokenizer_words(tokenizer), *english_words(), *lemmas], bool(lemmas)
+
+
+def build_recognizer(cfg: Any, texts: Sequence[str], tokenizer: Any) -> tuple[WordRecognizer, dict[str, Any]]:
+    """The front end of `model.word_recognition` (`cfg`) from the training texts, protecting
+    `known_words(tokenizer)`. Returns it with its summary for metrics.json."""
+    known, wordnet = known_words(tokenizer)
     rec = WordRecognizer.build(
         texts,
-        [*known, *lemmas],
+        known,
         min_count=cfg.min_count,
         max_edit_distance=cfg.max_edit_distance,
         min_length=cfg.min_length,
     )
-    info = {"dictionary": len(rec.counts), "protected": len(rec.protected), "wordnet": bool(lemmas)}
+    info = {"dictionary": len(rec.counts), "protected": len(rec.protected), "wordnet": wordnet}
     return rec, info
