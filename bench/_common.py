@@ -37,6 +37,12 @@ def trained_run(config: Path, *verb: str) -> Path:
     return run
 
 
+def seed_runs(root: Path) -> list[Path]:
+    """The run at `root` (the first seed) and its seeds/seed-<s> replicas, in seed order (`fairtune mitigate
+    --seeds` writes them there)."""
+    return [root, *sorted((root / "seeds").glob("seed-*"), key=lambda p: int(p.name.split("-")[1]))]
+
+
 def scratch_copy(run: Path, suffix: str) -> Path:
     """A fresh run directory RUN-SUFFIX holding the run's config, metrics, audits and a link to its model:
     a benchmark that audits or updates works there and leaves the run itself (and any benchmark reading

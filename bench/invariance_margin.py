@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, write_results
+from _common import ROOT, seed_runs, write_results
 
 RUN = ROOT / "runs" / "sst2-minilm"
 EDGES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
@@ -69,9 +69,8 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def seeds_of(root: Path) -> dict[str, Path]:
-    runs = {"first": root}
-    runs.update({p.name: p for p in sorted((root / "seeds").glob("seed-*")) if (p / "model").is_dir()})
-    return runs
+    first, *others = seed_runs(root)
+    return {"first": first, **{p.name: p for p in others if (p / "model").is_dir()}}
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fairtune, judge_arm, write_results
+from _common import ROOT, fairtune, judge_arm, seed_runs, write_results
 from robustness import MAX_ACCURACY_DROP_POINTS, METRICS, TARGETS
 
 RUN = ROOT / "runs" / "sst2-minilm"
@@ -45,10 +45,9 @@ LOWER_IS_BETTER = {
 }
 
 
-def seed_runs(root: Path, seeds: int) -> list[Path]:
-    """The run at `root` (the first seed) and its seeds/seed-<s> replicas, `seeds` in all."""
-    runs = [root, *sorted((root / "seeds").glob("seed-*"), key=lambda p: int(p.name.split("-")[1]))]
-    runs = [r for r in runs if (r / "audit" / "robustness.json").is_file()][:seeds]
+def audited_seeds(root: Path, seeds: int) -> list[Path]:
+    """The first `seeds` of the run's seeds whose robustness audit is written."""
+    runs = [r for r in seed_runs(root) if (r / "audit" / "robustness.json").is_file()][:seeds]
     if len(runs) < seeds:
         raise SystemExit(f"{root}: {len(runs)} audited seed(s), {seeds} asked: run bench/robustness.py first")
     return runs
@@ -145,8 +144,8 @@ def main() -> None:
     from fairtune.evaluation import mean_ci
 
     sides = {
-        "parent": seed_runs(RUN, args.seeds),
-        args.child: seed_runs(RUN / "mitigate" / args.child, args.seeds),
+        "parent": audited_seeds(RUN, args.seeds),
+        args.child: audited_seeds(RUN / "mitigate" / args.child, args.seeds),
     }
     without = {side: metrics_of(runs) for side, runs in sides.items()}
     fronted: dict[str, dict[str, list[float]]] = {}
