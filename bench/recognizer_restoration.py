@@ -110,9 +110,8 @@ def measure(
     changed) as costing what a restored one gains."""
     from fairtune.models._recognition import Channel
 
-    rec.channel = Channel(**{k: v for k, v in setting.items() if k not in ("context", "min_length")})
-    rec.min_length = setting["min_length"]
-    rec._word.cache_clear()
+    channel = Channel(**{k: v for k, v in setting.items() if k not in ("context", "min_length")})
+    rec = rec.configured(channel, setting["min_length"])
     result = score(rec, cases, held)
     a = result["all"]
     net = a["restored"] - a["wrong"] - result["changed_clean"] / len(cases)

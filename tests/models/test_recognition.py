@@ -64,6 +64,15 @@ def test_with_keep_a_word_stays_unless_a_candidate_is_much_likelier() -> None:
     assert rec(texts) == ["a great movie", "a grsst movie"]
 
 
+def test_configured_shares_the_dictionary_under_other_settings_and_leaves_the_original_alone() -> None:
+    rec = recognizer(channel=Channel(keep=None))
+    texts = ["a grsst movie", "plt"]
+    assert rec(texts) == ["a great movie", "plot"]  # fills the original's cache
+    other = rec.configured(Channel(edit=12.0, keep=-18.0), min_length=4)
+    assert other(texts) == texts and other.counts is rec.counts
+    assert rec(texts) == ["a great movie", "plot"] and rec.min_length == 3 and rec.channel.keep is None
+
+
 def test_rare_training_words_and_word_pairs_stay_out_of_the_dictionary() -> None:
     rec = WordRecognizer.build(["secretword once", "common common"], min_count=2)
     assert "secretword" not in rec.counts and rec.counts == {"common": 2} and rec.bigrams == {}

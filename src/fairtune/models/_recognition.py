@@ -18,6 +18,7 @@ It lives in the model folder as `word_recognition.json`; every loader of the fol
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import itertools
@@ -86,6 +87,14 @@ class WordRecognizer:
         self._left: Counter[str] = Counter()
         for pair, n in self.bigrams.items():
             self._left[pair.split(" ", 1)[0]] += n
+
+    def configured(self, channel: Channel, min_length: int) -> WordRecognizer:
+        """The same dictionary and word pairs (the index is shared, not rebuilt) under another channel and
+        minimum length, with its own cache: for comparing settings."""
+        other = copy.copy(self)
+        other.channel, other.min_length = channel, min_length
+        other._word = functools.lru_cache(maxsize=200_000)(other._recognize)
+        return other
 
     @classmethod
     def build(
