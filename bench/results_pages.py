@@ -1130,8 +1130,7 @@ def mitigation_page() -> str:
                 "Commands: " + "; ".join(f"`{c}`" for c in doc["commands"]) + ".",
                 "",
             ]
-        lines += _cost_section(host) + _ranking_section(host) + _margin_section(host)
-        lines += _recognition_section(host) + _restoration_section(host)
+        lines += _sections(host)
     if not found:
         lines += [
             "No seed-based result has been recorded yet. The single-seed results (the `avx2` host class) are",
@@ -1145,12 +1144,8 @@ def _timed(run: dict[str, Any]) -> str:
     return str(run["date"])[:16].replace("T", " ") if run.get("date") else "–"
 
 
-def _ranking_section(host: Path) -> list[str]:
+def _ranking_section(host: Path, doc: Doc) -> list[str]:
     """A2T's two word rankings side by side (bench/a2t_ranking.py), if measured on `host`."""
-    path = host / "a2t_ranking.json"
-    if not path.is_file():
-        return []
-    doc = json.loads(path.read_text())
     ratios = doc["ratio_gradient_vs_leave_one_out"]
     out = [
         f"## A2T's word ranking, host class `{host.name}`",
@@ -1175,12 +1170,8 @@ def _ranking_section(host: Path) -> list[str]:
     return [*out, "", f"Time per batch, gradient / leave-one-out: {each} (mean {ratios['mean']:.2f}).", ""]
 
 
-def _margin_section(host: Path) -> list[str]:
+def _margin_section(host: Path, doc: Doc) -> list[str]:
     """Invariance failures by the confidence of the original prediction (bench/invariance_margin.py)."""
-    path = host / "invariance_margin.json"
-    if not path.is_file():
-        return []
-    doc = json.loads(path.read_text())
     parent, child = doc["runs"]["parent"]["mean"], doc["runs"]["child"]["mean"]
     out = [
         f"## Invariance failures by confidence, host class `{host.name}`",
@@ -1212,12 +1203,8 @@ RECOGNITION_METRICS = {  # result name -> (row title, a rate shown in %)
 }
 
 
-def _recognition_section(host: Path) -> list[str]:
+def _recognition_section(host: Path, doc: Doc) -> list[str]:
     """The word-recognition front end on trained runs, with and without (bench/word_recognition.py)."""
-    path = host / "word_recognition.json"
-    if not path.is_file():
-        return []
-    doc = json.loads(path.read_text())
     arms = doc["arms"]
     out = [
         f"## The word-recognition front end, host class `{host.name}`",
@@ -1251,12 +1238,8 @@ def _recognition_section(host: Path) -> list[str]:
     return [*out, ""]
 
 
-def _restoration_section(host: Path) -> list[str]:
+def _restoration_section(host: Path, doc: Doc) -> list[str]:
     """How the front end's settings were chosen (bench/recognizer_restoration.py), if measured on `host`."""
-    path = host / "recognizer_restoration.json"
-    if not path.is_file():
-        return []
-    doc = json.loads(path.read_text())
     keys = tuple(doc["default"])  # the settings' names, as the benchmark wrote them
     ranked = sorted(doc["settings"], key=lambda s: -s["net"])
     shown = ranked[:5]
@@ -1306,12 +1289,24 @@ def _interval_of(ci: list[float] | None, pct: bool) -> str:
     return f"[{_signed(scale * ci[0], '.2f')}, {_signed(scale * ci[1], '.2f')}]{unit}"
 
 
-def _cost_section(host: Path) -> list[str]:
+def _sections(host: Path) -> list[str]:
+    """The mitigation page's sections after the arm tables, each where its result file is on `host`."""
+    sections = {
+        "mitigation_cost": _cost_section,
+        "a2t_ranking": _ranking_section,
+        "invariance_margin": _margin_section,
+        "word_recognition": _recognition_section,
+        "recognizer_restoration": _restoration_section,
+    }
+    paths = {name: host / f"{name}.json" for name in sections}
+    return [
+        line for name, render in sections.items() if paths[name].is_file()
+        for line in render(host, json.loads(paths[name].read_text()))
+    ]  # fmt: skip
+
+
+def _cost_section(host: Path, doc: Doc) -> list[str]:
     """The side-by-side training cost of every arm (bench/mitigation_cost.py), if measured on `host`."""
-    path = host / "mitigation_cost.json"
-    if not path.is_file():
-        return []
-    doc = json.loads(path.read_text())
     out = [
         f"## Training cost, host class `{host.name}`",
         "",
