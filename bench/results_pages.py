@@ -997,6 +997,7 @@ FAIRNESS_ROWS = (
     ("identity_auc_spread", "identity-term pinned-AUC spread", ""),
     ("template_spread_max", "template-probe spread (max over dimensions)", "−50%, interval below 0"),
     ("flip_rate", "counterfactual flip rate (dev)", "−50%"),
+    ("mean_abs_delta", "counterfactual mean \\|Δp\\| (dev)", ""),
     ("eec_gender_gap", "EEC gender gap (transfer)", ""),
     ("eec_race_gap", "EEC race gap (transfer)", ""),
     ("dev_accuracy", "dev accuracy", "≥ −0.5 points"),
