@@ -359,6 +359,13 @@ def earlier_arms(name: str, chosen: list[str]) -> dict[str, Any]:
     }
 
 
+def first_seeds(block: dict[str, Any], n: int) -> dict[str, Any]:
+    """A parent block over its first `n` seeds: each entry's mean and 95% interval of those values."""
+    from fairtune.evaluation import mean_ci
+
+    return {k: mean_ci(v["values"][:n]) for k, v in block.items() if isinstance(v, dict) and v.get("values")}
+
+
 def earlier_parent(name: str) -> tuple[int, dict[str, Any]]:
     """(seeds, parent block) of this host class's earlier results ((0, {}) if none)."""
     earlier = _seeded_results(name)
@@ -393,12 +400,15 @@ def run_arms(
     """`fairtune mitigate` for each chosen arm over `seeds` seeds (with `reaudit`, the first arm re-audits
     the parent's runs), writing the results after each arm, so a stopped benchmark keeps what it
     measured. Without `reaudit`, arms measured earlier and not chosen now are kept, with their seeds,
-    and so is the parent's block where it has more seeds than this run."""
+    and so is the parent's block where it has more seeds than this run. Each arm carries the parent's
+    block it was compared with (its seeds, audited when it ran), which the file's parent block may not be."""
     import json
 
     # earlier arms stay only where the parents keep the audits those arms were compared against
     arms: dict[str, Any] = {} if reaudit else earlier_arms(bench.name, chosen)
     kept_seeds, kept_parent = (0, {}) if reaudit else earlier_parent(bench.name)
+    for rec in arms.values():  # the parent each earlier arm was compared with, as it was audited then
+        rec.setdefault("parent", first_seeds(kept_parent, rec["seeds"]))
     where = run.relative_to(ROOT)
     for k, arm in enumerate(chosen):
         flags, child = bench.arms[arm]
@@ -406,7 +416,7 @@ def run_arms(
         wall = fairtune("mitigate", str(where), *flags, "--seeds", str(seeds), "--no-progress", *again)
         doc = json.loads(child_document(run, child).read_text())
         parent, arms[arm] = arm_results(doc, bench.metrics)
-        arms[arm].update({key: doc.get(key) for key in bench.keep}, mitigate_wall_seconds=wall)
+        arms[arm].update({key: doc.get(key) for key in bench.keep}, mitigate_wall_seconds=wall, parent=parent)
         arms[arm]["targets"] = judge_arm(arms[arm], bench.targets, bench.excluding_0, bench.max_drop_points)
         best = best_arm(arms, bench.targets)
         commands = [

@@ -1058,6 +1058,15 @@ def _seeds_line(doc: dict[str, Any]) -> str:
     )
 
 
+def _own_parent(doc: dict[str, Any], arm: str, key: str) -> str:
+    """ ", against the parent's X" where the arm was compared with another parent mean than the column's
+    (its first seeds only, or the parent's runs as an earlier auditor measured them)."""
+    own = doc["arms"][arm].get("parent", {}).get(key)
+    if own is None or abs(own["mean"] - doc["parent"][key]["mean"]) <= 1e-9:
+        return ""
+    return f", against the parent's {own['mean']:.4f}"
+
+
 def _arm_table(doc: dict[str, Any], rows: tuple[tuple[str, str, str], ...]) -> list[str]:
     arms = list(doc["arms"])
     head = (
@@ -1075,7 +1084,8 @@ def _arm_table(doc: dict[str, Any], rows: tuple[tuple[str, str, str], ...]) -> l
                 continue
             rel = f", {d['relative']:+.0%}" if d.get("relative") is not None else ""
             mean = doc["arms"][a][key]["mean"]
-            cells.append(f"{mean:.4f}<br>Δ {d['mean']:+.4f} {_ci(d['ci95'])}{rel}<br>{d['verdict']}")
+            own = _own_parent(doc, a, key)
+            cells.append(f"{mean:.4f}<br>Δ {d['mean']:+.4f} {_ci(d['ci95'])}{rel}{own}<br>{d['verdict']}")
         out.append(f"| {name} | {target} | {_value(doc['parent'][key])} | " + " | ".join(cells) + " |")
     times = [f"{doc['arms'][a]['train_seconds_ratio']:.2f}×" for a in arms]
     out.append("| training time vs the parent | ≤ 3× | 1× | " + " | ".join(times) + " |")

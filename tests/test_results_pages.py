@@ -155,6 +155,18 @@ def test_a_mitigation_bench_run_for_one_arm_keeps_the_other_arms_with_their_seed
     assert pages._seeds_line({"seeds": 3, "arms": {"a": {}, "b": {"seeds": 3}}}) == "3 seeds per arm"
 
 
+def test_an_arm_compared_with_another_parent_mean_than_the_columns_says_which() -> None:
+    """An earlier arm keeps the parent it was compared with (its first seeds); its cell names that mean
+    where the page's parent column shows another."""
+    common, pages = _module("_common"), _module("results_pages")
+    parent = {"x": {"mean": 2.0, "ci95": [0, 4], "values": [1.0, 2.0, 3.0]}, "note": "not a metric"}
+    own = common.first_seeds(parent, 2)
+    assert set(own) == {"x"} and own["x"]["mean"] == 1.5 and own["x"]["values"] == [1.0, 2.0]
+    doc = {"parent": parent, "arms": {"a": {"parent": own}, "b": {"parent": parent}, "c": {}}}
+    assert pages._own_parent(doc, "a", "x") == ", against the parent's 1.5000"
+    assert pages._own_parent(doc, "b", "x") == pages._own_parent(doc, "c", "x") == ""
+
+
 def test_a_cost_run_for_some_arms_keeps_the_others_with_the_run_that_timed_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
