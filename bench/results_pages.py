@@ -1107,7 +1107,9 @@ def mitigation_page() -> str:
         "`robustness.json`; do not edit by hand. Each cell: the mean over seeds; Δ = child − parent with",
         "Welch's 95% interval and the relative change; and the verdict (see",
         "[the method](../mitigations.md#judging-a-change-against-retraining-noise)). The parent column",
-        "gives its mean and the 95% t-interval of that mean.",
+        "gives its mean and the 95% t-interval of that mean; where an arm was compared with another parent",
+        "mean (the parent's first seeds only, or its runs as an earlier version of the auditor measured",
+        "them), the arm's cell names that mean.",
         "",
     ]
     found = False
