@@ -167,6 +167,21 @@ def test_an_arm_compared_with_another_parent_mean_than_the_columns_says_which() 
     assert pages._own_parent(doc, "b", "x") == pages._own_parent(doc, "c", "x") == ""
 
 
+def test_the_time_target_reads_the_side_by_side_cost_table_where_it_has_the_arm() -> None:
+    common, pages = _module("_common"), _module("results_pages")
+    arm = {
+        "diff": {"x": {"relative": -0.6, "ci95": [-2, -1]}, "dev_accuracy": {"mean": 0.0}},
+        "train_seconds_ratio": 3.4,  # seed runs on a shared machine
+    }
+    seeds = common.judge_arm(arm, {"x": 0.5}, ("x",), 0.5)
+    assert seeds["time_from"] == "seed runs" and not seeds["time_within_3x"] and not seeds["all_met"]
+    timed = common.judge_arm(arm, {"x": 0.5}, ("x",), 0.5, {"ratio_vs_parent": 2.9, "within_3x": True})
+    assert timed["time_from"] == "bench/mitigation_cost.py" and timed["time_ratio"] == 2.9
+    assert timed["time_within_3x"] and timed["all_met"]
+    page = pages._targets(Path("nowhere"), {"arms": {"a": {"targets": timed}}}, "a")
+    assert page["timed_side_by_side"] and page["all_met"]
+
+
 def test_a_cost_run_for_some_arms_keeps_the_others_with_the_run_that_timed_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
