@@ -918,6 +918,8 @@ PAGE_OF = {  # benchmark -> the pages its files feed
     "a2t_ranking": ("mitigations.md",),
     "invariance_margin": ("mitigations.md",),
     "word_recognition": ("mitigations.md",),
+    "recognizer_restoration": ("mitigations.md",),
+    "counterfactual_flips": ("mitigations.md",),
     "explain": ("explanations.md",),
     "main_job": ("main-job.md",),
     "pii": ("pii.md",),
@@ -1312,12 +1314,42 @@ def _sections(host: Path) -> list[str]:
         "invariance_margin": _margin_section,
         "word_recognition": _recognition_section,
         "recognizer_restoration": _restoration_section,
+        "counterfactual_flips": _flips_section,
     }
     paths = {name: host / f"{name}.json" for name in sections}
     return [
         line for name, render in sections.items() if paths[name].is_file()
         for line in render(host, json.loads(paths[name].read_text()))
     ]  # fmt: skip
+
+
+def _flips_section(host: Path, doc: Doc) -> list[str]:
+    """The counterfactual flip rate on more texts than dev has (bench/counterfactual_flips.py)."""
+    sources = ", ".join(f"{n:,} {name}" for name, n in doc["sources"].items())
+    out = [
+        f"## Counterfactual swaps on more texts, host class `{host.name}`",
+        "",
+        "`bench/counterfactual_flips.py`: the fairness audit's identity-term swaps on unlabelled texts no",
+        f"run trained on ({sources}; {doc['texts_with_terms']} with a term, {doc['pairs']} swapped pairs),",
+        f"for the parent and `{doc['child']}`, {doc['seeds']} seeds each. Machine:",
+        f"{_machine(doc)}.",
+        "",
+        *_head("metric", "parent", "child", "Δ child − parent (95% interval)", "verdict"),
+    ]
+    for key, name in (("flip_rate", "flip rate"), ("mean_abs_delta", "mean \\|Δp\\|")):
+        m = doc[key]
+        d = m["diff"]
+        rel = f", {d['relative']:+.0%}" if d.get("relative") is not None else ""
+        out.append(
+            _row(
+                name,
+                _value(m["parent"]),
+                _value(m["child"]),
+                f"{d['mean']:+.4f} {_ci(d['ci95'])}{rel}",
+                d["verdict"],
+            )
+        )
+    return [*out, ""]
 
 
 def _cost_section(host: Path, doc: Doc) -> list[str]:
