@@ -37,7 +37,7 @@ METRICS = {
     "identity_auc_spread": "fairness.identity_auc_spread",
     "template_spread_max": "fairness.template_spread_max",
     "flip_rate": "fairness.flip_rate",
-    # the flips' continuous companion: the parent flips about 2 of 339 dev pairs, too few to halve visibly
+    # the flips' continuous companion: the parent flips 0 to 4 of 369 dev pairs a seed, too few to halve
     "mean_abs_delta": "fairness.mean_abs_delta",
     "eec_gender_gap": "fairness.eec_gender_gap",
     "eec_race_gap": "fairness.eec_race_gap",
