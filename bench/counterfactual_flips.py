@@ -3,7 +3,7 @@ child, over their seeds.
 
 Run from the project root after bench/fairness.py (minutes on 2 cores: the models only predict):
 
-    .venv/bin/python bench/counterfactual_flips.py [--child fairness-all-tp16-sweep-clp_lambda-0.25]
+    .venv/bin/python bench/counterfactual_flips.py [--child fairness-all-tp16-clp0.25]
 
 The fairness audit swaps identity terms in the eval split's texts: SST-2's dev split has 153 texts with
 a term, 369 swapped pairs, of which the parent flips 0 to 4 per seed, so a −50% change of the flip rate
@@ -61,7 +61,7 @@ def swaps(run: Path, sources: dict[str, list[str]]) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--child", default="fairness-all-tp16-sweep-clp_lambda-0.25")
+    ap.add_argument("--child", default="fairness-all-tp16-clp0.25")
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
     from fairtune.evaluation import difference_ci, mean_ci, verdict

@@ -54,7 +54,7 @@ ARMS = {
     # all-tp16 with the pairing weight chosen on a validation split of train, against the accuracy budget
     "all-tp16-sweep": (
         ["--fairness", "all", "--template-pairs", "16", "--sweep", "clp_lambda=0.25,0.5,1"],
-        "fairness-all-tp16-sweep-clp_lambda-*",
+        "fairness-all-tp16-clp*",
     ),
 }
 TARGETS = {"identity_fped": 0.5, "template_spread_max": 0.5, "flip_rate": 0.5}

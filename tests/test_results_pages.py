@@ -209,11 +209,11 @@ def test_a_cost_run_for_some_arms_keeps_the_others_with_the_run_that_timed_them(
 
 def test_a_swept_arm_finds_the_child_named_after_the_chosen_value(tmp_path: Path) -> None:
     common = _module("_common")
-    for name in ("fairness-all-tp16-sweep-clp_lambda-0.5", "fairness-all-tp16"):
+    for name in ("fairness-all-tp16-clp0.5", "fairness-all-tp16"):
         (tmp_path / "mitigate" / name).mkdir(parents=True)
         (tmp_path / "mitigate" / name / "mitigation.json").write_text("{}")
-    found = common.child_document(tmp_path, "fairness-all-tp16-sweep-clp_lambda-*")
-    assert found.parent.name == "fairness-all-tp16-sweep-clp_lambda-0.5"
+    found = common.child_document(tmp_path, "fairness-all-tp16-clp*")
+    assert found.parent.name == "fairness-all-tp16-clp0.5"
     assert common.child_document(tmp_path, "fairness-all-tp16").parent.name == "fairness-all-tp16"
     with pytest.raises(SystemExit, match=r"no mitigation\.json"):
         common.child_document(tmp_path, "robustness-both")

@@ -78,6 +78,20 @@ def test_a_sweep_parses_to_its_key_and_typed_values() -> None:
     assert parse_sweep("a2t_share=0.1,0.25", "robustness", 0.2) == ("a2t_share", [0.1, 0.25])
 
 
+def test_a_logit_pairing_weight_names_its_child_where_the_method_pairs() -> None:
+    """Two weights live side by side (before, the second was refused as another config in the first's
+    folder); CDA and identity balance pair no logits, so the weight names nothing there."""
+    from fairtune.workflows import mitigate as m
+
+    assert m.child_name("fairness", "all", {"template_pairs": 16}) == "fairness-all-tp16"
+    assert m.child_name("fairness", "all", {"template_pairs": 16, "clp_lambda": 0.25}) == (
+        "fairness-all-tp16-clp0.25"
+    )
+    assert m.child_name("fairness", "clp", {"clp_lambda": 3.0}) == "fairness-clp-clp3"
+    assert m.child_name("fairness", "cda", {"clp_lambda": 3.0}) == "fairness-cda"
+    assert m.child_name("fairness", "balance", {"clp_lambda": 3.0}) == "fairness-balance"
+
+
 def test_a2t_settings_name_their_child_and_a_sweep_adds_no_second_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,7 +131,7 @@ def test_a2t_settings_name_their_child_and_a_sweep_adds_no_second_name(
     monkeypatch.setattr(m, "_sweep", lambda *a, **k: {"chosen": 3.0})
     choice = ("fairness", "clp", {"dimensions": ["gender"]})
     cfg, _ = m._child_after_sweep(parent, pcfg, choice, ("clp_lambda", [1.0, 3.0]), 0.1, **kw)
-    assert cfg.name == "fairness-clp-sweep-clp_lambda-3"
+    assert cfg.name == "fairness-clp-clp3"  # the name tells the value: an explicit --clp-lambda 3's child
 
 
 def test_a_run_is_audited_again_when_stale_or_for_the_reason_given_and_the_log_says_which(

@@ -11,8 +11,8 @@ robustness), the chosen value has the lowest mean harm relative to the baseline 
 compared metrics; when none is within the budget, the most accurate candidate is chosen and the sweep
 says so. The mitigation then runs with that value as usual (all seeds, the full training data, the eval
 split), in a child named after the value (<child>-sweep-<key>-<value>, or the child of that setting
-where its name already tells the value, as robustness-a2t-a2t0.25 does). Each sweep point is one training:
-the sweep ranks settings, the seeds measure the chosen one.
+where its name already tells the value, as fairness-all-tp16-clp0.25 and robustness-a2t-a2t0.25 do).
+Each sweep point is one training: the sweep ranks settings, the seeds measure the chosen one.
 """
 
 from __future__ import annotations
