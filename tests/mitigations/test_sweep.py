@@ -80,7 +80,8 @@ def test_a_sweep_parses_to_its_key_and_typed_values() -> None:
 
 def test_a_logit_pairing_weight_names_its_child_where_the_method_pairs() -> None:
     """Two weights live side by side (before, the second was refused as another config in the first's
-    folder); CDA and identity balance pair no logits, so the weight names nothing there."""
+    folder); CDA and identity balance pair no logits, so the weight names nothing there. The same for
+    identity balance's sentences per phrase."""
     from fairtune.workflows import mitigate as m
 
     assert m.child_name("fairness", "all", {"template_pairs": 16}) == "fairness-all-tp16"
@@ -90,6 +91,8 @@ def test_a_logit_pairing_weight_names_its_child_where_the_method_pairs() -> None
     assert m.child_name("fairness", "clp", {"clp_lambda": 3.0}) == "fairness-clp-clp3"
     assert m.child_name("fairness", "cda", {"clp_lambda": 3.0}) == "fairness-cda"
     assert m.child_name("fairness", "balance", {"clp_lambda": 3.0}) == "fairness-balance"
+    assert m.child_name("fairness", "all", {"balance_per_phrase": 8}) == "fairness-all-bpp8"
+    assert m.child_name("fairness", "clp", {"balance_per_phrase": 8}) == "fairness-clp"  # adds no sentences
 
 
 def test_a2t_settings_name_their_child_and_a_sweep_adds_no_second_name(

@@ -118,7 +118,7 @@ def test_mitigation_removes_the_planted_bias(
 def test_identity_balance_adds_template_sentences(parent: Path) -> None:
     args = ["--fairness", "balance", "--dimensions", "gender", "--balance-per-phrase", "1"]
     assert main(["mitigate", str(parent), *args, "--no-progress"]) == 0
-    child = parent / "mitigate" / "fairness-balance"
+    child = parent / "mitigate" / "fairness-balance-bpp1"
     doc = json.loads((child / "mitigation.json").read_text())
     info = doc["identity_balance"]
     assert info["dimensions"] == ["gender"] and info["sentences_added"] > 0 and info["positive_share"] == 0.5

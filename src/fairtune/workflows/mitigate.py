@@ -105,16 +105,18 @@ def _refuse_unused(kind: str, method: str, options: dict[str, Any]) -> None:
 
 
 def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
-    """<kind>-<method>, plus what sets a variant apart when it is not the default (template pairs and the
-    logit-pairing weight; the embedding attack and its radius; A2T's shares and start), so that variants
-    live side by side (fairness-all-tp16-clp0.25, robustness-adv-pgd-eps0.2,
-    robustness-a2t-a2t0.25-start0.5)."""
+    """<kind>-<method>, plus what sets a variant apart when it is not the default (template pairs, the
+    logit-pairing weight and identity balance's sentences per phrase; the embedding attack and its
+    radius; A2T's shares and start), so that variants live side by side (fairness-all-tp16-clp0.25,
+    robustness-adv-pgd-eps0.2, robustness-a2t-a2t0.25-start0.5)."""
     name = f"{kind}-{method}"
     if kind == "fairness" and options.get("template_pairs"):
         name += f"-tp{options['template_pairs']}"
     pairs = kind == "fairness" and FAIRNESS_METHODS[method][0] not in (None, "cda")
     if pairs and options.get("clp_lambda") is not None:
         name += f"-clp{options['clp_lambda']:g}"
+    if kind == "fairness" and FAIRNESS_METHODS[method][1] and options.get("balance_per_phrase") is not None:
+        name += f"-bpp{options['balance_per_phrase']}"
     if kind == "robustness" and ROBUSTNESS_METHODS[method][0]:
         if options.get("adv_method") == "pgd":
             name += "-pgd"
