@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--child", default="fairness-all-tp16-clp0.25")
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
-    from fairtune.evaluation import difference_ci, mean_ci, verdict
+    from fairtune.evaluation import compare_seeds
 
     sources = texts()
     sides = {
@@ -89,17 +89,7 @@ def main() -> None:
     }
     for metric in METRICS:
         parent, child = ([row[metric] for row in per_run[s]] for s in ("parent", "child"))
-        diff = difference_ci(child, parent)
-        mean = mean_ci(parent)["mean"]
-        doc[metric] = {
-            "parent": mean_ci(parent),
-            "child": mean_ci(child),
-            "diff": {
-                **diff,
-                "relative": diff["mean"] / mean if mean else None,
-                "verdict": verdict(diff, True),
-            },
-        }
+        doc[metric] = compare_seeds(child, parent, lower_is_better=True)
         print(metric, doc[metric]["diff"], flush=True)
     print("wrote", write_results("counterfactual_flips", doc))
 

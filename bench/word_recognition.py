@@ -102,20 +102,14 @@ def metrics_of(runs: list[Path]) -> dict[str, list[float]]:
 
 def arm(values: dict[str, list[float]], parent: dict[str, list[float]], extra_seconds: list[float]) -> dict:
     """One arm against the parent: means, intervals, differences, targets (bench/robustness.py's)."""
-    from fairtune.evaluation import difference_ci, mean_ci, verdict
+    from fairtune.evaluation import compare_seeds, mean_ci
 
     out: dict[str, Any] = {}
     diff: dict[str, Any] = {}
     for name in METRICS:
-        c, p = mean_ci(values[name]), mean_ci(parent[name])
-        d = difference_ci(values[name], parent[name])
-        out[name] = {"mean": c["mean"], "ci95": c["ci95"], "values": c["values"]}
-        diff[name] = {
-            "mean": d["mean"],
-            "ci95": d["ci95"],
-            "relative": d["mean"] / abs(p["mean"]),
-            "verdict": verdict(d, LOWER_IS_BETTER[name]),
-        }
+        s = compare_seeds(values[name], parent[name], LOWER_IS_BETTER[name])
+        out[name] = {k: s["child"][k] for k in ("mean", "ci95", "values")}
+        diff[name] = {k: s["diff"][k] for k in ("mean", "ci95", "relative", "verdict")}
     seconds = [t + e for t, e in zip(values["train_seconds"], extra_seconds, strict=True)]
     ratio = mean_ci(seconds)["mean"] / mean_ci(parent["train_seconds"])["mean"]
     out.update(seeds=len(seconds), diff=diff, train_seconds=mean_ci(seconds), train_seconds_ratio=ratio)

@@ -59,3 +59,17 @@ def verdict(diff: dict[str, Any], lower_is_better: bool) -> str:
         return NOISE
     better = ci[1] < 0 if lower_is_better else ci[0] > 0
     return "improved" if better else "worse"
+
+
+def compare_seeds(child: Sequence[float], parent: Sequence[float], lower_is_better: bool) -> dict[str, Any]:
+    """One metric over the child's and the parent's seeds: {"parent", "child"} (mean_ci of each) and
+    "diff": child - parent with Welch's interval, its change relative to the parent's mean (None where
+    that mean is 0) and the verdict."""
+    p, c = mean_ci(parent), mean_ci(child)
+    diff = difference_ci(child, parent)
+    relative = diff["mean"] / abs(p["mean"]) if abs(p["mean"]) > 1e-9 else None
+    return {
+        "parent": p,
+        "child": c,
+        "diff": {**diff, "relative": relative, "verdict": verdict(diff, lower_is_better)},
+    }

@@ -196,7 +196,7 @@ def compare(parents: list[Path], children: list[Path], kind: str) -> list[dict[s
     """Rows of metric, the parent's and the child's mean over seeds with 95% intervals, the difference
     child - parent with its (Welch) interval, and the verdict: improved, worse, or not distinguishable
     from retraining noise (the interval covers 0). Negative relative change = reduced."""
-    from fairtune.evaluation import difference_ci, mean_ci, verdict
+    from fairtune.evaluation import compare_seeds
     from fairtune.report import collect_metrics
 
     before = [collect_metrics(p) for p in parents]
@@ -205,17 +205,16 @@ def compare(parents: list[Path], children: list[Path], kind: str) -> list[dict[s
     for metric, lower_better in compared_metrics(kind):
         if not all(metric in m for m in before + after):
             continue
-        p = mean_ci([m[metric] for m in before])
-        c = mean_ci([m[metric] for m in after])
-        diff = difference_ci(c["values"], p["values"])
-        said = verdict(diff, lower_better)
+        s = compare_seeds([m[metric] for m in after], [m[metric] for m in before], lower_better)
+        p, c, diff = s["parent"], s["child"], s["diff"]
+        said = diff["verdict"]
         rows.append(
             {
                 "metric": metric,
                 "parent": p["mean"],
                 "child": c["mean"],
                 "delta": diff["mean"],
-                "relative": diff["mean"] / abs(p["mean"]) if abs(p["mean"]) > 1e-9 else None,
+                "relative": diff["relative"],
                 "lower_is_better": lower_better,
                 "parent_ci95": p["ci95"],
                 "child_ci95": c["ci95"],
