@@ -416,8 +416,14 @@ def run_arms(
     # earlier arms stay only where the parents keep the audits those arms were compared against
     arms: dict[str, Any] = {} if reaudit else earlier_arms(bench.name, chosen)
     kept_seeds, kept_parent = (0, {}) if reaudit else earlier_parent(bench.name)
-    for rec in arms.values():  # the parent each earlier arm was compared with, as it was audited then
+    timed = (read_results("mitigation_cost") or {}).get("arms", {})
+
+    def judge(a: str) -> dict[str, Any]:  # against the cost table as it is now
+        return judge_arm(arms[a], bench.targets, bench.excluding_0, bench.max_drop_points, timed.get(a))
+
+    for a, rec in arms.items():  # the parent each earlier arm was compared with, as it was audited then
         rec.setdefault("parent", first_seeds(kept_parent, rec["seeds"]))
+        rec["targets"] = judge(a)
     where = run.relative_to(ROOT)
     for k, arm in enumerate(chosen):
         flags, child = bench.arms[arm]
@@ -426,11 +432,7 @@ def run_arms(
         doc = json.loads(child_document(run, child).read_text())
         parent, arms[arm] = arm_results(doc, bench.metrics)
         arms[arm].update({key: doc.get(key) for key in bench.keep}, mitigate_wall_seconds=wall, parent=parent)
-        timed = (read_results("mitigation_cost") or {}).get("arms", {})
-        for a in arms:  # every arm, against the cost table as it is now
-            arms[a]["targets"] = judge_arm(
-                arms[a], bench.targets, bench.excluding_0, bench.max_drop_points, timed.get(a)
-            )
+        arms[arm]["targets"] = judge(arm)
         best = best_arm(arms, bench.targets)
         commands = [
             f"fairtune mitigate {where} {' '.join(bench.arms[a][0])} --seeds {arms[a].get('seeds', seeds)}"
