@@ -131,22 +131,17 @@ class WordRecognizer:
     def _unigram(self, word: str) -> float:
         return (self.counts.get(word, 0) + 1) / self._total
 
-    def _context(self, cand: str, prev: str | None, nxt: str | None) -> float:
-        """log P(cand | prev) + log P(next | cand): bigrams of the training texts, smoothed towards the
-        word counts (a neighbour the dictionary lacks tells nothing)."""
+    def _follows(self, left: str, word: str) -> float:
+        """log P(word | left): the training texts' bigrams, smoothed towards the word counts."""
         k = self.channel.smoothing
-        score = 0.0
-        if prev is not None:
-            score += math.log(
-                (self.bigrams.get(f"{prev} {cand}", 0) + k * self._unigram(cand)) / (self._left[prev] + k)
-            )
-        else:
-            score += math.log(self._unigram(cand))
-        if nxt is not None:
-            score += math.log(
-                (self.bigrams.get(f"{cand} {nxt}", 0) + k * self._unigram(nxt)) / (self._left[cand] + k)
-            )
-        return score
+        return math.log(
+            (self.bigrams.get(f"{left} {word}", 0) + k * self._unigram(word)) / (self._left[left] + k)
+        )
+
+    def _context(self, cand: str, prev: str | None, nxt: str | None) -> float:
+        """log P(cand | prev) + log P(next | cand) (a neighbour the dictionary lacks tells nothing)."""
+        score = math.log(self._unigram(cand)) if prev is None else self._follows(prev, cand)
+        return score + (self._follows(cand, nxt) if nxt is not None else 0.0)
 
     def _nearest(self, word: str, prev: str | None = None, nxt: str | None = None) -> str | None:
         """The candidate (a target within `max_edit_distance`, optimal string alignment: a swapped pair
