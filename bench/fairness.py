@@ -56,6 +56,13 @@ ARMS = {
         ["--fairness", "all", "--template-pairs", "16", "--sweep", "clp_lambda=0.25,0.5,1"],
         "fairness-all-tp16-clp*",
     ),
+    # one input embedding per lexicon swap set, pronouns included (train.tie_terms)
+    "tie-pron": (["--fairness", "tie", "--tie-pronouns"], "fairness-tie-pron"),
+    # all-tp16 at the weight all-tp16-sweep chose, with the terms and pronouns tied
+    "all-tp16-clp0.25-tie-pron": (
+        ["--fairness", "all", "--template-pairs", "16", "--clp-lambda", "0.25", "--tie-pronouns"],
+        "fairness-all-tp16-clp0.25-tie-pron",
+    ),
 }
 TARGETS = {"identity_fped": 0.5, "template_spread_max": 0.5, "flip_rate": 0.5}
 EXCLUDING_0 = ("identity_fped", "template_spread_max")

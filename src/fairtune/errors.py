@@ -338,9 +338,9 @@ MITIGATE_UNUSED_OPTION = (
     "fairtune mitigate: {flag} does nothing with --robustness {method}. It is an option of {users}; "
     "leave it out or choose one of those."
 )
-MITIGATE_WORD_RECOGNITION = (
-    "fairtune mitigate: --word-recognition is a robustness option (a spelling front end before the model), "
-    "not one of --{kind} {method}. Use it with --robustness, e.g. --robustness both --word-recognition."
+MITIGATE_OTHER_KIND = (
+    "fairtune mitigate: {flag} is a {owner} option ({what}), not one of --{kind} {method}. Use it with "
+    "--{owner}, e.g. {example}."
 )
 SEEDS_RANGE = (
     "mitigate.seeds (--seeds): {value} is not a number of seeds from 1 to {most}. Pass e.g. --seeds 3 to "

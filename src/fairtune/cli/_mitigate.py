@@ -1,4 +1,4 @@
-"""fairtune mitigate RUN_DIR --fairness cda|clp|both|balance|all | --robustness adv|augment|both
+"""fairtune mitigate RUN_DIR --fairness cda|clp|both|balance|all|tie | --robustness adv|augment|both
 | --privacy dp|redact [--seeds N]"""
 
 from __future__ import annotations
@@ -13,9 +13,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a trained run directory, e.g. runs/sst2-minilm")
     p.add_argument(
         "--fairness",
-        choices=["cda", "clp", "both", "balance", "all"],
+        choices=["cda", "clp", "both", "balance", "all", "tie"],
         help="cda: counterfactual data augmentation; clp: counterfactual logit pairing; both: cda and clp; "
-        "balance: identity-balanced template sentences; all: the three",
+        "balance: identity-balanced template sentences; all: the three; tie: one input embedding per "
+        "lexicon swap set (train.tie_terms)",
+    )
+    p.add_argument(
+        "--tie",
+        action="store_true",
+        help="fairness: also tie the input embeddings of each lexicon swap set's one-wordpiece terms, so "
+        "swapping them cannot change a prediction",
+    )
+    p.add_argument(
+        "--tie-pronouns",
+        action="store_true",
+        help="fairness: tie gender pronouns too (he/she, his/her/him/hers); implies --tie. The EEC then no "
+        "longer measures transfer for pronoun sentences",
     )
     p.add_argument("--clp-lambda", type=float, help="weight of the logit-pairing loss (default 1.0)")
     p.add_argument(
@@ -183,6 +196,8 @@ def mitigation_options(args: argparse.Namespace) -> dict[str, Any]:
         "a2t_perturbations": args.a2t_perturbations,
         "a2t_consistency": args.a2t_consistency,
         "word_recognition": args.word_recognition or None,
+        "tie": args.tie or None,
+        "tie_pronouns": args.tie_pronouns or None,
     }
 
 

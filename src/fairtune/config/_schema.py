@@ -240,6 +240,26 @@ class IdentityBalanceConfig(Section):
     )
 
 
+class TieTermsConfig(Section):
+    """One input embedding per lexicon swap set, before and throughout fine-tuning: the single-wordpiece terms
+    of a lexicon row (men / women, jamal / greg) share one vector, so swapping one for the other cannot
+    change any prediction. Garg et al. (2019)'s blindness, made per swap set; terms of several wordpieces are
+    not tied (see docs/mitigations.md)."""
+
+    dimensions: list[str] = Field(
+        default_factory=lambda: list(FAIRNESS_DIMENSIONS), description="Lexicon dimensions to tie."
+    )
+    lexicon_dir: str | None = Field(
+        None, description="Folder of <dimension>.tsv lexicons replacing the packaged ones."
+    )
+    pronouns: bool = Field(
+        False,
+        description="Also tie gender pronouns (he / she, his / her / him / hers, himself / herself). Off by "
+        "default: they are EEC terms, so with them tied the EEC no longer measures whether the mitigation "
+        "generalises.",
+    )
+
+
 class AdversarialConfig(Section):
     """Embedding-space adversarial training (Miyato et al. 2017 FGM; Madry et al. 2018 PGD, as in FreeLB)."""
 
@@ -511,6 +531,11 @@ class TrainConfig(Section):
         description="Add identity-balanced template sentences to training (set by `fairtune mitigate "
         "--fairness balance`).",
     )
+    tie_terms: TieTermsConfig | None = Field(
+        None,
+        description="Tie the input embeddings of each lexicon swap set's single-wordpiece terms (set by "
+        "`fairtune mitigate --fairness tie`, or `--tie` with another method).",
+    )
     privacy: DpConfig | None = Field(
         None, description="Train with differential privacy (DP-SGD), e.g. {epsilon: 8}."
     )
@@ -549,6 +574,13 @@ class TrainConfig(Section):
                         f"train.privacy cannot be combined with train.{name}: it changes or adds examples "
                         "per training text, so the per-text guarantee would not hold. Remove one of them"
                     )
+            dp = self.privacy
+            frozen = dp.freeze_embeddings or dp.bias_only or dp.trainable_layers is not None
+            if self.tie_terms is not None and not frozen:
+                raise ValueError(
+                    "train.tie_terms with train.privacy needs frozen embeddings (DP-SGD sets each gradient "
+                    "itself, which would untie them): set train.privacy.freeze_embeddings: true"
+                )
         return self
 
 

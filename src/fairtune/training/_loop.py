@@ -213,7 +213,7 @@ class Trainer:
             optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps
         )
         ctx = ObjectiveContext(
-            cfg, tokenizer, data, self.acc, max_length, self.pad_id, seed, self.total_steps, extras
+            cfg, tokenizer, data, self.acc, max_length, self.pad_id, seed, self.total_steps, extras, model
         )
         self.objectives = build_objectives(ctx)
         self.show_progress = show_progress and self.acc.is_main_process

@@ -1,14 +1,15 @@
-"""`fairtune mitigate RUN_DIR --fairness cda|clp|both|balance|all | --robustness adv|augment|both
+"""`fairtune mitigate RUN_DIR --fairness cda|clp|both|balance|all|tie | --robustness adv|augment|both
 | --privacy dp|redact [--seeds N]`.
 
 Trains a child run with the mitigation and re-audits it with the parent's audit settings (for
 robustness: the same attack sample and constraints). The child lives in RUN_DIR/mitigate/<kind>-<method>/
 with the parent's config plus the mitigation's keys (`train.counterfactual`, `train.identity_balance`,
-`train.adversarial`, `model.word_recognition`, `data.extra_train`, `train.privacy`, `data.redact`), so
-it is an ordinary run directory. With N seeds, the parent and the child are each trained N times (the
-parent's own run and the child above are the first seed; the others live in <run>/seeds/seed-<s>/), and
-every compared metric gets its mean, a 95% interval, and the interval of the difference child - parent:
-a change whose interval covers 0 is "not distinguishable from retraining noise", never an improvement.
+`train.tie_terms`, `train.adversarial`, `model.word_recognition`, `data.extra_train`, `train.privacy`,
+`data.redact`), so it is an ordinary run directory. With N seeds, the parent and the child are each
+trained N times (the parent's own run and the child above are the first seed; the others live in
+<run>/seeds/seed-<s>/), and every compared metric gets its mean, a 95% interval, and the interval of the
+difference child - parent: a change whose interval covers 0 is "not distinguishable from retraining
+noise", never an improvement.
 `mitigation.json` in the child links it to its parent and holds the before/after table; the parent's
 report shows it.
 """
@@ -28,8 +29,8 @@ from fairtune.config import (
 )
 from fairtune.errors import (
     MITIGATE_NOTHING,
+    MITIGATE_OTHER_KIND,
     MITIGATE_UNUSED_OPTION,
-    MITIGATE_WORD_RECOGNITION,
     SEEDS_RANGE,
     ConfigError,
     FairtuneError,
@@ -61,6 +62,7 @@ FAIRNESS_METHODS: dict[str, tuple[str | None, bool]] = {
     "both": ("both", False),
     "balance": (None, True),
     "all": ("both", True),
+    "tie": (None, False),  # term tying alone (train.tie_terms); --tie adds it to the others
 }
 
 
@@ -89,12 +91,30 @@ VALUE_TAGS = {"gradient": "grad", "leave_one_out": "loo"}
 ROBUSTNESS_OPTIONS = (("adv_method", "epsilon", "steps"), tuple(A2T_OPTIONS), ("augment_examples",))
 
 
+#: option -> (the kind it belongs to, what it does, an example of its use)
+KIND_OPTIONS = {
+    "word_recognition": (
+        "robustness",
+        "a spelling front end before the model",
+        "--robustness both --word-recognition",
+    ),
+    "tie": ("fairness", "tied embeddings of identity terms", "--fairness all --tie"),
+    "tie_pronouns": ("fairness", "tied embeddings of pronouns", "--fairness tie --tie-pronouns"),
+}
+
+
 def _refuse_unused(kind: str, method: str, options: dict[str, Any]) -> None:
     """An option of a part the --robustness method does not run (--a2t-start with adv) is refused, not
-    silently ignored; so is --word-recognition with a mitigation other than --robustness."""
+    silently ignored; so is an option of another kind of mitigation (--word-recognition with --fairness)."""
+    for key, (owner, what, example) in KIND_OPTIONS.items():
+        if options.get(key) and kind != owner:
+            flag = "--" + key.replace("_", "-")
+            raise FairtuneError(
+                MITIGATE_OTHER_KIND.format(
+                    flag=flag, owner=owner, what=what, kind=kind, method=method, example=example
+                )
+            )
     if kind != "robustness":
-        if options.get("word_recognition"):
-            raise FairtuneError(MITIGATE_WORD_RECOGNITION.format(kind=kind, method=method))
         return
     for part, keys in enumerate(ROBUSTNESS_OPTIONS):
         given = [k for k in keys if options.get(k) is not None]
@@ -117,6 +137,10 @@ def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
         name += f"-clp{options['clp_lambda']:g}"
     if kind == "fairness" and FAIRNESS_METHODS[method][1] and options.get("balance_per_phrase") is not None:
         name += f"-bpp{options['balance_per_phrase']}"
+    if kind == "fairness" and method != "tie" and ties_terms(method, options):
+        name += "-tie"
+    if kind == "fairness" and options.get("tie_pronouns"):
+        name += "-pron"
     if kind == "robustness" and ROBUSTNESS_METHODS[method][0]:
         if options.get("adv_method") == "pgd":
             name += "-pgd"
@@ -131,6 +155,11 @@ def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
     if kind == "robustness" and options.get("word_recognition"):
         name += "-wr"
     return name
+
+
+def ties_terms(method: str, options: dict[str, Any]) -> bool:
+    """Whether a --fairness mitigation ties identity terms' embeddings (train.tie_terms)."""
+    return method == "tie" or bool(options.get("tie") or options.get("tie_pronouns"))
 
 
 def _given(options: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -153,6 +182,9 @@ def child_config(
         if balance:
             renamed = {"balance_per_phrase": "per_phrase", "dimensions": "dimensions"}
             train_update["identity_balance"] = {renamed[k]: v for k, v in _given(options, *renamed).items()}
+        if ties_terms(method, options):
+            pronouns = bool(options.get("tie_pronouns"))
+            train_update["tie_terms"] = {"pronouns": pronouns, **_given(options, "dimensions")}
     elif kind == "privacy":
         if method == "dp":
             dp = {"epsilon": options["dp_epsilon"]} if options.get("dp_epsilon") is not None else {}

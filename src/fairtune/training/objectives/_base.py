@@ -52,6 +52,8 @@ class ObjectiveContext:
     seed: int = 0
     total_steps: int = 0
     extras: dict[str, Any] = field(default_factory=dict)  # teacher, pair_texts, ... from the workflow
+    #: the model before Accelerate prepares it, for an objective that constrains its weights (term tying)
+    model: Any = None
 
 
 class Objective:
