@@ -1331,24 +1331,29 @@ def _flips_section(host: Path, doc: Doc) -> list[str]:
         "",
         "`bench/counterfactual_flips.py`: the fairness audit's identity-term swaps on unlabelled texts no",
         f"run trained on ({sources}; {doc['texts_with_terms']} with a term, {doc['pairs']} swapped pairs),",
-        f"for the parent and `{doc['child']}`, {doc['seeds']} seeds each. Machine:",
+        f'for the parent and each child, {doc["seeds"]} seeds each. "untied": over the pairs that a',
+        "child's term tying does not make equal token for token, parent and child alike. Machine:",
         f"{_machine(doc)}.",
         "",
-        *_head("metric", "parent", "child", "Δ child − parent (95% interval)", "verdict"),
+        *_head("child", "metric", "parent", "child", "Δ child − parent (95% interval)", "verdict"),
     ]
-    for key, name in (("flip_rate", "flip rate"), ("mean_abs_delta", "mean \\|Δp\\|")):
-        m = doc[key]
-        d = m["diff"]
-        rel = f", {d['relative']:+.0%}" if d.get("relative") is not None else ""
-        out.append(
-            _row(
-                name,
-                _value(m["parent"]),
-                _value(m["child"]),
-                f"{d['mean']:+.4f} {_ci(d['ci95'])}{rel}",
-                d["verdict"],
+    names = {"flip_rate": "flip rate", "mean_abs_delta": "mean \\|Δp\\|"}
+    for child, entry in doc["children"].items():
+        tied = f" ({entry['tied_pairs']} pairs tied)" if entry["tied_pairs"] else ""
+        for key in (k for k in entry if k.startswith(tuple(names))):
+            m, d = entry[key], entry[key]["diff"]
+            rel = f", {d['relative']:+.0%}" if d.get("relative") is not None else ""
+            name = names[key.removesuffix("_untied")] + (", untied" if key.endswith("_untied") else "")
+            out.append(
+                _row(
+                    f"`{child}`{tied}",
+                    name,
+                    _value(m["parent"]),
+                    _value(m["child"]),
+                    f"{d['mean']:+.4f} {_ci(d['ci95'])}{rel}",
+                    d["verdict"],
+                )
             )
-        )
     return [*out, ""]
 
 

@@ -93,6 +93,10 @@ def test_a_logit_pairing_weight_names_its_child_where_the_method_pairs() -> None
     assert m.child_name("fairness", "balance", {"clp_lambda": 3.0}) == "fairness-balance"
     assert m.child_name("fairness", "all", {"balance_per_phrase": 8}) == "fairness-all-bpp8"
     assert m.child_name("fairness", "clp", {"balance_per_phrase": 8}) == "fairness-clp"  # adds no sentences
+    tie = {"template_pairs": 16, "clp_lambda": 0.25, "tie_pronouns": True}
+    assert m.child_name("fairness", "all", tie) == "fairness-all-tp16-clp0.25-tie-pron"
+    assert m.child_name("fairness", "tie", {"tie": True}) == "fairness-tie"
+    assert m.child_name("fairness", "tie", {"tie_pronouns": True}) == "fairness-tie-pron"
 
 
 def test_a2t_settings_name_their_child_and_a_sweep_adds_no_second_name(

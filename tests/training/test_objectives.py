@@ -22,7 +22,7 @@ WORDNET = Path("/usr/share/wordnet/data.noun").is_file()
 def test_objectives_run_in_their_registered_order() -> None:
     ranked = [name for name, _ in OBJECTIVES.ordered()]
     # forward passes draw dropout masks in this order, which seeded runs depend on
-    assert ranked == ["counterfactual_pairing", "distillation", "attack", "adversarial"]
+    assert ranked == ["term_tying", "counterfactual_pairing", "distillation", "attack", "adversarial"]
 
 
 def _ctx(raw: dict[str, Any], **extras: Any) -> tuple[ObjectiveContext, Any, Any]:

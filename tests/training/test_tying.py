@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from fairtune.config import build_config
-from fairtune.errors import ConfigError
 from fairtune.data import load_lexicons
+from fairtune.errors import ConfigError
 from fairtune.training.objectives._tying import swap_sets, tie_groups
 
 
@@ -81,7 +81,7 @@ def test_training_keeps_tied_rows_equal_and_records_what_it_tied(
 
 def test_tying_under_dp_needs_frozen_embeddings(tiny_config: dict) -> None:
     train_cfg = {**tiny_config["train"], "tie_terms": {}, "privacy": {"epsilon": 8}}
-    with pytest.raises(ConfigError, match="train.tie_terms with train.privacy needs frozen embeddings"):
+    with pytest.raises(ConfigError, match=r"train\.tie_terms with train\.privacy needs frozen embeddings"):
         build_config({**tiny_config, "train": train_cfg})
     train_cfg["privacy"] = {"epsilon": 8, "freeze_embeddings": True}
     assert build_config({**tiny_config, "train": train_cfg}).train.tie_terms is not None

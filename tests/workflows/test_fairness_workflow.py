@@ -115,6 +115,22 @@ def test_mitigation_removes_the_planted_bias(
     assert not any(r["improved"] for r in one["comparison"])
 
 
+def test_tying_makes_swaps_of_the_tied_terms_change_nothing(parent: Path) -> None:
+    args = ["--fairness", "tie", "--dimensions", "gender"]
+    assert main(["mitigate", str(parent), *args, "--no-progress"]) == 0
+    child = parent / "mitigate" / "fairness-tie"
+    doc = json.loads((child / "mitigation.json").read_text())
+    assert doc["tie_terms"]["groups"] >= 1 and doc["tie_terms"]["embeddings_train"] is True
+    rows = {r["metric"]: r for r in doc["comparison"]}
+    # the planted bias rides on men / women, one-wordpiece terms of one swap set: no swap can flip now
+    assert rows["fairness.flip_rate"]["parent"] >= 0.5 and rows["fairness.flip_rate"]["child"] == 0
+    assert yaml.safe_load((child / "config.yaml").read_text())["train"]["tie_terms"] == {
+        "dimensions": ["gender"],
+        "lexicon_dir": None,
+        "pronouns": False,
+    }
+
+
 def test_identity_balance_adds_template_sentences(parent: Path) -> None:
     args = ["--fairness", "balance", "--dimensions", "gender", "--balance-per-phrase", "1"]
     assert main(["mitigate", str(parent), *args, "--no-progress"]) == 0
@@ -197,6 +213,7 @@ def test_a_sweep_chooses_the_setting_on_a_validation_split_of_the_training_rows(
         (["--robustness", "a2t", "--sweep", "a2t_start=0.1,-0.5"], "train.attack.start"),
         (["--fairness", "cda", "--dimensions", "height"], "no lexicon for dimension 'height'"),
         (["--fairness", "cda", "--word-recognition"], "--word-recognition is a robustness option"),
+        (["--robustness", "adv", "--tie"], "--tie is a fairness option"),
         (["--privacy", "dp", "--word-recognition"], "not one of --privacy dp"),
     ],
 )

@@ -512,6 +512,7 @@ def _mitigation_doc(
         "child_runs": [str(c) for c in children],
         "counterfactual": train.get("counterfactual"),
         "identity_balance": train.get("identity_balance"),
+        "tie_terms": train.get("objectives", {}).get("term_tying"),
         "adversarial": cfg.train.adversarial.model_dump() if cfg.train.adversarial else None,
         "attack": train.get("objectives", {}).get("attack"),
         "privacy": train.get("privacy"),

@@ -55,15 +55,23 @@ def bootstrap_ci(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> l
 
 
 # -- 1. counterfactual swaps on the eval texts ------------------------------------------------------
-def counterfactual_swaps(
-    clf: Classifier, texts: list[str], lexicons: list[Lexicon], *, pronouns: bool, worst: int
-) -> dict[str, Any]:
-    """Per dimension: texts swapped, flip rate and |Δp(label)| over (text, counterfactual) pairs."""
-    pairs: list[tuple[str, int, str, str, str]] = []  # (dimension, text index, from group, to group, cf)
+def counterfactual_pairs(
+    texts: list[str], lexicons: list[Lexicon], *, pronouns: bool
+) -> list[tuple[str, int, str, str, str]]:
+    """Every swap the audit makes: (dimension, text index, from group, to group, counterfactual text)."""
+    pairs = []
     for lex, swapper in zip(lexicons, make_swappers(lexicons, pronouns=pronouns), strict=True):
         for i, text in enumerate(texts):
             for a, b, cf in swapper.counterfactuals(text):
                 pairs.append((lex.dimension, i, lex.groups[a], lex.groups[b], cf))
+    return pairs
+
+
+def counterfactual_swaps(
+    clf: Classifier, texts: list[str], lexicons: list[Lexicon], *, pronouns: bool, worst: int
+) -> dict[str, Any]:
+    """Per dimension: texts swapped, flip rate and |Δp(label)| over (text, counterfactual) pairs."""
+    pairs = counterfactual_pairs(texts, lexicons, pronouns=pronouns)
     used = sorted({p[1] for p in pairs})
     p_orig = np.zeros((len(texts), len(clf.labels)))
     if used:

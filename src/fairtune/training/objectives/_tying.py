@@ -5,12 +5,13 @@ This is Garg et al. (2019)'s "blindness" (identity tokens replaced by one IDENTI
 set and put into the weights rather than the tokenizer: `men` and `women` become one vector, `jamal` and
 `greg` another, and the saved model is an ordinary model that any tokenizer, server or export reads. Like
 blindness, it holds exactly for the tied terms and says nothing of others: terms of several wordpieces,
-terms outside the lexicon, and the words' other senses (`white` wine) are not reached.
+terms outside the lexicon, and the words' other senses (the surname `washington` and the city) are not
+told apart or reached.
 
-How the rows stay tied: they start at their mean, and a hook on the embedding matrix's gradient gives
-every row of a set the set's summed gradient, which is the gradient of one shared vector. With equal
-values, equal gradients and equal optimizer state, AdamW moves them alike. It is a constraint, not a loss:
-the objective adds nothing to the step.
+How the rows stay tied: they start at their mean, and a hook run once the embedding matrix's gradient is
+accumulated gives every row of a set the set's summed gradient, which is the gradient of one shared
+vector. With equal values, equal gradients and equal optimizer state, AdamW moves them alike. It is a
+constraint, not a loss: the objective adds nothing to the step.
 """
 
 from __future__ import annotations
@@ -84,16 +85,17 @@ class TermTying(Objective):
             weight[self.members] = (self._group_sums(weight) / sizes)[self.group_of]
         self.trains = weight.requires_grad
         if self.trains:
-            weight.register_hook(self._tie_gradient)
+            weight.register_post_accumulate_grad_hook(self._tie_gradient)
 
     def _group_sums(self, t: torch.Tensor) -> torch.Tensor:
         sums = torch.zeros(len(self.groups), t.shape[1], dtype=t.dtype, device=t.device)
         return sums.index_add_(0, self.group_of, t[self.members])
 
-    def _tie_gradient(self, grad: torch.Tensor) -> torch.Tensor:
-        out = grad.clone()
-        out[self.members] = self._group_sums(grad)[self.group_of]
-        return out
+    def _tie_gradient(self, weight: torch.Tensor) -> None:
+        """After each backward pass: every tied row's gradient becomes its group's sum, in place (only the
+        tied rows are touched, not the whole embedding matrix)."""
+        grad = weight.grad
+        grad[self.members] = self._group_sums(grad)[self.group_of]
 
     def info(self) -> dict[str, Any]:
         return {
