@@ -48,6 +48,26 @@ def test_sets_sharing_a_token_merge_into_one_group(tokenizer: Any) -> None:
     assert _words(tokenizer, groups) == {frozenset({"men", "women", "kings"})}  # he has no one-piece partner
 
 
+def test_tied_gradients_are_group_means_over_every_backward_pass_of_a_step() -> None:
+    """Adversarial training runs a second backward pass in a step: the tied rows must end with the mean of
+    the gradients summed over both, not a sum that counts the first pass once per row."""
+    from fairtune.training.objectives._tying import TermTying
+
+    torch.manual_seed(0)
+    tied, plain = torch.nn.Embedding(8, 3), torch.nn.Embedding(8, 3)
+    groups = [[1, 2], [3, 4, 5]]
+    TermTying(tied.weight, groups, {})
+    plain.weight.data.copy_(tied.weight.data)
+    assert torch.equal(tied.weight[1], tied.weight[2]) and torch.equal(tied.weight[3], tied.weight[5])
+    for emb in (tied, plain):
+        for ids, scale in (([1, 1, 3, 6], 1.0), ([2, 5, 6], -3.0)):
+            (emb(torch.tensor(ids)) * scale * torch.arange(1.0, 4.0)).sum().backward()
+    expected = plain.weight.grad.clone()
+    for g in groups:
+        expected[g] = plain.weight.grad[g].mean(0)
+    torch.testing.assert_close(tied.weight.grad, expected)
+
+
 def _train(raw: dict[str, Any], tmp_path: Path, name: str) -> Path:
     from fairtune.workflows.train import train
 

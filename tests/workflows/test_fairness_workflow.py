@@ -214,6 +214,7 @@ def test_a_sweep_chooses_the_setting_on_a_validation_split_of_the_training_rows(
         (["--fairness", "cda", "--dimensions", "height"], "no lexicon for dimension 'height'"),
         (["--fairness", "cda", "--word-recognition"], "--word-recognition is a robustness option"),
         (["--robustness", "adv", "--tie"], "--tie is a fairness option"),
+        (["--fairness", "tie", "--dimensions", "height"], "train.tie_terms.dimensions"),
         (["--privacy", "dp", "--word-recognition"], "not one of --privacy dp"),
     ],
 )

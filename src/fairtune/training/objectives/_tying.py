@@ -9,9 +9,10 @@ terms outside the lexicon, and the words' other senses (the surname `washington`
 told apart or reached.
 
 How the rows stay tied: they start at their mean, and a hook run once the embedding matrix's gradient is
-accumulated gives every row of a set the set's summed gradient, which is the gradient of one shared
-vector. With equal values, equal gradients and equal optimizer state, AdamW moves them alike. It is a
-constraint, not a loss: the objective adds nothing to the step.
+accumulated gives every row of a set the set's mean gradient (the gradient of one shared vector divided
+by the set's size, a factor that Adam's per-coordinate scaling removes). With equal values, equal
+gradients and equal optimizer state, AdamW moves them alike. It is a constraint, not a loss: the
+objective adds nothing to the step.
 """
 
 from __future__ import annotations
@@ -78,24 +79,29 @@ class TermTying(Objective):
 
     def __init__(self, weight: torch.nn.Parameter, groups: list[list[int]], coverage: dict[str, int]) -> None:
         self.groups, self.coverage = groups, coverage
-        self.members = torch.tensor([t for g in groups for t in g], device=weight.device)
-        self.group_of = torch.tensor([k for k, g in enumerate(groups) for _ in g], device=weight.device)
-        sizes = torch.bincount(self.group_of, minlength=len(groups)).unsqueeze(1).to(weight.dtype)
+        self.members = torch.tensor([t for g in groups for t in g], dtype=torch.long, device=weight.device)
+        self.group_of = torch.tensor(
+            [k for k, g in enumerate(groups) for _ in g], dtype=torch.long, device=weight.device
+        )
+        self.sizes = torch.bincount(self.group_of, minlength=len(groups)).unsqueeze(1)
         with torch.no_grad():
-            weight[self.members] = (self._group_sums(weight) / sizes)[self.group_of]
+            weight[self.members] = self._group_means(weight)
         self.trains = weight.requires_grad
         if self.trains:
             weight.register_post_accumulate_grad_hook(self._tie_gradient)
 
-    def _group_sums(self, t: torch.Tensor) -> torch.Tensor:
+    def _group_means(self, t: torch.Tensor) -> torch.Tensor:
+        """Each tied row of `t` replaced by the mean of its group's rows."""
         sums = torch.zeros(len(self.groups), t.shape[1], dtype=t.dtype, device=t.device)
-        return sums.index_add_(0, self.group_of, t[self.members])
+        sums.index_add_(0, self.group_of, t[self.members])
+        return (sums / self.sizes.to(t.dtype))[self.group_of]
 
     def _tie_gradient(self, weight: torch.Tensor) -> None:
-        """After each backward pass: every tied row's gradient becomes its group's sum, in place (only the
-        tied rows are touched, not the whole embedding matrix)."""
-        grad = weight.grad
-        grad[self.members] = self._group_sums(grad)[self.group_of]
+        """After each backward pass: every tied row's gradient becomes its group's mean, in place (only the
+        tied rows are touched, not the whole embedding matrix). The mean, not the sum, because a step may
+        run more than one backward pass (embedding adversarial training does), and the mean of rows that
+        are already equal plus new gradients is the mean of the gradients summed."""
+        weight.grad[self.members] = self._group_means(weight.grad)
 
     def info(self) -> dict[str, Any]:
         return {
