@@ -81,7 +81,7 @@ def main() -> None:
         fairtune("train", CONFIG, "--no-progress", f"output_dir={args.output_dir}")
     bench = MitigationBench(
         "fairness", ARMS, METRICS, TARGETS, EXCLUDING_0, MAX_ACCURACY_DROP_POINTS,
-        keep=("counterfactual", "identity_balance"),
+        keep=("counterfactual", "identity_balance", "tie_terms"),
     )  # fmt: skip
     run_arms(bench, run, args.arms, args.seeds, CONFIG, {}, args.reaudit)
 

@@ -1443,7 +1443,7 @@ def _readme() -> list[str]:
                 "flip_rate": "flip rate",
             },
             "identity-term FPED, template spread, flip rate over 3 seeds",
-            "−50% each, interval below 0, ≤ 0.5 points of accuracy",
+            "−50% each, intervals below 0 for the first two, ≤ 0.5 points of accuracy",
         ),
         (
             "robustness",

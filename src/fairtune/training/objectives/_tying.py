@@ -101,7 +101,9 @@ class TermTying(Objective):
         tied rows are touched, not the whole embedding matrix). The mean, not the sum, because a step may
         run more than one backward pass (embedding adversarial training does), and the mean of rows that
         are already equal plus new gradients is the mean of the gradients summed."""
-        weight.grad[self.members] = self._group_means(weight.grad)
+        grad = weight.grad
+        assert grad is not None  # the hook runs once a gradient has been accumulated
+        grad[self.members] = self._group_means(grad)
 
     def info(self) -> dict[str, Any]:
         return {
