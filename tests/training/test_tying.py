@@ -99,6 +99,21 @@ def test_training_keeps_tied_rows_equal_and_records_what_it_tied(
     assert info["groups"] == 3 and info["tokens_tied"] == 6 and info["embeddings_train"] is True
 
 
+def test_with_lora_the_frozen_embeddings_are_tied_once_and_the_merged_model_keeps_them(
+    tiny_config: dict, tmp_path: Path, tokenizer: Any
+) -> None:
+    raw = {
+        **tiny_config,
+        "model": {**tiny_config["model"], "lora": {"r": 4, "alpha": 8}},
+        "train": {**tiny_config["train"], "tie_terms": {"dimensions": ["gender"]}},
+    }
+    run = _train(raw, tmp_path, "lora-tied")
+    a, b = _rows(run, tokenizer, ["men", "women"])
+    assert torch.equal(a, b)
+    info = json.loads((run / "metrics.json").read_text())["train"]["objectives"]["term_tying"]
+    assert info["embeddings_train"] is False
+
+
 def test_tying_under_dp_needs_frozen_embeddings(tiny_config: dict) -> None:
     train_cfg = {**tiny_config["train"], "tie_terms": {}, "privacy": {"epsilon": 8}}
     with pytest.raises(ConfigError, match=r"train\.tie_terms with train\.privacy needs frozen embeddings"):
