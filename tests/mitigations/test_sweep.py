@@ -97,6 +97,8 @@ def test_a_logit_pairing_weight_names_its_child_where_the_method_pairs() -> None
     assert m.child_name("fairness", "all", tie) == "fairness-all-tp16-clp0.25-tie-pron"
     assert m.child_name("fairness", "tie", {"tie": True}) == "fairness-tie"
     assert m.child_name("fairness", "tie", {"tie_pronouns": True}) == "fairness-tie-pron"
+    # a child of some lexicons lives beside the child of all of them
+    assert m.child_name("fairness", "cda", {"dimensions": ["gender", "race"]}) == "fairness-cda-gender-race"
 
 
 def test_a2t_settings_name_their_child_and_a_sweep_adds_no_second_name(
@@ -138,7 +140,7 @@ def test_a2t_settings_name_their_child_and_a_sweep_adds_no_second_name(
     monkeypatch.setattr(m, "_sweep", lambda *a, **k: {"chosen": 3.0})
     choice = ("fairness", "clp", {"dimensions": ["gender"]})
     cfg, _ = m._child_after_sweep(parent, pcfg, choice, ("clp_lambda", [1.0, 3.0]), 0.1, **kw)
-    assert cfg.name == "fairness-clp-clp3"  # the name tells the value: an explicit --clp-lambda 3's child
+    assert cfg.name == "fairness-clp-clp3-gender"  # named after the value, as --clp-lambda 3's child is
 
 
 def test_a_run_is_audited_again_when_stale_or_for_the_reason_given_and_the_log_says_which(

@@ -118,7 +118,7 @@ def test_mitigation_removes_the_planted_bias(
 def test_tying_makes_swaps_of_the_tied_terms_change_nothing(parent: Path) -> None:
     args = ["--fairness", "tie", "--dimensions", "gender"]
     assert main(["mitigate", str(parent), *args, "--no-progress"]) == 0
-    child = parent / "mitigate" / "fairness-tie"
+    child = parent / "mitigate" / "fairness-tie-gender"
     doc = json.loads((child / "mitigation.json").read_text())
     assert doc["tie_terms"]["groups"] >= 1 and doc["tie_terms"]["embeddings_train"] is True
     rows = {r["metric"]: r for r in doc["comparison"]}
@@ -134,7 +134,7 @@ def test_tying_makes_swaps_of_the_tied_terms_change_nothing(parent: Path) -> Non
 def test_identity_balance_adds_template_sentences(parent: Path) -> None:
     args = ["--fairness", "balance", "--dimensions", "gender", "--balance-per-phrase", "1"]
     assert main(["mitigate", str(parent), *args, "--no-progress"]) == 0
-    child = parent / "mitigate" / "fairness-balance-bpp1"
+    child = parent / "mitigate" / "fairness-balance-bpp1-gender"
     doc = json.loads((child / "mitigation.json").read_text())
     info = doc["identity_balance"]
     assert info["dimensions"] == ["gender"] and info["sentences_added"] > 0 and info["positive_share"] == 0.5
@@ -149,7 +149,7 @@ def test_a_sweep_chooses_the_setting_on_a_validation_split_of_the_training_rows(
     assert main(["mitigate", str(parent), *args, "--validation-share", "0.25", "--no-progress"]) == 0
     (child,) = (parent / "mitigate").glob("fairness-both-clp*")  # named after its value
     sweep = json.loads((child / "mitigation.json").read_text())["sweep"]
-    assert child.name == f"fairness-both-clp{sweep['chosen']:g}"
+    assert child.name == f"fairness-both-clp{sweep['chosen']:g}-gender"
     assert sweep["key"] == "clp_lambda" and sweep["rows"] == {"train": 120, "validation": 40}
     assert [p["value"] for p in sweep["points"]] == [0.5, 3.0] and sweep["chosen"] in (0.5, 3.0)
     assert "fairness.identity_fped" in sweep["harms"] and "eval.accuracy" in sweep["baseline"]["metrics"]

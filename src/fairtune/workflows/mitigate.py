@@ -126,9 +126,10 @@ def _refuse_unused(kind: str, method: str, options: dict[str, Any]) -> None:
 
 def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
     """<kind>-<method>, plus what sets a variant apart when it is not the default (template pairs, the
-    logit-pairing weight and identity balance's sentences per phrase; the embedding attack and its
-    radius; A2T's shares and start), so that variants live side by side (fairness-all-tp16-clp0.25,
-    robustness-adv-pgd-eps0.2, robustness-a2t-a2t0.25-start0.5)."""
+    logit-pairing weight, identity balance's sentences per phrase, term tying and the lexicons; the
+    embedding attack and its radius; A2T's shares and start), so that variants live side by side
+    (fairness-all-tp16-clp0.25-tie-pron, fairness-cda-gender, robustness-adv-pgd-eps0.2,
+    robustness-a2t-a2t0.25-start0.5)."""
     name = f"{kind}-{method}"
     if kind == "fairness" and options.get("template_pairs"):
         name += f"-tp{options['template_pairs']}"
@@ -141,6 +142,8 @@ def child_name(kind: str, method: str, options: dict[str, Any]) -> str:
         name += "-tie"
     if kind == "fairness" and options.get("tie_pronouns"):
         name += "-pron"
+    if kind == "fairness" and options.get("dimensions"):
+        name += "-" + "-".join(options["dimensions"])  # a child of some lexicons beside the one of all
     if kind == "robustness" and ROBUSTNESS_METHODS[method][0]:
         if options.get("adv_method") == "pgd":
             name += "-pgd"
