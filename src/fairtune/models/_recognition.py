@@ -88,6 +88,14 @@ class WordRecognizer:
         for pair, n in self.bigrams.items():
             self._left[pair.split(" ", 1)[0]] += n
 
+    def _protect(self, words: Iterable[str]) -> None:
+        """Add protected words to the index built so far, as `_index` adds them after the training words."""
+        new = [w for w in words if w not in self.protected]
+        for word in new:
+            self._spell.create_dictionary_entry(word, self.counts.get(word, 1))
+        self.protected = self.protected | frozenset(new)
+        self._total += len(new)
+
     def configured(self, channel: Channel, min_length: int) -> WordRecognizer:
         """The same dictionary and word pairs (the index is shared, not rebuilt) under another channel and
         minimum length, with its own cache: for comparing settings."""
@@ -118,9 +126,11 @@ class WordRecognizer:
         counts = {w: c for w, c in seen.items() if c >= min_count}
         bigrams = {p: c for p, c in pairs.items() if c >= min_count}
         sizes: dict[str, Any] = {"max_edit_distance": max_edit_distance, "min_length": min_length}
-        probe = cls(counts, **sizes)  # the training words alone: which known words are near one
-        near = {w for w in {k.lower() for k in known} if w not in counts and probe._candidates(w)}
-        return cls(counts, near, bigrams, **sizes, channel=channel)
+        rec = cls(counts, (), bigrams, **sizes, channel=channel)
+        # while it holds the training words alone: which known words a correction could reach
+        near = {w for w in {k.lower() for k in known} if w not in counts and rec._candidates(w)}
+        rec._protect(sorted(near))
+        return rec
 
     def _candidates(self, word: str) -> list[Any]:
         from symspellpy import Verbosity
