@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -182,6 +182,18 @@ FAIRNESS_DIMENSIONS = [
 ]  # fmt: skip
 
 
+def _dimensions(verb: str) -> Any:
+    """The `dimensions` field of a section that reads the lexicons (all of them unless given)."""
+    return Field(
+        default_factory=lambda: list(FAIRNESS_DIMENSIONS), description=f"Lexicon dimensions to {verb}."
+    )
+
+
+def _lexicon_dir() -> Any:
+    """The `lexicon_dir` field of a section that reads the lexicons."""
+    return Field(None, description="Folder of <dimension>.tsv lexicons replacing the packaged ones.")
+
+
 class CounterfactualConfig(Section):
     """Fairness mitigation during training: counterfactual data augmentation or logit pairing."""
 
@@ -190,12 +202,8 @@ class CounterfactualConfig(Section):
         "pairing (Garg et al. 2019), a loss on |logits(x) - logits(swap(x))|; both: the two together."
     )
     clp_lambda: float = Field(1.0, ge=0, description="Weight of the logit-pairing term (clp, both).")
-    dimensions: list[str] = Field(
-        default_factory=lambda: list(FAIRNESS_DIMENSIONS), description="Lexicon dimensions to swap."
-    )
-    lexicon_dir: str | None = Field(
-        None, description="Folder of <dimension>.tsv lexicons replacing the packaged ones."
-    )
+    dimensions: list[str] = _dimensions("swap")
+    lexicon_dir: str | None = _lexicon_dir()
     pronouns: bool = Field(
         False,
         description="Also swap gender pronouns (he/she, him/her). Off by default: they are EEC terms, "
@@ -224,12 +232,8 @@ class IdentityBalanceConfig(Section):
     per_phrase: int = Field(
         6, ge=1, le=100, description="Positive and as many negative sentences added per phrase."
     )
-    dimensions: list[str] = Field(
-        default_factory=lambda: list(FAIRNESS_DIMENSIONS), description="Lexicon dimensions to cover."
-    )
-    lexicon_dir: str | None = Field(
-        None, description="Folder of <dimension>.tsv lexicons replacing the packaged ones."
-    )
+    dimensions: list[str] = _dimensions("cover")
+    lexicon_dir: str | None = _lexicon_dir()
     templates: str | None = Field(
         None,
         description="TSV of <label><TAB><template> lines with one {x} slot replacing the packaged "
@@ -246,12 +250,8 @@ class TieTermsConfig(Section):
     change any prediction. Garg et al. (2019)'s blindness, made per swap set; terms of several wordpieces are
     not tied (see docs/mitigations.md)."""
 
-    dimensions: list[str] = Field(
-        default_factory=lambda: list(FAIRNESS_DIMENSIONS), description="Lexicon dimensions to tie."
-    )
-    lexicon_dir: str | None = Field(
-        None, description="Folder of <dimension>.tsv lexicons replacing the packaged ones."
-    )
+    dimensions: list[str] = _dimensions("tie")
+    lexicon_dir: str | None = _lexicon_dir()
     pronouns: bool = Field(
         False,
         description="Also tie gender pronouns (he / she, his / her / him / hers, himself / herself). Off by "
@@ -588,12 +588,8 @@ class FairnessAuditConfig(Section):
     """The fairness audit: counterfactual swaps, template probes, EEC, group metrics."""
 
     enabled: bool = Field(True, description="Run this audit in `fairtune run`.")
-    dimensions: list[str] = Field(
-        default_factory=lambda: list(FAIRNESS_DIMENSIONS), description="Lexicon dimensions to assess."
-    )
-    lexicon_dir: str | None = Field(
-        None, description="Folder of <dimension>.tsv lexicons replacing the packaged ones."
-    )
+    dimensions: list[str] = _dimensions("assess")
+    lexicon_dir: str | None = _lexicon_dir()
     pronouns: bool = Field(True, description="Swap gender pronouns (he/she, him/her/his) in the swap test.")
     eec: str | None = Field(
         None,
