@@ -53,15 +53,14 @@ def tied_pairs(child: Path, texts: list[str], pairs: list[Any]) -> np.ndarray | 
     """Which pairs the child's term tying (train.tie_terms) makes equal token for token, up to tied
     tokens: no model with those ties can score the two texts differently. None: the child ties nothing."""
     from fairtune.config import load_config
-    from fairtune.data import load_lexicons
     from fairtune.models._run import load_run_classifier
-    from fairtune.training.objectives._tying import swap_sets, tie_groups
+    from fairtune.training.objectives._tying import configured_groups
 
     tc = load_config(child / "config.yaml").train.tie_terms
     if tc is None:
         return None
     tokenizer = load_run_classifier(child)[2].tokenizer
-    groups, _ = tie_groups(tokenizer, swap_sets(load_lexicons(tc.dimensions, tc.lexicon_dir), tc.pronouns))
+    groups, _ = configured_groups(tc, tokenizer)
     canon = {t: g[0] for g in groups for t in g}
 
     def ids(text: str) -> list[int]:

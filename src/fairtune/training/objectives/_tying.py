@@ -114,13 +114,18 @@ class TermTying(Objective):
         }
 
 
+def configured_groups(tc: Any, tokenizer: Any) -> tuple[list[list[int]], dict[str, int]]:
+    """`tie_groups` of the lexicons and pronouns that a train.tie_terms section (`tc`) names."""
+    from fairtune.data import load_lexicons
+
+    lexicons = load_lexicons(tc.dimensions, tc.lexicon_dir, "train.tie_terms")
+    return tie_groups(tokenizer, swap_sets(lexicons, tc.pronouns))
+
+
 @register_objective("term_tying", order=0)
 def _term_tying(ctx: ObjectiveContext) -> TermTying | None:
     tc = ctx.cfg.tie_terms
     if tc is None:
         return None
-    from fairtune.data import load_lexicons
-
-    lexicons = load_lexicons(tc.dimensions, tc.lexicon_dir, "train.tie_terms")
-    groups, coverage = tie_groups(ctx.tokenizer, swap_sets(lexicons, tc.pronouns))
+    groups, coverage = configured_groups(tc, ctx.tokenizer)
     return TermTying(ctx.model.get_input_embeddings().weight, groups, coverage)
